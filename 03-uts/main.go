@@ -1,0 +1,39 @@
+// Command 03-uts runs a command in a new UTS namespace with a hostname of its
+// own: the host keeps its name (uts_namespaces(7)).
+//
+//	sudo 03-uts --hostname box -- hostname
+package main
+
+import (
+	"flag"
+
+	"golang.org/x/sys/unix"
+
+	"tincan.dev/pkg/ns"
+	"tincan.dev/pkg/reexec"
+	"tincan.dev/pkg/step"
+)
+
+var hostname = flag.String("hostname", "tincan", "the container's hostname, 1 to 64 bytes")
+
+func main() {
+	step.Main("03-uts", "[--hostname NAME] [--] [CMD [ARG...]]", parent, child)
+}
+
+// parent runs on the host: it starts this program again in new namespaces.
+func parent(cmd *reexec.Cmd) (int, error) {
+	// Refuse a bad name here, before any namespace exists.
+	if err := ns.CheckHostname(*hostname); err != nil {
+		return 0, err
+	}
+	cmd.SysProcAttr.Cloneflags = unix.CLONE_NEWUTS
+	return cmd.Run()
+}
+
+// child runs inside the new namespaces, then becomes CMD.
+func child(args []string) error {
+	if err := ns.Sethostname(*hostname); err != nil {
+		return err
+	}
+	return reexec.Exec(args)
+}

@@ -1,0 +1,67 @@
+package main
+
+import (
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"tincan.dev/pkg/ns"
+	"tincan.dev/pkg/testenv"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m, ".") }
+
+func TestTranscripts(t *testing.T) {
+	testenv.NeedRoot(t)
+	testenv.Transcripts(t, "03-uts")
+}
+
+func TestREADMEShowsTranscripts(t *testing.T) {
+	testenv.DocumentedTranscripts(t, "README.md")
+}
+
+// The kernel's view: a UTS namespace of its own, holding the new name, while
+// ours keeps its name.
+func TestHostnameInOwnUTSNamespace(t *testing.T) {
+	testenv.NeedRoot(t)
+	host, err := ns.Inode(0, "uts")
+	require.NoError(t, err)
+	before, err := os.Hostname()
+	require.NoError(t, err)
+	r := testenv.RunArgs(t, "03-uts", "--hostname", "tincan-test-box", "--", "sh", "-c", "stat -L -c %i /proc/self/ns/uts; cat /proc/sys/kernel/hostname")
+	require.Equal(t, 0, r.Code, r.Stderr)
+	got := strings.Fields(r.Stdout)
+	require.Len(t, got, 2)
+	require.NotEqual(t, strconv.FormatUint(host, 10), got[0], "the command shares our UTS namespace")
+	require.Equal(t, "tincan-test-box", got[1])
+	after, err := os.Hostname()
+	require.NoError(t, err)
+	require.Equal(t, before, after, "the outer hostname changed")
+}
+
+func TestBadHostnameRefused(t *testing.T) {
+	testenv.NeedRoot(t)
+	for _, name := range []string{"", strings.Repeat("a", 65)} {
+		r := testenv.RunArgs(t, "03-uts", "--hostname", name, "--", "true")
+		require.Equal(t, 125, r.Code, "hostname %q", name)
+		require.Equal(t, 1, strings.Count(r.Stderr, "\n"), "want one line, got %q", r.Stderr)
+		require.Contains(t, r.Stderr, "03-uts: hostname ")
+	}
+	// 64 bytes is the limit, and allowed.
+	r := testenv.RunArgs(t, "03-uts", "--hostname", strings.Repeat("a", 64), "--", "hostname")
+	require.Equal(t, 0, r.Code, r.Stderr)
+}
+
+func TestRootless(t *testing.T) {
+	cmd := testenv.Command("03-uts", "--hostname", "box", "--", "hostname")
+	testenv.AsNobody(t, cmd)
+	r := testenv.Run(t, cmd)
+	if r.Code == 125 && strings.Contains(r.Stderr, "user namespace") {
+		t.Skipf("the kernel refuses unprivileged user namespaces here: %s", r.Stderr)
+	}
+	require.Equal(t, 0, r.Code, r.Stderr)
+	require.Equal(t, "box\n", r.Stdout)
+}

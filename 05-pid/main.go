@@ -1,0 +1,37 @@
+// Command 05-pid runs a command as PID 1 of a new PID namespace, with /proc
+// mounted again inside a new mount namespace so that ps sees only the
+// container's processes (pid_namespaces(7)).
+//
+//	sudo 05-pid ps aux
+package main
+
+import (
+	"golang.org/x/sys/unix"
+
+	"tincan.dev/pkg/mount"
+	"tincan.dev/pkg/reexec"
+	"tincan.dev/pkg/step"
+)
+
+func main() {
+	step.Main("05-pid", "[--] [CMD [ARG...]]", parent, child)
+}
+
+// parent runs on the host: it starts this program again in new namespaces.
+func parent(cmd *reexec.Cmd) (int, error) {
+	cmd.SysProcAttr.Cloneflags = unix.CLONE_NEWPID | unix.CLONE_NEWNS
+	return cmd.Run()
+}
+
+// child runs inside the new namespaces, then becomes CMD.
+func child(args []string) error {
+	// Make our copy of the mount table private first, or the new /proc
+	// would be mounted on the host's /proc too, wherever "/" is shared.
+	if err := mount.MakePrivate("/"); err != nil {
+		return err
+	}
+	if err := mount.Proc("/proc"); err != nil {
+		return err
+	}
+	return reexec.Exec(args)
+}

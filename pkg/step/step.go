@@ -1,0 +1,75 @@
+// Package step is the command line all the lessons share, so that each
+// lesson's main.go holds only what that lesson teaches:
+//
+//	NN-name [flags] [--] [CMD [ARG...]]
+//
+// CMD defaults to /bin/sh, stdio is inherited and the exit status is CMD's, or
+// Docker's codes when the step itself fails (125), CMD cannot be executed (126)
+// or is not found (127). Every step takes -v to trace its kernel calls.
+//
+// The same program runs twice: once on the host (the parent) and once,
+// re-executed, inside the new namespaces (the child). Both parse the same
+// flags from the same argv, so the child knows everything the user asked.
+package step
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+
+	"tincan.dev/pkg/reexec"
+	"tincan.dev/pkg/trace"
+)
+
+// Parent is a lesson's host side: it sets the clone flags on cmd, does its own
+// part around the child, and returns CMD's exit code.
+type Parent func(cmd *reexec.Cmd) (int, error)
+
+// Child is a lesson's container side: it sets up what the lesson teaches and
+// ends with reexec.Exec(args).
+type Child func(args []string) error
+
+// Main parses the flags, then runs parent on the host, or child when this
+// process is the re-executed child. It never returns.
+func Main(name, usage string, parent Parent, child Child) {
+	flag.CommandLine.Init(name, flag.ContinueOnError)
+	flag.Usage = func() {
+		fmt.Fprintf(os.Stderr, "usage: %s %s\n", name, usage)
+		flag.PrintDefaults()
+	}
+	verbose := flag.Bool("v", false, "trace each kernel call (same as TINCAN_TRACE=1)")
+	if err := flag.CommandLine.Parse(os.Args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		os.Exit(reexec.CodeFailed) // flag has printed the reason and usage
+	}
+	if *verbose {
+		trace.Enable()
+	}
+	args := flag.Args()
+	if len(args) == 0 {
+		args = []string{"/bin/sh"}
+	}
+	if reexec.IsChild() {
+		reexec.RunChild(func() error { return child(args) })
+	}
+	cmd := reexec.Command(os.Args...)
+	if os.Geteuid() != 0 {
+		cmd.Rootless = true
+		fmt.Fprintf(os.Stderr, "%s: not root: also creating a user namespace, see 06-user\n", name)
+	}
+	code, err := parent(cmd)
+	Exit(name, code, err)
+}
+
+// Exit ends the program: with code, or when err is set, with one line naming
+// the step and the error's exit code (125 unless the error carries another).
+func Exit(name string, code int, err error) {
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+		os.Exit(reexec.Code(err))
+	}
+	os.Exit(code)
+}

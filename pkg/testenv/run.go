@@ -1,0 +1,39 @@
+package testenv
+
+import (
+	"bytes"
+	"errors"
+	"os/exec"
+	"testing"
+)
+
+// Result is what a command printed and how it ended.
+type Result struct {
+	Stdout, Stderr string
+	Code           int
+}
+
+// Command prepares name (found in Bin first, through $PATH) with args.
+func Command(name string, args ...string) *exec.Cmd {
+	return exec.Command(name, args...)
+}
+
+// Run runs cmd to completion and returns its output and exit code. It fails
+// t only when cmd could not be started at all.
+func Run(t testing.TB, cmd *exec.Cmd) Result {
+	t.Helper()
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		t.Fatalf("run %v: %v", cmd.Args, err)
+	}
+	return Result{Stdout: out.String(), Stderr: errb.String(), Code: cmd.ProcessState.ExitCode()}
+}
+
+// RunArgs is Run(t, Command(name, args...)).
+func RunArgs(t testing.TB, name string, args ...string) Result {
+	t.Helper()
+	return Run(t, Command(name, args...))
+}

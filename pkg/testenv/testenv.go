@@ -1,0 +1,189 @@
+// Package testenv is the hermetic harness every privileged test runs in.
+//
+// Main re-executes the test binary, as root, in new mount, network, PID, UTS
+// and IPC namespaces (with Pdeathsig, so it cannot outlive the run). There it
+// makes "/" rprivate and then rshared again: rprivate cuts it from the host,
+// rshared makes it behave like a systemd host's, so a lesson that forgets to
+// make its own mounts private leaks them into the sandbox, where a test sees
+// it. It mounts /proc for the new PID namespace, a tmpfs on /run (so
+// /run/netns and /run/tincan stay inside) and sets lo up. Everything a test
+// starts, links, network namespaces and nft tables die with the sandbox.
+//
+// Cgroups cannot be namespaced that way: tests name theirs tincan-test-* and
+// remove them in t.Cleanup. Main compares the host's mounts, links, network
+// namespaces and tincan cgroups before and after, and fails the run on a leak.
+package testenv
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"syscall"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"tincan.dev/pkg/mount"
+	"tincan.dev/pkg/network"
+)
+
+const sandboxEnv = "TINCAN_TEST_SANDBOX"
+
+// Bin is the directory holding the binaries built by Main (the step under test,
+// and any named in its build list); it is first in $PATH during the tests.
+var Bin string
+
+// Root reports whether the tests run as root.
+func Root() bool { return os.Geteuid() == 0 }
+
+// NeedRoot skips t, with the command that runs it, when not root.
+func NeedRoot(t testing.TB) {
+	t.Helper()
+	if !Root() {
+		t.Skip("needs root: run go test -exec sudo ./...  (or make test as root)")
+	}
+}
+
+// Main builds the packages named in build (the step under test is ".") into
+// Bin, then runs the tests: as root inside the sandbox, otherwise directly.
+func Main(m *testing.M, build ...string) {
+	if Root() && os.Getenv(sandboxEnv) == "" {
+		os.Exit(runSandboxed())
+	}
+	if os.Getenv(sandboxEnv) == "1" {
+		if err := enterSandbox(); err != nil {
+			fmt.Fprintln(os.Stderr, "testenv: sandbox:", err)
+			os.Exit(1)
+		}
+	}
+	if len(build) > 0 {
+		dir, err := os.MkdirTemp("", "tincan-test-bin-")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "testenv:", err)
+			os.Exit(1)
+		}
+		// nobody must be able to run them, for the rootless tests.
+		os.Chmod(dir, 0o755)
+		Bin = dir
+		for _, pkg := range build {
+			if err := Build(pkg, dir); err != nil {
+				fmt.Fprintln(os.Stderr, "testenv:", err)
+				os.RemoveAll(dir)
+				os.Exit(1)
+			}
+		}
+		os.Setenv("PATH", dir+string(os.PathListSeparator)+os.Getenv("PATH"))
+	}
+	code := m.Run()
+	if Bin != "" {
+		os.RemoveAll(Bin)
+	}
+	os.Exit(code)
+}
+
+// Build compiles the Go package pkg into dir, named after the package's
+// directory ("." is the current one).
+func Build(pkg, dir string) error {
+	abs, err := filepath.Abs(pkg)
+	if err != nil {
+		return err
+	}
+	out := filepath.Join(dir, filepath.Base(abs))
+	cmd := exec.Command(goTool(), "build", "-o", out, ".")
+	cmd.Dir = abs
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build %s: %v\n%s", pkg, err, b)
+	}
+	return nil
+}
+
+// goTool finds go even under sudo, whose PATH often lacks it.
+func goTool() string {
+	if p, err := exec.LookPath("go"); err == nil {
+		return p
+	}
+	return filepath.Join(runtime.GOROOT(), "bin", "go")
+}
+
+func runSandboxed() int {
+	before := hostState()
+	cmd := exec.Command("/proc/self/exe", os.Args[1:]...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	cmd.Env = append(os.Environ(), sandboxEnv+"=1")
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Cloneflags: unix.CLONE_NEWNS | unix.CLONE_NEWNET | unix.CLONE_NEWPID | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC,
+		Pdeathsig:  syscall.SIGKILL,
+	}
+	code := 0
+	if err := cmd.Run(); err != nil {
+		code = 1
+		if ee, ok := err.(*exec.ExitError); ok && ee.ExitCode() > 0 {
+			code = ee.ExitCode()
+		} else {
+			fmt.Fprintln(os.Stderr, "testenv: sandbox:", err)
+		}
+	}
+	if leaks := diff(before, hostState()); len(leaks) > 0 {
+		fmt.Fprintf(os.Stderr, "testenv: the tests left these on the host:\n\t%s\n", strings.Join(leaks, "\n\t"))
+		return 1
+	}
+	return code
+}
+
+func enterSandbox() error {
+	if err := mount.MakePrivate("/"); err != nil {
+		return err
+	}
+	if err := mount.Mount("", "/", "", unix.MS_REC|unix.MS_SHARED, ""); err != nil {
+		return err
+	}
+	if err := mount.Proc("/proc"); err != nil {
+		return err
+	}
+	if err := mount.Tmpfs("/run", "mode=0755"); err != nil {
+		return err
+	}
+	if err := unix.Sethostname([]byte("tincan-test")); err != nil {
+		return err
+	}
+	return network.LoopbackUp()
+}
+
+// hostState lists what a test could leak on the host: mount points, network
+// links, named network namespaces, and cgroups named tincan.
+func hostState() map[string]bool {
+	s := map[string]bool{}
+	if f, err := os.Open("/proc/self/mountinfo"); err == nil {
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			if fields := strings.Fields(sc.Text()); len(fields) > 4 {
+				s["mount "+fields[4]] = true
+			}
+		}
+		f.Close()
+	}
+	for _, glob := range []string{"/sys/class/net/*", "/run/netns/*", "/sys/fs/cgroup/*/tincan*", "/sys/fs/cgroup/*/tincan/*"} {
+		paths, _ := filepath.Glob(glob)
+		for _, p := range paths {
+			s[p] = true
+		}
+	}
+	return s
+}
+
+func diff(before, after map[string]bool) []string {
+	var out []string
+	for k := range after {
+		if !before[k] {
+			out = append(out, k)
+		}
+	}
+	sort.Strings(out)
+	return out
+}

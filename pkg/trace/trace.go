@@ -1,0 +1,70 @@
+// Package trace prints the kernel calls a lesson makes, as they are made, in the
+// spelling of their man pages, so a student can watch a container being built:
+//
+//	$ go run -exec sudo ./05-pid -v true
+//	+ clone(CLONE_NEWNS|CLONE_NEWPID|SIGCHLD) = 4242
+//	+ mount("", "/", NULL, MS_REC|MS_PRIVATE, NULL)
+//	+ mount("proc", "/proc", "proc", MS_NOSUID|MS_NODEV|MS_NOEXEC, NULL)
+//	+ execve("/usr/bin/true", ["true"], envp)
+//
+// The calls are printed by the code that makes them (pkg/mount, pkg/reexec, ...),
+// never by a separate description, so the trace cannot drift from what runs.
+// Tracing is on when TINCAN_TRACE=1 is in the environment; the -v flag of every
+// step sets it, and the variable is inherited by the re-executed child.
+package trace
+
+import (
+	"fmt"
+	"os"
+	"strings"
+)
+
+// Env is the environment variable that switches tracing on.
+const Env = "TINCAN_TRACE"
+
+// On reports whether tracing is switched on.
+func On() bool { return os.Getenv(Env) == "1" }
+
+// Enable switches tracing on for this process and the children it starts.
+func Enable() { os.Setenv(Env, "1") }
+
+// Call prints one kernel call, formatted like fmt.Printf, prefixed by "+ ".
+func Call(format string, args ...any) {
+	if !On() {
+		return
+	}
+	fmt.Fprintf(os.Stderr, "+ "+format+"\n", args...)
+}
+
+// Flags spells a bit set the way man pages do: "MS_REC|MS_PRIVATE".
+// names maps each bit to its name; bits without a name are printed in hex.
+func Flags(v uintptr, names []Flag) string {
+	if v == 0 {
+		return "0"
+	}
+	var parts []string
+	for _, n := range names {
+		if v&n.Bit == n.Bit && n.Bit != 0 {
+			parts = append(parts, n.Name)
+			v &^= n.Bit
+		}
+	}
+	if v != 0 {
+		parts = append(parts, fmt.Sprintf("%#x", v))
+	}
+	return strings.Join(parts, "|")
+}
+
+// Flag names one bit (or a group of bits) of a flag word.
+type Flag struct {
+	Bit  uintptr
+	Name string
+}
+
+// Str quotes a string argument like strace does, or prints NULL for "".
+func Str(s string) string {
+	if s == "" {
+		return "NULL"
+	}
+	return fmt.Sprintf("%q", s)
+}

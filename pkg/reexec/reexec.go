@@ -285,7 +285,7 @@ func Exec(args []string) error {
 		return err
 	}
 	env := without(os.Environ(), childEnv)
-	trace.Call("execve(%q, %q, envp)", path, args)
+	trace.Call("execve(%q, %s, envp)", path, trace.Argv(args))
 	err = unix.Exec(path, args, env)
 	if errors.Is(err, unix.ENOENT) {
 		return &Error{CodeNotFound, fmt.Errorf("exec %q: %w", path, err)}

@@ -61,6 +61,15 @@ type Flag struct {
 	Name string
 }
 
+// Argv spells an argument vector as strace does: ["ps", "-o", "pid"].
+func Argv(args []string) string {
+	q := make([]string, len(args))
+	for i, a := range args {
+		q[i] = fmt.Sprintf("%q", a)
+	}
+	return "[" + strings.Join(q, ", ") + "]"
+}
+
 // Str quotes a string argument like strace does, or prints NULL for "".
 func Str(s string) string {
 	if s == "" {

@@ -17,3 +17,7 @@ func TestStr(t *testing.T) {
 	require.Equal(t, "NULL", Str(""))
 	require.Equal(t, `"/proc"`, Str("/proc"))
 }
+
+func TestArgv(t *testing.T) {
+	require.Equal(t, `["ps", "-o", "pid"]`, Argv([]string{"ps", "-o", "pid"}))
+}

@@ -1,0 +1,24 @@
+package mount
+
+import (
+	"fmt"
+
+	"golang.org/x/sys/unix"
+)
+
+// Overlay mounts an overlay filesystem on target: lower is the colon-separated
+// list of read-only layers, TOP FIRST; upper receives the writes; work is an
+// empty directory on upper's filesystem that overlay needs for atomic
+// copy-up and whiteouts. (Docs: filesystems/overlayfs.rst in the kernel tree.)
+// The seed article used aufs, which mainline Linux never merged; overlayfs is
+// what Docker and containerd use today.
+func Overlay(target, lower, upper, work string) error {
+	data := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", lower, upper, work)
+	return Mount("overlay", target, "overlay", 0, data)
+}
+
+// OverlayReadOnly mounts only lower layers: with no upperdir the overlay is
+// read-only by construction.
+func OverlayReadOnly(target, lower string) error {
+	return Mount("overlay", target, "overlay", unix.MS_RDONLY, "lowerdir="+lower)
+}

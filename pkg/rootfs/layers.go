@@ -1,0 +1,148 @@
+package rootfs
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// Layers is a layered root filesystem in the seed article's layout:
+//
+//	DIR/image/0, DIR/image/1, ...  read-only image layers, highest number on top
+//	DIR/config                     read-only, above the image (resolv.conf, hosts)
+//	DIR/container                  the container's writable layer
+//
+// overlayfs stacks them (filesystems/overlayfs in the kernel docs): reads fall
+// through from the top to the first layer that has the file; writes go to the
+// upper layer, copying a file up first; a deletion leaves a "whiteout" (a 0/0
+// character device) in the upper layer that hides the file below.
+type Layers struct {
+	Dir string
+}
+
+// Images returns the image layer directories, bottom first (image/0 ...).
+func (l Layers) Images() ([]string, error) {
+	ents, err := os.ReadDir(filepath.Join(l.Dir, "image"))
+	if err != nil {
+		return nil, fmt.Errorf("--fs %s: %w: a layered root needs %s/image/0, image/1, ...", l.Dir, err, l.Dir)
+	}
+	var nums []int
+	for _, e := range ents {
+		n, err := strconv.Atoi(e.Name())
+		if err != nil || !e.IsDir() || n < 0 {
+			continue
+		}
+		nums = append(nums, n)
+	}
+	if len(nums) == 0 {
+		return nil, fmt.Errorf("--fs %s: no layers in %s/image: put a root filesystem in %s/image/0 (make rootfs, then move it there)", l.Dir, l.Dir, l.Dir)
+	}
+	sort.Ints(nums)
+	out := make([]string, len(nums))
+	for i, n := range nums {
+		out[i] = filepath.Join(l.Dir, "image", strconv.Itoa(n))
+	}
+	return out, nil
+}
+
+// LowerDir is overlay's lowerdir option: the config layer, then the images
+// from the highest number down. Overlay reads lowerdir left to right, TOP
+// FIRST: "image/2:image/1:image/0", not the order one would write a stack.
+func (l Layers) LowerDir() (string, error) {
+	images, err := l.Images()
+	if err != nil {
+		return "", err
+	}
+	var dirs []string
+	if fi, err := os.Stat(l.config()); err == nil && fi.IsDir() {
+		dirs = append(dirs, l.config())
+	}
+	for i := len(images) - 1; i >= 0; i-- {
+		dirs = append(dirs, images[i])
+	}
+	for _, d := range dirs {
+		if strings.ContainsAny(d, ":,") {
+			return "", fmt.Errorf("--fs: layer path %q contains ':' or ',', which overlay's options cannot carry: move it", d)
+		}
+	}
+	return strings.Join(dirs, ":"), nil
+}
+
+// Upper is the writable container layer, created if missing.
+func (l Layers) Upper() (string, error) {
+	p := filepath.Join(l.Dir, "container")
+	return p, os.MkdirAll(p, 0o755)
+}
+
+// WorkDir returns a fresh, empty overlay work directory for one container. It
+// must be on the same filesystem as the upper layer; the caller removes it.
+func (l Layers) WorkDir(id string) (string, error) {
+	p := filepath.Join(l.Dir, ".work-"+id)
+	if err := os.Mkdir(p, 0o700); err != nil {
+		return "", fmt.Errorf("overlay work dir: %w", err)
+	}
+	return p, nil
+}
+
+func (l Layers) config() string { return filepath.Join(l.Dir, "config") }
+
+// Lock takes DIR's lock: shared for a running container, exclusive for
+// commit, so commit is refused while any container uses DIR (flock(2); the
+// kernel drops the lock when its holder dies, even by SIGKILL).
+func (l Layers) Lock(exclusive bool) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(l.Dir, ".lock"), os.O_CREATE|os.O_RDONLY, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("--fs %s: %w", l.Dir, err)
+	}
+	how := unix.LOCK_SH
+	if exclusive {
+		how = unix.LOCK_EX
+	}
+	if err := unix.Flock(int(f.Fd()), how|unix.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			if exclusive {
+				return nil, fmt.Errorf("--fs %s is busy: a container is using it; commit when it has exited", l.Dir)
+			}
+			return nil, fmt.Errorf("--fs %s is busy: it is being committed; try again", l.Dir)
+		}
+		return nil, fmt.Errorf("--fs %s: lock: %w", l.Dir, err)
+	}
+	return f, nil
+}
+
+// Commit turns the container layer into the next image layer and starts an
+// empty container layer: the seed's "mv container image/1", refused while a
+// container uses DIR. rename(2) keeps the whiteouts and opaque directories
+// overlay left in the layer, so a file deleted in the container stays deleted
+// in the image. It returns the new layer's path.
+func (l Layers) Commit() (string, error) {
+	lock, err := l.Lock(true)
+	if err != nil {
+		return "", err
+	}
+	defer lock.Close()
+	images, err := l.Images()
+	if err != nil {
+		return "", err
+	}
+	top, _ := strconv.Atoi(filepath.Base(images[len(images)-1]))
+	next := filepath.Join(l.Dir, "image", strconv.Itoa(top+1))
+	upper := filepath.Join(l.Dir, "container")
+	if _, err := os.Stat(upper); err != nil {
+		return "", fmt.Errorf("commit --fs %s: no container layer to commit: %w", l.Dir, err)
+	}
+	if err := os.Rename(upper, next); err != nil {
+		return "", fmt.Errorf("commit: %w", err)
+	}
+	if err := os.Mkdir(upper, 0o755); err != nil {
+		return "", fmt.Errorf("commit: new container layer: %w", err)
+	}
+	return next, nil
+}

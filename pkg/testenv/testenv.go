@@ -49,8 +49,9 @@ func NeedRoot(t testing.TB) {
 	}
 }
 
-// Main builds the packages named in build (the step under test is ".") into
-// Bin, then runs the tests: as root inside the sandbox, otherwise directly.
+// Main builds the packages named in build (the step under test is ".";
+// "can=." names the binary) into Bin, then runs the tests: as root inside
+// the sandbox, otherwise directly.
 func Main(m *testing.M, build ...string) {
 	if Root() && os.Getenv(sandboxEnv) == "" {
 		os.Exit(runSandboxed())
@@ -87,13 +88,20 @@ func Main(m *testing.M, build ...string) {
 }
 
 // Build compiles the Go package pkg into dir, named after the package's
-// directory ("." is the current one).
+// directory ("." is the current one), or NAME for "NAME=pkg".
 func Build(pkg, dir string) error {
+	name, pkg, named := strings.Cut(pkg, "=")
+	if !named {
+		pkg = name
+	}
 	abs, err := filepath.Abs(pkg)
 	if err != nil {
 		return err
 	}
-	out := filepath.Join(dir, filepath.Base(abs))
+	if !named {
+		name = filepath.Base(abs)
+	}
+	out := filepath.Join(dir, name)
 	cmd := exec.Command(goTool(), "build", "-o", out, ".")
 	cmd.Dir = abs
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")

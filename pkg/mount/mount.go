@@ -30,6 +30,7 @@ var flagNames = []trace.Flag{
 	{Bit: unix.MS_SLAVE, Name: "MS_SLAVE"},
 	{Bit: unix.MS_SHARED, Name: "MS_SHARED"},
 	{Bit: unix.MS_RELATIME, Name: "MS_RELATIME"},
+	{Bit: unix.MS_STRICTATIME, Name: "MS_STRICTATIME"},
 }
 
 // Mount is mount(2), traced, with an error that names the target.

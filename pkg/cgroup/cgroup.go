@@ -1,0 +1,427 @@
+// Package cgroup limits what a container may use (memory, CPU time, number of
+// processes) and tells afterwards what it used.
+//
+// A control group is a directory. mkdir(2) in a cgroup filesystem makes one;
+// writing a PID to its cgroup.procs file moves that process, and every child
+// it forks from then on, into it; writing to its other files sets limits the
+// kernel enforces from then on; rmdir(2) removes it once it is empty
+// (cgroups(7): https://man7.org/linux/man-pages/man7/cgroups.7.html).
+//
+// There are two versions, and a machine may run both at once (see Layout). The
+// same limits, file by file:
+//
+//	                   v1: a hierarchy per controller          v2: one tree
+//	memory limit       memory.limit_in_bytes                   memory.max
+//	... swap included  memory.memsw.limit_in_bytes             memory.swap.max = 0
+//	CPU limit          cpu.cfs_quota_us / cpu.cfs_period_us    cpu.max "quota period"
+//	processes          pids.max                                pids.max
+//	OOM kills          memory.oom_control: oom_kill            memory.events: oom_kill
+//	peak memory        memory.max_usage_in_bytes               memory.peak
+//	CPU time           cpuacct.usage (ns)                      cpu.stat: usage_usec
+//	kill them all      freezer.state FROZEN, kill, THAWED      cgroup.kill
+//	turn controllers on  (always on)                           cgroup.subtree_control of each ancestor
+//
+// Each cgroup is made at <hierarchy>/tincan/<id>, never under the caller's own
+// cgroup (which a service manager may own), so that
+// find /sys/fs/cgroup -name '*tincan*' lists every one left behind.
+//
+// Writes are traced as write(path, value): the path stands for the file
+// descriptor open(2) returned for it.
+package cgroup
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"tincan.dev/pkg/trace"
+)
+
+// Limits is what a cgroup may use. A zero field sets no limit.
+type Limits struct {
+	Memory int64   // bytes of memory, swap included
+	CPUs   float64 // CPUs' worth of time: 0.5 is half of one CPU
+	Pids   int64   // processes (and threads) alive at once
+}
+
+// Period is the CFS period a CPU limit is a share of: in every 100ms, a cgroup
+// with CPUs 0.2 may run for 20ms, then waits for the next period
+// (https://docs.kernel.org/scheduler/sched-bwc.html).
+const Period = 100 * time.Millisecond
+
+// Validate refuses limits the kernel would refuse, naming the value.
+func (l Limits) Validate() error {
+	switch {
+	case l.Memory < 0:
+		return fmt.Errorf("memory limit %d: must be positive", l.Memory)
+	case l.CPUs < 0, l.CPUs > 0 && quota(l.CPUs) < 1000, math.IsNaN(l.CPUs), l.CPUs > 1e6:
+		// The kernel takes quotas from 1ms (cpu.cfs_quota_us >= 1000).
+		return fmt.Errorf("CPU limit %g: must be between 0.01 and the number of CPUs", l.CPUs)
+	case l.Pids < 0:
+		return fmt.Errorf("pids limit %d: must be positive", l.Pids)
+	}
+	return nil
+}
+
+// quota is the CPU time, in microseconds, that cpus may use in one Period.
+func quota(cpus float64) int64 { return int64(math.Round(cpus * float64(Period.Microseconds()))) }
+
+// Stats is what a cgroup's processes used, read after they have exited.
+type Stats struct {
+	OOMKilled   bool          // the OOM killer killed a process here
+	MemoryPeak  int64         // most bytes in use at once (0 if the kernel does not say)
+	CPUTime     time.Duration // CPU time used, user and system, by all processes
+	Throttled   int64         // periods in which the CPU quota ran out
+	PidsRefused int64         // forks refused because of pids.max
+}
+
+// Cgroup is one control group: one directory in each hierarchy it needs.
+type Cgroup struct {
+	ID     string
+	Limits Limits
+	dirs   []dir
+}
+
+// dir is the cgroup's directory in one hierarchy.
+type dir struct {
+	path        string
+	v2          bool
+	controllers []string // the controllers used in this hierarchy
+}
+
+// Paths lists the cgroup's directories, one per hierarchy.
+func (cg *Cgroup) Paths() []string {
+	var p []string
+	for _, d := range cg.dirs {
+		p = append(p, d.path)
+	}
+	return p
+}
+
+// New makes cgroup id on this machine's hierarchies with limits set.
+func New(id string, limits Limits) (*Cgroup, error) {
+	l, err := Detect()
+	if err != nil {
+		return nil, err
+	}
+	return l.New(id, limits)
+}
+
+// New makes cgroup id in the hierarchies of l, with limits set. Call Destroy
+// when done, whether or not a process ever joined it.
+func (l *Layout) New(id string, limits Limits) (*Cgroup, error) {
+	if id == "" || id == "." || id == ".." || strings.Contains(id, "/") {
+		return nil, fmt.Errorf("cgroup id %q: must be a plain directory name", id)
+	}
+	if err := limits.Validate(); err != nil {
+		return nil, err
+	}
+	dirs, err := l.plan(id, limits)
+	if err != nil {
+		return nil, err
+	}
+	cg := &Cgroup{ID: id, Limits: limits}
+	for _, d := range dirs {
+		if err = create(d); err != nil {
+			break
+		}
+		cg.dirs = append(cg.dirs, d)
+	}
+	if err == nil {
+		err = cg.setLimits()
+	}
+	if err != nil {
+		cg.Destroy()
+		return nil, err
+	}
+	return cg, nil
+}
+
+// plan chooses a directory in each hierarchy that holds a controller we use.
+// On v1, cpuset is left out on purpose: a new v1 cpuset cgroup starts with no
+// CPUs and no memory nodes, and no process can join it until both are set.
+func (l *Layout) plan(id string, limits Limits) ([]dir, error) {
+	var dirs []dir
+	served := map[string]bool{}
+	if l.Unified != "" {
+		avail, err := os.ReadFile(filepath.Join(l.Unified, "cgroup.controllers"))
+		if err != nil {
+			return nil, err
+		}
+		d := dir{path: filepath.Join(l.Unified, "tincan", id), v2: true}
+		for _, c := range strings.Fields(string(avail)) {
+			if c == "memory" || c == "cpu" || c == "pids" {
+				d.controllers = append(d.controllers, c)
+				served[c] = true
+			}
+		}
+		dirs = append(dirs, d)
+	}
+	inDir := map[string]int{} // v1 mount point -> index in dirs
+	for _, c := range []string{"memory", "cpu", "cpuacct", "pids", "freezer"} {
+		mnt := l.V1[c]
+		if served[c] || mnt == "" {
+			continue
+		}
+		served[c] = true
+		if i, ok := inDir[mnt]; ok { // co-mounted, as in "cpu,cpuacct"
+			dirs[i].controllers = append(dirs[i].controllers, c)
+			continue
+		}
+		inDir[mnt] = len(dirs)
+		dirs = append(dirs, dir{path: filepath.Join(mnt, "tincan", id), controllers: []string{c}})
+	}
+	for _, need := range []struct {
+		controller string
+		asked      bool
+	}{{"memory", limits.Memory > 0}, {"cpu", limits.CPUs > 0}, {"pids", limits.Pids > 0}} {
+		if need.asked && !served[need.controller] {
+			where := "not mounted as cgroup v1"
+			if l.Unified != "" {
+				where = "not in " + filepath.Join(l.Unified, "cgroup.controllers") + ", " + where
+			}
+			return nil, fmt.Errorf("a %s limit was asked for, but this machine has no %[1]s controller (%s)", need.controller, where)
+		}
+	}
+	if len(dirs) == 0 {
+		return nil, fmt.Errorf("no cgroup hierarchy with a controller tincan uses is mounted under %s", Root)
+	}
+	return dirs, nil
+}
+
+// create makes d.path and, if needed, the tincan directory above it. On v2 a
+// controller's files appear in a cgroup only when its parent lists the
+// controller in cgroup.subtree_control, so each ancestor enables them on the
+// way down. Another program's Destroy may remove the empty tincan directory
+// between our two mkdirs: then we start again.
+func create(d dir) error {
+	parent := filepath.Dir(d.path)
+	var err error
+	for try := 1; ; try++ {
+		err = mkdir(parent)
+		if errors.Is(err, fs.ErrExist) {
+			err = nil
+		}
+		if err == nil && d.v2 && len(d.controllers) > 0 {
+			enable := "+" + strings.Join(d.controllers, " +")
+			err = write(filepath.Join(filepath.Dir(parent), "cgroup.subtree_control"), enable)
+			if err == nil {
+				err = write(filepath.Join(parent, "cgroup.subtree_control"), enable)
+			}
+		}
+		if err == nil {
+			err = mkdir(d.path)
+		}
+		if !errors.Is(err, fs.ErrNotExist) || try == 5 {
+			break
+		}
+	}
+	if err != nil {
+		removeParent(d.path)
+	}
+	return err
+}
+
+func (cg *Cgroup) setLimits() error {
+	l := cg.Limits
+	if l.Memory > 0 {
+		d, _ := cg.find("memory")
+		bytes := strconv.FormatInt(l.Memory, 10)
+		if d.v2 {
+			// Without swap.max 0, a cgroup at memory.max swaps instead of
+			// being killed, and runs on, slowly, far past its limit.
+			if err := d.write("memory.max", bytes); err != nil {
+				return err
+			}
+			if err := d.writeIfExists("memory.swap.max", "0"); err != nil {
+				return err
+			}
+		} else {
+			// memsw is memory plus swap; the kernel refuses it below
+			// limit_in_bytes, so that one goes first. It exists only with
+			// swap accounting on (CONFIG_MEMCG_SWAP, swapaccount=1).
+			if err := d.write("memory.limit_in_bytes", bytes); err != nil {
+				return err
+			}
+			if err := d.writeIfExists("memory.memsw.limit_in_bytes", bytes); err != nil {
+				return err
+			}
+		}
+	}
+	if l.CPUs > 0 {
+		d, _ := cg.find("cpu")
+		q, period := strconv.FormatInt(quota(l.CPUs), 10), strconv.FormatInt(Period.Microseconds(), 10)
+		if d.v2 {
+			if err := d.write("cpu.max", q+" "+period); err != nil {
+				return err
+			}
+		} else {
+			if err := d.write("cpu.cfs_period_us", period); err != nil {
+				return err
+			}
+			if err := d.write("cpu.cfs_quota_us", q); err != nil {
+				return err
+			}
+		}
+	}
+	if l.Pids > 0 {
+		d, _ := cg.find("pids")
+		if err := d.write("pids.max", strconv.FormatInt(l.Pids, 10)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Join moves process pid into the cgroup, in every hierarchy; the children it
+// forks are born inside. Do it while the process waits, before CMD runs a
+// single instruction: memory it allocated before joining stays charged to
+// its old cgroup, and a fork bomb could fork before it is caught.
+func (cg *Cgroup) Join(pid int) error {
+	for _, d := range cg.dirs {
+		if err := d.write("cgroup.procs", strconv.Itoa(pid)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Result reads what the cgroup's processes used. Call it after they have
+// exited, before Destroy.
+func (cg *Cgroup) Result() (Stats, error) {
+	var s Stats
+	if d, ok := cg.find("memory"); ok {
+		events, peak := "memory.oom_control", "memory.max_usage_in_bytes"
+		if d.v2 {
+			events, peak = "memory.events", "memory.peak" // memory.peak: Linux 5.19
+		}
+		kills, err := readKey(filepath.Join(d.path, events), "oom_kill")
+		if err != nil {
+			return s, err
+		}
+		s.OOMKilled = kills > 0
+		s.MemoryPeak, _ = readInt(filepath.Join(d.path, peak))
+	}
+	// v2 counts CPU time in every cgroup, controller or not; v1 only in cpuacct.
+	if d, ok := cg.find("cpuacct"); ok {
+		ns, err := readInt(filepath.Join(d.path, "cpuacct.usage"))
+		if err != nil {
+			return s, err
+		}
+		s.CPUTime = time.Duration(ns)
+	} else if d, ok := cg.v2(); ok {
+		us, err := readKey(filepath.Join(d.path, "cpu.stat"), "usage_usec")
+		if err != nil {
+			return s, err
+		}
+		s.CPUTime = time.Duration(us) * time.Microsecond
+	}
+	if d, ok := cg.find("cpu"); ok {
+		s.Throttled, _ = readKey(filepath.Join(d.path, "cpu.stat"), "nr_throttled")
+	}
+	if d, ok := cg.find("pids"); ok {
+		s.PidsRefused, _ = readKey(filepath.Join(d.path, "pids.events"), "max")
+	}
+	return s, nil
+}
+
+// Destroy kills what is left in the cgroup, removes its directories and then
+// each tincan directory above them that is left empty. It is safe to call
+// twice.
+func (cg *Cgroup) Destroy() error {
+	if len(cg.dirs) == 0 {
+		return nil
+	}
+	err := cg.Kill()
+	for _, d := range cg.dirs {
+		err = errors.Join(err, removeLeaf(d.path))
+	}
+	for _, d := range cg.dirs {
+		removeParent(d.path)
+	}
+	cg.dirs = nil
+	return err
+}
+
+// Kill sends SIGKILL to every process in the cgroup. Killing PIDs one by one
+// from cgroup.procs races with fork: a child born after the list was read
+// lives on. v2's cgroup.kill (Linux 5.14) kills them all inside the kernel; on
+// v1 the freezer stops them all first, so none can fork while we kill.
+func (cg *Cgroup) Kill() error {
+	if d, ok := cg.v2(); ok && d.has("cgroup.kill") {
+		return d.write("cgroup.kill", "1")
+	}
+	if d, ok := cg.find("freezer"); ok {
+		err := freeze(d)
+		_, kerr := killProcs(d.path) // frozen, they cannot fork; they die when thawed
+		return errors.Join(err, kerr, d.write("freezer.state", "THAWED"))
+	}
+	// Nothing stops forks here: kill until none is left.
+	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		if n, err := killProcs(cg.dirs[0].path); n == 0 || err != nil {
+			return err
+		}
+	}
+	return fmt.Errorf("kill the processes of %s: some still run after 2s", cg.dirs[0].path)
+}
+
+// freeze stops every process of d (a v1 freezer cgroup) and waits until the
+// kernel says all are stopped: freezer.state reads FREEZING until then.
+func freeze(d dir) error {
+	if err := d.write("freezer.state", "FROZEN"); err != nil {
+		return err
+	}
+	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		if b, err := os.ReadFile(filepath.Join(d.path, "freezer.state")); err != nil || strings.TrimSpace(string(b)) == "FROZEN" {
+			return err
+		}
+	}
+	return fmt.Errorf("freeze %s: still FREEZING after 2s", d.path)
+}
+
+// killProcs sends SIGKILL to each process listed in path/cgroup.procs, and
+// says how many there were.
+func killProcs(path string) (int, error) {
+	b, err := os.ReadFile(filepath.Join(path, "cgroup.procs"))
+	if err != nil {
+		return 0, err
+	}
+	pids := strings.Fields(string(b))
+	for _, p := range pids {
+		if pid, err := strconv.Atoi(p); err == nil && pid > 0 {
+			trace.Call("kill(%d, SIGKILL)", pid)
+			unix.Kill(pid, unix.SIGKILL)
+		}
+	}
+	return len(pids), nil
+}
+
+// find returns the directory where controller c is used.
+func (cg *Cgroup) find(c string) (dir, bool) {
+	for _, d := range cg.dirs {
+		for _, have := range d.controllers {
+			if have == c {
+				return d, true
+			}
+		}
+	}
+	return dir{}, false
+}
+
+// v2 returns the directory in the unified hierarchy, if there is one.
+func (cg *Cgroup) v2() (dir, bool) {
+	for _, d := range cg.dirs {
+		if d.v2 {
+			return d, true
+		}
+	}
+	return dir{}, false
+}

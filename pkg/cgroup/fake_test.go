@@ -1,0 +1,196 @@
+package cgroup
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
+)
+
+// fakeV2 makes a cgroup2 tree in a temporary directory, with controllers
+// available at its root, and makes mkdir and rmdir act as they do in a
+// cgroup2 filesystem: a new cgroup gets the core files, plus the files of each
+// controller its parent enabled in cgroup.subtree_control; rmdir refuses a
+// cgroup with children. It returns the root and the list of rmdirs made.
+func fakeV2(t *testing.T, controllers string) (string, *[]string) {
+	root := t.TempDir()
+	writeFiles(t, root, map[string]string{
+		"cgroup.controllers": controllers, "cgroup.subtree_control": "", "cgroup.procs": "",
+	})
+	var removed []string
+	oldMkdir, oldRmdir := mkdirFunc, rmdirFunc
+	t.Cleanup(func() { mkdirFunc, rmdirFunc = oldMkdir, oldRmdir })
+	mkdirFunc = func(path string) error {
+		enabled, err := os.ReadFile(filepath.Join(filepath.Dir(path), "cgroup.subtree_control"))
+		if err != nil {
+			return unix.ENOENT
+		}
+		if err := os.Mkdir(path, 0o755); err != nil {
+			return err
+		}
+		ctrls := strings.ReplaceAll(string(enabled), "+", "")
+		files := map[string]string{
+			"cgroup.controllers": ctrls, "cgroup.subtree_control": "", "cgroup.procs": "",
+			"cgroup.kill": "", "cpu.stat": "usage_usec 0\nuser_usec 0\nsystem_usec 0\n",
+		}
+		for _, c := range strings.Fields(ctrls) {
+			switch c {
+			case "memory":
+				files["memory.max"], files["memory.swap.max"] = "max", "max"
+				files["memory.events"], files["memory.peak"] = "low 0\nhigh 0\nmax 0\noom 0\noom_kill 0\n", "0"
+			case "cpu":
+				files["cpu.max"] = "max 100000"
+			case "pids":
+				files["pids.max"], files["pids.events"] = "max", "max 0"
+			}
+		}
+		writeFiles(t, path, files)
+		return nil
+	}
+	rmdirFunc = func(path string) error {
+		removed = append(removed, strings.TrimPrefix(path, root))
+		ents, err := os.ReadDir(path)
+		if err != nil {
+			return unix.ENOENT
+		}
+		for _, e := range ents {
+			if e.IsDir() {
+				return unix.ENOTEMPTY
+			}
+		}
+		return os.RemoveAll(path)
+	}
+	return root, &removed
+}
+
+func writeFiles(t *testing.T, dir string, files map[string]string) {
+	t.Helper()
+	for name, content := range files {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644))
+	}
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	return string(b)
+}
+
+func TestV2FakeTree(t *testing.T) {
+	root, removed := fakeV2(t, "cpuset cpu io memory pids")
+	l := &Layout{Unified: root}
+	cg, err := l.New("tincan-test-v2", Limits{Memory: 8 << 20, CPUs: 0.5, Pids: 16})
+	require.NoError(t, err)
+	leaf := filepath.Join(root, "tincan", "tincan-test-v2")
+	require.Equal(t, []string{leaf}, cg.Paths())
+
+	// Each ancestor enabled the controllers for its children; the root
+	// enabled no more than it was asked (not cpuset, not io).
+	require.Equal(t, "+cpu +memory +pids", readFile(t, filepath.Join(root, "cgroup.subtree_control")))
+	require.Equal(t, "+cpu +memory +pids", readFile(t, filepath.Join(root, "tincan", "cgroup.subtree_control")))
+	require.Equal(t, "", readFile(t, filepath.Join(leaf, "cgroup.subtree_control")), "the leaf holds processes: it must enable nothing")
+	require.Equal(t, "8388608", readFile(t, filepath.Join(leaf, "memory.max")))
+	require.Equal(t, "0", readFile(t, filepath.Join(leaf, "memory.swap.max")))
+	require.Equal(t, "50000 100000", readFile(t, filepath.Join(leaf, "cpu.max")))
+	require.Equal(t, "16", readFile(t, filepath.Join(leaf, "pids.max")))
+
+	require.NoError(t, cg.Join(4242))
+	require.Equal(t, "4242", readFile(t, filepath.Join(leaf, "cgroup.procs")))
+
+	// What the kernel would have counted, as its files say it.
+	writeFiles(t, leaf, map[string]string{
+		"memory.events": "low 0\nhigh 0\nmax 12\noom 1\noom_kill 1\noom_group_kill 0\n",
+		"memory.peak":   "8384512\n",
+		"cpu.stat":      "usage_usec 1500000\nuser_usec 1400000\nsystem_usec 100000\nnr_periods 30\nnr_throttled 7\nthrottled_usec 900000\n",
+		"pids.events":   "max 3\n",
+	})
+	st, err := cg.Result()
+	require.NoError(t, err)
+	require.Equal(t, Stats{OOMKilled: true, MemoryPeak: 8384512, CPUTime: 1500 * time.Millisecond, Throttled: 7, PidsRefused: 3}, st)
+
+	// Destroy kills with cgroup.kill, then removes the leaf before its parent.
+	require.NoError(t, cg.Destroy())
+	require.Equal(t, []string{"/tincan/tincan-test-v2", "/tincan"}, *removed)
+	require.NoDirExists(t, filepath.Join(root, "tincan"))
+	require.NoError(t, cg.Destroy(), "a second Destroy is a no-op")
+	require.Len(t, *removed, 2)
+}
+
+// The tincan directory stays while another container's cgroup is in it.
+func TestV2ParentKeptWhileInUse(t *testing.T) {
+	root, removed := fakeV2(t, "memory")
+	l := &Layout{Unified: root}
+	a, err := l.New("tincan-test-a", Limits{})
+	require.NoError(t, err)
+	b, err := l.New("tincan-test-b", Limits{})
+	require.NoError(t, err)
+	_, err = l.New("tincan-test-a", Limits{})
+	require.ErrorIs(t, err, os.ErrExist)
+	require.ErrorContains(t, err, "another container uses this id")
+	require.NoError(t, a.Destroy())
+	require.DirExists(t, filepath.Join(root, "tincan", "tincan-test-b"))
+	require.NoError(t, b.Destroy())
+	// The failed New tried the parent too (in vain: it is not empty).
+	require.Equal(t, []string{"/tincan", "/tincan/tincan-test-a", "/tincan", "/tincan/tincan-test-b", "/tincan"}, *removed)
+	require.NoDirExists(t, filepath.Join(root, "tincan"))
+}
+
+// A limit whose controller the tree does not have is refused, and nothing is
+// left behind. A tree without controllers (this machine's unified hierarchy)
+// still makes a cgroup, and writes no cgroup.subtree_control.
+func TestV2MissingController(t *testing.T) {
+	root, _ := fakeV2(t, "cpu pids")
+	_, err := (&Layout{Unified: root}).New("tincan-test-x", Limits{Memory: 1 << 20})
+	require.EqualError(t, err, "a memory limit was asked for, but this machine has no memory controller (not in "+
+		root+"/cgroup.controllers, not mounted as cgroup v1)")
+	require.NoDirExists(t, filepath.Join(root, "tincan"))
+
+	root, _ = fakeV2(t, "")
+	cg, err := (&Layout{Unified: root}).New("tincan-test-x", Limits{})
+	require.NoError(t, err)
+	require.Equal(t, "", readFile(t, filepath.Join(root, "cgroup.subtree_control")))
+	require.NoError(t, cg.Destroy())
+}
+
+// A concurrent Destroy may remove the empty tincan directory between New's
+// two mkdirs: New makes it again.
+func TestV2ParentRemovedMeanwhile(t *testing.T) {
+	root, _ := fakeV2(t, "pids")
+	fake := mkdirFunc
+	raced := false
+	mkdirFunc = func(path string) error {
+		if filepath.Base(path) == "tincan-test-x" && !raced {
+			raced = true
+			require.NoError(t, os.RemoveAll(filepath.Dir(path)))
+		}
+		return fake(path)
+	}
+	cg, err := (&Layout{Unified: root}).New("tincan-test-x", Limits{Pids: 2})
+	require.NoError(t, err)
+	require.True(t, raced)
+	require.Equal(t, "2", readFile(t, filepath.Join(root, "tincan", "tincan-test-x", "pids.max")))
+	require.NoError(t, cg.Destroy())
+}
+
+// A write the kernel refuses undoes what New made.
+func TestV2FailedLimitCleansUp(t *testing.T) {
+	root, _ := fakeV2(t, "cpu")
+	fake := mkdirFunc
+	mkdirFunc = func(path string) error {
+		if err := fake(path); err != nil {
+			return err
+		}
+		os.Remove(filepath.Join(path, "cpu.max")) // as if the kernel had no such file
+		return nil
+	}
+	_, err := (&Layout{Unified: root}).New("tincan-test-x", Limits{CPUs: 1})
+	require.True(t, errors.Is(err, os.ErrNotExist), "%v", err)
+	require.ErrorContains(t, err, `write "100000 100000" to `+root+"/tincan/tincan-test-x/cpu.max")
+	require.NoDirExists(t, filepath.Join(root, "tincan"))
+}

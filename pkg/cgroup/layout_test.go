@@ -1,0 +1,69 @@
+package cgroup
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// This machine's shape: v1 controllers each on their own (cpu and cpuacct
+// apart), and a cgroup2 at unified with no controllers.
+const hybridMountinfo = `23 1 0:22 / /sys rw,nosuid - sysfs sysfs rw
+31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
+32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu
+33 31 0:30 / /sys/fs/cgroup/cpuacct rw,relatime - cgroup cgroup rw,cpuacct
+35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
+37 31 0:34 / /sys/fs/cgroup/freezer rw,relatime - cgroup cgroup rw,freezer
+39 31 0:36 / /sys/fs/cgroup/pids rw,relatime - cgroup cgroup rw,pids
+40 31 0:37 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,xattr,name=systemd
+41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
+`
+
+// A systemd v1 host: cpu and cpuacct share a hierarchy, and a bind mount of
+// a cgroup below a hierarchy's root (field 4 is not "/") is no place for tincan.
+const comountedMountinfo = `25 24 0:22 / /sys/fs/cgroup/cpu,cpuacct rw,nosuid - cgroup cgroup rw,cpu,cpuacct
+26 24 0:23 / /sys/fs/cgroup/memory rw,nosuid - cgroup cgroup rw,memory
+27 24 0:24 /docker/abc /sys/fs/cgroup/pids rw,nosuid - cgroup cgroup rw,pids
+`
+
+func TestParseMountinfo(t *testing.T) {
+	l, err := parseMountinfo(strings.NewReader(hybridMountinfo))
+	require.NoError(t, err)
+	require.Equal(t, &Layout{Unified: "/sys/fs/cgroup/unified", V1: map[string]string{
+		"cpu": "/sys/fs/cgroup/cpu", "cpuacct": "/sys/fs/cgroup/cpuacct", "memory": "/sys/fs/cgroup/memory",
+		"freezer": "/sys/fs/cgroup/freezer", "pids": "/sys/fs/cgroup/pids",
+	}}, l)
+	require.Equal(t, "hybrid", l.Version())
+
+	l, err = parseMountinfo(strings.NewReader(comountedMountinfo))
+	require.NoError(t, err)
+	require.Equal(t, &Layout{V1: map[string]string{
+		"cpu": "/sys/fs/cgroup/cpu,cpuacct", "cpuacct": "/sys/fs/cgroup/cpu,cpuacct", "memory": "/sys/fs/cgroup/memory",
+	}}, l)
+	require.Equal(t, "v1", l.Version())
+	require.Equal(t, "v2", (&Layout{Unified: "/sys/fs/cgroup"}).Version())
+}
+
+// Co-mounted controllers share one directory; every limit needs its controller.
+func TestPlanV1(t *testing.T) {
+	l, err := parseMountinfo(strings.NewReader(comountedMountinfo))
+	require.NoError(t, err)
+	dirs, err := l.plan("x", Limits{Memory: 1, CPUs: 1})
+	require.NoError(t, err)
+	require.Equal(t, []dir{
+		{path: "/sys/fs/cgroup/memory/tincan/x", controllers: []string{"memory"}},
+		{path: "/sys/fs/cgroup/cpu,cpuacct/tincan/x", controllers: []string{"cpu", "cpuacct"}},
+	}, dirs)
+	_, err = l.plan("x", Limits{Pids: 16})
+	require.EqualError(t, err, "a pids limit was asked for, but this machine has no pids controller (not mounted as cgroup v1)")
+}
+
+func TestDetectThisMachine(t *testing.T) {
+	l, err := Detect()
+	require.NoError(t, err)
+	t.Logf("cgroup layout: %s, unified at %q, v1: %v", l.Version(), l.Unified, l.V1)
+	if l.Version() != "v2" {
+		require.NotEmpty(t, l.V1)
+	}
+}

@@ -1,0 +1,225 @@
+package cgroup
+
+import (
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"tincan.dev/pkg/testenv"
+)
+
+// The privileged tests run in testenv's sandbox, which fails the run if a
+// cgroup named tincan is left on the host.
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+// realLayout is this machine's layout, for a test that needs the v1 controllers
+// named in need (skipped, with the reason, where they are not v1).
+func realLayout(t *testing.T, need ...string) *Layout {
+	t.Helper()
+	testenv.NeedRoot(t)
+	l, err := Detect()
+	require.NoError(t, err)
+	for _, c := range need {
+		if l.V1[c] == "" {
+			t.Skipf("no cgroup v1 %s controller here (layout %s): the v2 files are tested on a fake tree", c, l.Version())
+		}
+	}
+	return l
+}
+
+func testID() string { return fmt.Sprintf("tincan-test-%08x", rand.Uint32()) }
+
+// newCgroup makes a cgroup that t.Cleanup destroys, and checks it is gone.
+func newCgroup(t *testing.T, l *Layout, limits Limits) *Cgroup {
+	t.Helper()
+	cg, err := l.New(testID(), limits)
+	require.NoError(t, err)
+	paths := cg.Paths()
+	t.Cleanup(func() {
+		require.NoError(t, cg.Destroy())
+		for _, p := range paths {
+			require.NoDirExists(t, p)
+		}
+	})
+	return cg
+}
+
+// startIn starts sh -c script with the process already in cg when script
+// runs: sh first waits for a line on stdin, the way a container's child
+// waits for "go" on its sync pipe.
+func startIn(t *testing.T, cg *Cgroup, script string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command("sh", "-c", "read go; "+script)
+	stdin, err := cmd.StdinPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	require.NoError(t, cg.Join(cmd.Process.Pid))
+	_, err = io.WriteString(stdin, "go\n")
+	require.NoError(t, err)
+	return cmd
+}
+
+// inCgroup reports whether /proc/pid/cgroup puts pid in cg on hierarchy line
+// prefix ("4:memory:" on v1, "0::" on v2).
+func inCgroup(t *testing.T, pid int, prefix, id string) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	require.NoError(t, err)
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, prefix) || strings.Contains(line, ":"+prefix+":") {
+			return strings.HasSuffix(line, "/tincan/"+id)
+		}
+	}
+	return false
+}
+
+// The seed's demo: a shell that keeps growing a variable is killed by the
+// OOM killer at the limit, and the kernel counts it in oom_kill. (The v1
+// memory.failcnt stays 0 on such a kill here: it is not evidence.)
+func TestMemoryLimitOOMKill(t *testing.T) {
+	l := realLayout(t, "memory")
+	cg := newCgroup(t, l, Limits{Memory: 8 << 20})
+	d, _ := cg.find("memory")
+	require.Equal(t, "8388608\n", readFile(t, filepath.Join(d.path, "memory.limit_in_bytes")))
+	if d.has("memory.memsw.limit_in_bytes") {
+		require.Equal(t, "8388608\n", readFile(t, filepath.Join(d.path, "memory.memsw.limit_in_bytes")))
+	}
+	cmd := startIn(t, cg, `x=$(head -c 67108864 /dev/zero | tr '\0' x); echo survived`)
+	require.True(t, inCgroup(t, cmd.Process.Pid, "memory", cg.ID))
+	err := cmd.Wait()
+	require.Error(t, err)
+	ws := cmd.ProcessState.Sys().(syscall.WaitStatus)
+	require.True(t, ws.Signaled() && ws.Signal() == syscall.SIGKILL, "sh was not killed: %v", err)
+	st, err := cg.Result()
+	require.NoError(t, err)
+	require.True(t, st.OOMKilled, "oom_kill is 0 in memory.oom_control")
+	require.Greater(t, st.MemoryPeak, int64(1<<20))
+	require.LessOrEqual(t, st.MemoryPeak, int64(8<<20))
+}
+
+// A loop that starts processes hits pids.max, the kernel counts the refused
+// forks, and Destroy kills the processes that did start.
+func TestPidsLimit(t *testing.T) {
+	l := realLayout(t, "pids")
+	cg := newCgroup(t, l, Limits{Pids: 4})
+	d, _ := cg.find("pids")
+	require.Equal(t, "4\n", readFile(t, filepath.Join(d.path, "pids.max")))
+	cmd := startIn(t, cg, `for i in 1 2 3 4 5 6 7 8; do sleep 100 & done; wait`)
+	cmd.Wait()
+	st, err := cg.Result()
+	require.NoError(t, err)
+	require.Greater(t, st.PidsRefused, int64(0), "pids.events counted no refused fork")
+	n, err := readInt(filepath.Join(d.path, "pids.current"))
+	require.NoError(t, err)
+	require.Equal(t, int64(3), n, "sh is gone; the three sleeps that fit under 4 are left")
+	// Cleanup's Destroy must kill them, or rmdir fails with EBUSY.
+}
+
+// The quota is written as the kernel wants it, and the kernel applies it: a
+// busy loop gets throttled. (How much CPU it gets is measured in
+// BenchmarkCPUQuota and shown by 08-cgroup --stats; a test does not time.)
+func TestCPUQuota(t *testing.T) {
+	l := realLayout(t, "cpu")
+	cg := newCgroup(t, l, Limits{CPUs: 0.2})
+	d, _ := cg.find("cpu")
+	require.Equal(t, "100000\n", readFile(t, filepath.Join(d.path, "cpu.cfs_period_us")))
+	require.Equal(t, "20000\n", readFile(t, filepath.Join(d.path, "cpu.cfs_quota_us")))
+	startIn(t, cg, `while :; do :; done`)
+	var st Stats
+	for deadline := time.Now().Add(10 * time.Second); st.Throttled < 2; time.Sleep(10 * time.Millisecond) {
+		require.True(t, time.Now().Before(deadline), "a busy loop under a 20%% quota was never throttled")
+		var err error
+		st, err = cg.Result()
+		require.NoError(t, err)
+	}
+	require.Greater(t, st.CPUTime, time.Duration(0))
+}
+
+// Pure v1 (no unified hierarchy to offer cgroup.kill): Destroy freezes the
+// cgroup, kills every process, thaws it, and removes it from every hierarchy.
+func TestV1DestroyKillsWithFreezer(t *testing.T) {
+	l := realLayout(t, "freezer", "memory", "pids")
+	l = &Layout{V1: l.V1}
+	cg := newCgroup(t, l, Limits{})
+	cmd := startIn(t, cg, `sleep 100 & sleep 100 & wait`)
+	waitProcs(t, cg, 3)
+	for _, c := range []string{"memory", "pids", "freezer"} {
+		require.True(t, inCgroup(t, cmd.Process.Pid, c, cg.ID), "not in the %s cgroup", c)
+	}
+	require.NoError(t, cg.Destroy())
+	err := cmd.Wait()
+	require.Equal(t, "signal: killed", fmt.Sprint(err))
+}
+
+// The unified hierarchy's core files work here even without controllers:
+// cgroup.procs to join, cgroup.kill to end everything at once.
+func TestUnifiedJoinAndKill(t *testing.T) {
+	testenv.NeedRoot(t)
+	l, err := Detect()
+	require.NoError(t, err)
+	if l.Unified == "" {
+		t.Skip("no cgroup2 hierarchy mounted here")
+	}
+	l = &Layout{Unified: l.Unified}
+	cg := newCgroup(t, l, Limits{})
+	d, _ := cg.v2()
+	if !d.has("cgroup.kill") {
+		t.Skip("cgroup.kill needs Linux 5.14")
+	}
+	cmd := startIn(t, cg, `sleep 100 & sleep 100 & wait`)
+	waitProcs(t, cg, 3)
+	require.True(t, inCgroup(t, cmd.Process.Pid, "0::", cg.ID))
+	require.NoError(t, cg.Destroy())
+	require.Equal(t, "signal: killed", fmt.Sprint(cmd.Wait()))
+}
+
+// Containers start and stop at the same time: one's Destroy removes the
+// empty tincan directory while another's New is about to use it.
+func TestConcurrentNewAndDestroy(t *testing.T) {
+	l := realLayout(t, "pids")
+	var wg sync.WaitGroup
+	errs := make(chan error, 4*20)
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 20; i++ {
+				cg, err := l.New(testID(), Limits{Pids: 8})
+				if err == nil {
+					err = cg.Destroy()
+				}
+				if err != nil {
+					errs <- err
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
+// waitProcs polls until cg's first directory lists n processes.
+func waitProcs(t *testing.T, cg *Cgroup, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		b, err := os.ReadFile(filepath.Join(cg.dirs[0].path, "cgroup.procs"))
+		require.NoError(t, err)
+		if len(strings.Fields(string(b))) == n {
+			return
+		}
+		require.True(t, time.Now().Before(deadline), "cgroup.procs never held %d processes: %q", n, b)
+	}
+}

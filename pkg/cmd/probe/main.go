@@ -1,0 +1,200 @@
+// Command probe reports what the kernel shows the process it runs in, in
+// lines a test can split on spaces. Tests copy it (static: built with
+// CGO_ENABLED=0, see testenv.Probe) into a container's root file system and
+// run it there, so they read the container's own view without depending on
+// the output format of busybox or procps.
+//
+//	probe mypid          pid 1 / ppid 0
+//	probe ns             one line per namespace: net 4026531840
+//	probe caps           CapInh ... CapAmb as hex, NoNewPrivs, Seccomp (/proc/self/status)
+//	probe mounts         mount point and file system type, one mount per line
+//	probe uid            uid, gid, and the lines of uid_map and gid_map
+//	probe hostname       the UTS namespace's host name
+//	probe syscall NAME   ok, or the errno name (EPERM, ENOSYS, ...) the call got
+//
+// Every subcommand exits 0 once it has printed its answer; a probe that
+// cannot read what it was asked exits 1, a bad command line exits 2.
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		usage()
+	}
+	var err error
+	switch os.Args[1] {
+	case "mypid":
+		fmt.Printf("pid %d\nppid %d\n", os.Getpid(), os.Getppid())
+	case "ns":
+		err = namespaces()
+	case "caps":
+		err = status("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb", "NoNewPrivs", "Seccomp")
+	case "mounts":
+		err = mounts()
+	case "uid":
+		err = ids()
+	case "hostname":
+		var u unix.Utsname
+		if err = unix.Uname(&u); err == nil {
+			fmt.Println(unix.ByteSliceToString(u.Nodename[:]))
+		}
+	case "syscall":
+		if len(os.Args) != 3 || calls[os.Args[2]] == nil {
+			usage()
+		}
+		fmt.Println(result(calls[os.Args[2]]()))
+	default:
+		usage()
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "probe:", err)
+		os.Exit(1)
+	}
+}
+
+func usage() {
+	fmt.Fprintln(os.Stderr, "usage: probe mypid|ns|caps|mounts|uid|hostname|syscall NAME")
+	fmt.Fprintln(os.Stderr, "       syscall NAME: clone clone3 keyctl mount personality unshare")
+	os.Exit(2)
+}
+
+// namespaces prints the inode of each of this process's namespaces: two
+// processes share a namespace when the numbers are equal (namespaces(7)).
+func namespaces() error {
+	for _, kind := range []string{"cgroup", "ipc", "mnt", "net", "pid", "time", "user", "uts"} {
+		var st unix.Stat_t
+		if err := unix.Stat("/proc/self/ns/"+kind, &st); err != nil {
+			if os.IsNotExist(err) {
+				continue // a kernel without this kind of namespace
+			}
+			return err
+		}
+		fmt.Println(kind, st.Ino)
+	}
+	return nil
+}
+
+// status prints the named fields of /proc/self/status (proc(5)).
+func status(keys ...string) error {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	found := map[string]string{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if k, v, ok := strings.Cut(sc.Text(), ":"); ok {
+			found[k] = strings.TrimSpace(v)
+		}
+	}
+	for _, k := range keys {
+		v, ok := found[k]
+		if !ok {
+			return fmt.Errorf("/proc/self/status has no %s", k)
+		}
+		fmt.Println(k, v)
+	}
+	return sc.Err()
+}
+
+// mounts prints field 5 (the mount point) and the file system type, which
+// follows the " - " separator, of each line of /proc/self/mountinfo (proc(5)).
+func mounts() error {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return err
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		pre, post, _ := strings.Cut(line, " - ")
+		if f, g := strings.Fields(pre), strings.Fields(post); len(f) > 4 && len(g) > 0 {
+			fmt.Println(f[4], g[0])
+		}
+	}
+	return nil
+}
+
+// ids prints the real uid and gid, then each line of the user namespace's
+// maps (user_namespaces(7)): "uid_map 0 1000 1" maps id 0 here to 1000 in
+// the parent namespace, one id long.
+func ids() error {
+	fmt.Printf("uid %d\ngid %d\n", os.Getuid(), os.Getgid())
+	for _, m := range []string{"uid_map", "gid_map"} {
+		b, err := os.ReadFile("/proc/self/" + m)
+		if err != nil {
+			return err
+		}
+		for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			fmt.Println(m, strings.Join(strings.Fields(line), " "))
+		}
+	}
+	return nil
+}
+
+// calls try one system call each, chosen to change nothing that outlives the
+// probe, and return its errno (0 when it worked). EPERM can come from the
+// seccomp filter or from a missing capability: ask with and without the
+// filter to tell which.
+var calls = map[string]func() error{
+	// unshare(CLONE_NEWUTS): this thread gets a UTS namespace of its own.
+	"unshare": func() error { return unix.Unshare(unix.CLONE_NEWUTS) },
+	// clone(CLONE_NEWUTS): start this probe again in a new UTS namespace.
+	"clone": func() error {
+		cmd := exec.Command("/proc/self/exe", "hostname")
+		cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: unix.CLONE_NEWUTS}
+		return cmd.Run()
+	},
+	// clone3(NULL, 0): the kernel refuses a zero size with EINVAL, so no
+	// process is made; a seccomp filter answers first.
+	"clone3": func() error {
+		_, _, e := unix.Syscall(unix.SYS_CLONE3, 0, 0, 0)
+		return errnoOrNil(e)
+	},
+	// mount of a file system type that does not exist: ENODEV when mount
+	// itself is allowed, and nothing is mounted.
+	"mount": func() error { return unix.Mount("none", "/", "tincan-probe-nosuchfs", 0, "") },
+	// keyctl(KEYCTL_GET_KEYRING_ID, session keyring, create=0): only reads.
+	"keyctl": func() error {
+		_, err := unix.KeyctlInt(unix.KEYCTL_GET_KEYRING_ID, unix.KEY_SPEC_SESSION_KEYRING, 0, 0, 0)
+		return err
+	},
+	// personality(PER_BSD): an emulation Docker's profile refuses.
+	"personality": func() error {
+		_, _, e := unix.Syscall(unix.SYS_PERSONALITY, 0x6, 0, 0)
+		return errnoOrNil(e)
+	},
+}
+
+func errnoOrNil(e unix.Errno) error {
+	if e == 0 {
+		return nil
+	}
+	return e
+}
+
+// result spells an error as its errno name, EPERM rather than "operation not
+// permitted", so tests compare stable words.
+func result(err error) string {
+	if err == nil {
+		return "ok"
+	}
+	var e unix.Errno
+	if errors.As(err, &e) {
+		if name := unix.ErrnoName(e); name != "" {
+			return name
+		}
+		return fmt.Sprintf("errno %d", int(e))
+	}
+	return err.Error()
+}

@@ -1,0 +1,210 @@
+package harden
+
+import (
+	"fmt"
+	"math/bits"
+	"os"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"tincan.dev/pkg/trace"
+)
+
+// Root's power is split into about 40 capabilities (capabilities(7)). A
+// thread holds five sets of them:
+//
+//	bounding     the most it can ever have again: execve never gives more
+//	permitted    what it may use
+//	effective    what the kernel checks right now
+//	inheritable  what may pass through execve to a program with matching file capabilities
+//	ambient      what passes through execve to any program
+//
+// When root executes a program, the kernel gives it every capability still in
+// the bounding set (capabilities(7), "Capabilities and execution of programs
+// by root"). So the bounding set is what really limits root in a container,
+// and dropping from it is the first step.
+//
+// The inheritable set stays empty: runc and Docker once filled it like the
+// others, and a non-root user in the container could then execute a program
+// with inheritable file capabilities and gain them (CVE-2022-24769). The
+// ambient set needs no call of its own: a capability can only be ambient while
+// it is both permitted and inheritable, so capset with an empty inheritable
+// set clears it (capabilities(7), "Ambient capability set").
+
+// capNames names each capability by its number, as <linux/capability.h>.
+var capNames = [...]string{
+	unix.CAP_CHOWN:              "CAP_CHOWN",
+	unix.CAP_DAC_OVERRIDE:       "CAP_DAC_OVERRIDE",
+	unix.CAP_DAC_READ_SEARCH:    "CAP_DAC_READ_SEARCH",
+	unix.CAP_FOWNER:             "CAP_FOWNER",
+	unix.CAP_FSETID:             "CAP_FSETID",
+	unix.CAP_KILL:               "CAP_KILL",
+	unix.CAP_SETGID:             "CAP_SETGID",
+	unix.CAP_SETUID:             "CAP_SETUID",
+	unix.CAP_SETPCAP:            "CAP_SETPCAP",
+	unix.CAP_LINUX_IMMUTABLE:    "CAP_LINUX_IMMUTABLE",
+	unix.CAP_NET_BIND_SERVICE:   "CAP_NET_BIND_SERVICE",
+	unix.CAP_NET_BROADCAST:      "CAP_NET_BROADCAST",
+	unix.CAP_NET_ADMIN:          "CAP_NET_ADMIN",
+	unix.CAP_NET_RAW:            "CAP_NET_RAW",
+	unix.CAP_IPC_LOCK:           "CAP_IPC_LOCK",
+	unix.CAP_IPC_OWNER:          "CAP_IPC_OWNER",
+	unix.CAP_SYS_MODULE:         "CAP_SYS_MODULE",
+	unix.CAP_SYS_RAWIO:          "CAP_SYS_RAWIO",
+	unix.CAP_SYS_CHROOT:         "CAP_SYS_CHROOT",
+	unix.CAP_SYS_PTRACE:         "CAP_SYS_PTRACE",
+	unix.CAP_SYS_PACCT:          "CAP_SYS_PACCT",
+	unix.CAP_SYS_ADMIN:          "CAP_SYS_ADMIN",
+	unix.CAP_SYS_BOOT:           "CAP_SYS_BOOT",
+	unix.CAP_SYS_NICE:           "CAP_SYS_NICE",
+	unix.CAP_SYS_RESOURCE:       "CAP_SYS_RESOURCE",
+	unix.CAP_SYS_TIME:           "CAP_SYS_TIME",
+	unix.CAP_SYS_TTY_CONFIG:     "CAP_SYS_TTY_CONFIG",
+	unix.CAP_MKNOD:              "CAP_MKNOD",
+	unix.CAP_LEASE:              "CAP_LEASE",
+	unix.CAP_AUDIT_WRITE:        "CAP_AUDIT_WRITE",
+	unix.CAP_AUDIT_CONTROL:      "CAP_AUDIT_CONTROL",
+	unix.CAP_SETFCAP:            "CAP_SETFCAP",
+	unix.CAP_MAC_OVERRIDE:       "CAP_MAC_OVERRIDE",
+	unix.CAP_MAC_ADMIN:          "CAP_MAC_ADMIN",
+	unix.CAP_SYSLOG:             "CAP_SYSLOG",
+	unix.CAP_WAKE_ALARM:         "CAP_WAKE_ALARM",
+	unix.CAP_BLOCK_SUSPEND:      "CAP_BLOCK_SUSPEND",
+	unix.CAP_AUDIT_READ:         "CAP_AUDIT_READ",
+	unix.CAP_PERFMON:            "CAP_PERFMON",
+	unix.CAP_BPF:                "CAP_BPF",
+	unix.CAP_CHECKPOINT_RESTORE: "CAP_CHECKPOINT_RESTORE",
+}
+
+// DefaultCaps returns the 14 capabilities Docker leaves a container (moby's
+// oci/caps/defaults.go): enough to chown files, bind port 80, switch users
+// and make device nodes, none to mount, load modules or change the clock.
+// Their mask is 0x00000000a80425fb, as CapEff in /proc/self/status shows it.
+func DefaultCaps() []string {
+	return []string{
+		"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER",
+		"CAP_MKNOD", "CAP_NET_RAW", "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP",
+		"CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL",
+		"CAP_AUDIT_WRITE",
+	}
+}
+
+// CapMask turns capability names into a bit mask, bit N for capability N.
+// Names are matched without regard to case and the "CAP_" prefix; "ALL" sets
+// every bit (Apply keeps those the kernel has).
+func CapMask(names []string) (uint64, error) {
+	var mask uint64
+	for _, name := range names {
+		n := strings.ToUpper(name)
+		if n == "ALL" {
+			mask = ^uint64(0)
+			continue
+		}
+		if !strings.HasPrefix(n, "CAP_") {
+			n = "CAP_" + n
+		}
+		bit := -1
+		for i, c := range capNames {
+			if c == n {
+				bit = i
+			}
+		}
+		if bit < 0 {
+			return 0, fmt.Errorf("unknown capability %q: see capabilities(7) for the names (CAP_NET_ADMIN, ...)", name)
+		}
+		mask |= 1 << bit
+	}
+	return mask, nil
+}
+
+// capName spells capability n as the man page does.
+func capName(n int) string {
+	if n < len(capNames) {
+		return capNames[n]
+	}
+	return strconv.Itoa(n)
+}
+
+// keep is the mask of capabilities c keeps: "ALL" is every capability this
+// thread has (the host may have cut its bounding set already), and one it
+// does not have is an error, before anything is changed.
+func (c Config) keep() (uint64, error) {
+	names := c.Caps
+	switch {
+	case c.Privileged:
+		names = []string{"ALL"}
+	case names == nil:
+		names = DefaultCaps()
+	}
+	keep, err := CapMask(names)
+	if err != nil {
+		return 0, err
+	}
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return 0, fmt.Errorf("capget: %w", err)
+	}
+	have := uint64(data[1].Permitted)<<32 | uint64(data[0].Permitted)
+	if keep == ^uint64(0) {
+		return have, nil
+	}
+	if missing := keep &^ have; missing != 0 {
+		n := bits.TrailingZeros64(missing)
+		return 0, fmt.Errorf("cannot keep %s: this process does not have it (run as root, on a host that grants it)", capName(n))
+	}
+	return keep, nil
+}
+
+// lastCap is the highest capability this kernel knows. A kernel newer than
+// this program may know more than capNames: they must be dropped too.
+func lastCap() (int, error) {
+	b, err := os.ReadFile("/proc/sys/kernel/cap_last_cap")
+	if err != nil {
+		return 0, fmt.Errorf("read the highest capability number: %w (is /proc mounted?)", err)
+	}
+	return strconv.Atoi(strings.TrimSpace(string(b)))
+}
+
+// dropBounding removes from the bounding set every capability not in keep,
+// with prctl(PR_CAPBSET_DROP), which needs CAP_SETPCAP: so it comes first,
+// before capset takes CAP_SETPCAP away.
+func dropBounding(keep uint64, last int) error {
+	for n := 0; n <= last; n++ {
+		if keep&(1<<n) != 0 {
+			continue
+		}
+		call := fmt.Sprintf("prctl(PR_CAPBSET_DROP, %s)", capName(n))
+		trace.Call("%s", call)
+		if err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(n), 0, 0, 0); err != nil {
+			return wrap(call, err, "needs CAP_SETPCAP: run as root or in a user namespace")
+		}
+	}
+	return nil
+}
+
+// capset sets the permitted and effective sets to keep and empties the
+// inheritable set (and so the ambient set). Version 3 of the interface holds
+// 64 bits in two 32-bit halves: data[0] for capabilities 0 to 31, data[1] for
+// 32 to 63 (capget(2)).
+func capset(keep uint64) error {
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3} // Pid 0: this thread
+	var data [2]unix.CapUserData
+	for i := range data {
+		data[i].Permitted = uint32(keep >> (32 * i))
+		data[i].Effective = data[i].Permitted
+	}
+	call := fmt.Sprintf("capset({_LINUX_CAPABILITY_VERSION_3, 0}, {effective=%#x, permitted=%#x, inheritable=0})", keep, keep)
+	trace.Call("%s", call)
+	if err := unix.Capset(&hdr, &data[0]); err != nil {
+		return wrap(call, err, "a thread can only keep capabilities it already has: run as root")
+	}
+	return nil
+}
+
+// wrap names the failed call, the kernel's error and what to do about it.
+func wrap(call string, err error, fix string) error {
+	return fmt.Errorf("%s: %w (%s)", call, err, fix)
+}

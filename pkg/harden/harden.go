@@ -1,0 +1,106 @@
+// Package harden takes away what root in a container must not keep, right
+// before the container's command is executed: capabilities, the right to gain
+// privileges through execve, and most of the kernel's dangerous system calls.
+//
+// Namespaces change what a process sees; they do not change what root may do.
+// Root in a new PID and mount namespace can still load a kernel module, mount
+// the host's disk from a device node or read the kernel's keyrings. So a real
+// runtime ends its setup with three more steps, in runc's order
+// (libcontainer/standard_init_linux.go):
+//
+//  1. capabilities (capabilities(7)): cut the bounding set with
+//     prctl(PR_CAPBSET_DROP) to Docker's 14, then capset(2) the permitted and
+//     effective sets to the same 14 and the inheritable set to none;
+//  2. no_new_privs (prctl(2), PR_SET_NO_NEW_PRIVS): no setuid bit and no file
+//     capability can give this process or its children more than it has now;
+//  3. seccomp (seccomp(2)): a filter the kernel runs on every system call,
+//     refusing the ones Docker's default profile refuses. It goes last, so it
+//     does not have to allow the calls of the steps before it.
+//
+// All three apply to the calling thread only (a Linux thread is a task with
+// its own credentials), and a Go goroutine can move between threads at any
+// time. So Apply locks the goroutine to its thread and leaves it locked: the
+// caller must execve(2) on that same goroutine right after, which is what
+// reexec.Exec does. Execve then makes the hardened thread the whole process.
+package harden
+
+import (
+	"runtime"
+
+	"golang.org/x/sys/unix"
+
+	"tincan.dev/pkg/trace"
+)
+
+// Config says how much to take away.
+type Config struct {
+	// Caps are the capabilities the container keeps, by name: "CAP_NET_ADMIN"
+	// or "net_admin", or "ALL". nil means Docker's 14, DefaultCaps(); an empty
+	// non-nil slice keeps none.
+	Caps []string
+	// Privileged keeps every capability and installs no seccomp filter, as
+	// docker run --privileged does; NoNewPrivs still applies when set.
+	Privileged bool
+	// NoNewPrivs sets no_new_privs: setuid programs no longer raise privileges.
+	NoNewPrivs bool
+	// Seccomp installs the filter described in seccomp.go.
+	Seccomp bool
+}
+
+// Default is what a container gets unless asked otherwise: Docker's
+// capabilities, no_new_privs and the seccomp filter.
+func Default() Config { return Config{NoNewPrivs: true, Seccomp: true} }
+
+// Apply hardens the calling thread, in runc's order, and leaves the goroutine
+// locked to it: the caller's next step must be execve on the same goroutine.
+// Nothing is changed when a capability name is unknown.
+//
+// Without no_new_privs, installing a seccomp filter needs CAP_SYS_ADMIN
+// (seccomp(2), "EACCES"), which capset is about to drop: runc then installs
+// the filter before capset, and so does Apply.
+func Apply(c Config) error {
+	runtime.LockOSThread() // never unlocked: see the package comment
+	keep, err := c.keep()
+	if err != nil {
+		return err
+	}
+	last, err := lastCap()
+	if err != nil {
+		return err
+	}
+	if err := dropBounding(keep, last); err != nil {
+		return err
+	}
+	seccomp := c.Seccomp && !c.Privileged
+	if seccomp && !c.NoNewPrivs {
+		if err := installFilter(); err != nil {
+			return err
+		}
+	}
+	if err := capset(keep); err != nil {
+		return err
+	}
+	if c.NoNewPrivs {
+		if err := setNoNewPrivs(); err != nil {
+			return err
+		}
+	}
+	if seccomp && c.NoNewPrivs {
+		return installFilter()
+	}
+	return nil
+}
+
+// setNoNewPrivs is prctl(PR_SET_NO_NEW_PRIVS, 1). Once set it cannot be unset
+// and every child inherits it: execve no longer honours setuid/setgid bits or
+// file capabilities (prctl(2), PR_SET_NO_NEW_PRIVS; the kernel's
+// Documentation/userspace-api/no_new_privs.rst). It is also what lets an
+// unprivileged process install a seccomp filter: a filter cannot then be used
+// to confuse a setuid program into misbehaving.
+func setNoNewPrivs() error {
+	trace.Call("prctl(PR_SET_NO_NEW_PRIVS, 1)")
+	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+		return wrap("prctl(PR_SET_NO_NEW_PRIVS, 1)", err, "the kernel is older than 3.5")
+	}
+	return nil
+}

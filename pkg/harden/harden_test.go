@@ -1,0 +1,253 @@
+package harden
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
+
+	"tincan.dev/pkg/testenv"
+)
+
+// helperEnv carries a Config, as JSON, to the test binary started again as
+// the helper: it applies the Config and execs its arguments, as a runtime's
+// child would. "none" skips Apply.
+const helperEnv = "HARDEN_TEST_HELPER"
+
+func TestMain(m *testing.M) {
+	if cfg, ok := os.LookupEnv(helperEnv); ok {
+		helper(cfg, os.Args[1:])
+	}
+	testenv.Main(m)
+}
+
+func helper(cfg string, argv []string) {
+	fail := func(err error) {
+		fmt.Fprintln(os.Stderr, "helper:", err)
+		os.Exit(125)
+	}
+	runtime.LockOSThread()
+	// Start from the worst case a runtime can inherit: capabilities in the
+	// inheritable and ambient sets. Apply must clear them.
+	if err := dirty(); err != nil {
+		fail(err)
+	}
+	if cfg != "none" {
+		var c Config
+		if err := json.Unmarshal([]byte(cfg), &c); err != nil {
+			fail(err)
+		}
+		if err := Apply(c); err != nil {
+			fail(err)
+		}
+	}
+	env := os.Environ()
+	for i, kv := range env {
+		if strings.HasPrefix(kv, helperEnv+"=") {
+			env = append(env[:i], env[i+1:]...)
+			break
+		}
+	}
+	fail(unix.Exec(argv[0], argv, env))
+}
+
+// dirty copies the permitted set into the inheritable set and raises
+// CAP_SYS_ADMIN in the ambient set.
+func dirty() error {
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return err
+	}
+	for i := range data {
+		data[i].Inheritable = data[i].Permitted
+	}
+	if err := unix.Capset(&hdr, &data[0]); err != nil {
+		return err
+	}
+	return unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_RAISE, unix.CAP_SYS_ADMIN, 0, 0)
+}
+
+// hardened runs argv under Apply(c) (nil: no Apply) and returns its output.
+func hardened(t *testing.T, c *Config, argv ...string) string {
+	t.Helper()
+	cfg := []byte("none")
+	if c != nil {
+		cfg, _ = json.Marshal(c)
+	}
+	cmd := exec.Command(os.Args[0], argv...)
+	cmd.Env = append(os.Environ(), helperEnv+"="+string(cfg))
+	out, err := cmd.Output()
+	var stderr string
+	if ee, ok := err.(*exec.ExitError); ok {
+		stderr = string(ee.Stderr)
+	}
+	require.NoError(t, err, "%v under %s: %s", argv, cfg, stderr)
+	return string(out)
+}
+
+// caps is probe caps's answer as a map: CapEff -> 00000000a80425fb.
+func caps(t *testing.T, c *Config) map[string]string {
+	m := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(hardened(t, c, testenv.Probe(t), "caps")), "\n") {
+		k, v, _ := strings.Cut(line, " ")
+		m[k] = v
+	}
+	return m
+}
+
+const dockerMask = "00000000a80425fb"
+
+// Without Apply the helper's program does start with inheritable and ambient
+// capabilities, so the tests below can see Apply clear them.
+func TestHelperStartsDirty(t *testing.T) {
+	testenv.NeedRoot(t)
+	got := caps(t, nil)
+	require.NotEqual(t, "0000000000000000", got["CapInh"])
+	require.NotEqual(t, "0000000000000000", got["CapAmb"])
+	require.NotEqual(t, dockerMask, got["CapBnd"])
+	require.Equal(t, "0", got["NoNewPrivs"])
+	require.Equal(t, "0", got["Seccomp"])
+}
+
+// After execve, root holds exactly Docker's 14 capabilities in every set but
+// the inheritable and ambient ones, no_new_privs is on and a filter is in
+// place (Seccomp: 2 is SECCOMP_MODE_FILTER).
+func TestDefault(t *testing.T) {
+	testenv.NeedRoot(t)
+	c := Default()
+	require.Equal(t, map[string]string{
+		"CapInh": "0000000000000000", "CapPrm": dockerMask, "CapEff": dockerMask,
+		"CapBnd": dockerMask, "CapAmb": "0000000000000000", "NoNewPrivs": "1", "Seccomp": "2",
+	}, caps(t, &c))
+}
+
+// Without no_new_privs the filter must go in before capset drops
+// CAP_SYS_ADMIN: in the other order seccomp(2) fails with EACCES.
+func TestSeccompWithoutNoNewPrivs(t *testing.T) {
+	testenv.NeedRoot(t)
+	got := caps(t, &Config{Seccomp: true})
+	require.Equal(t, "0", got["NoNewPrivs"])
+	require.Equal(t, "2", got["Seccomp"])
+	require.Equal(t, dockerMask, got["CapEff"])
+}
+
+func TestChosenCaps(t *testing.T) {
+	testenv.NeedRoot(t)
+	got := caps(t, &Config{Caps: []string{"net_admin", "CAP_CHOWN"}})
+	for _, set := range []string{"CapPrm", "CapEff", "CapBnd"} {
+		require.Equal(t, "0000000000001001", got[set], set)
+	}
+	require.Equal(t, "0", got["Seccomp"])
+}
+
+// Privileged keeps every capability root had, and no filter; the inheritable
+// set is still emptied.
+func TestPrivileged(t *testing.T) {
+	testenv.NeedRoot(t)
+	status, err := os.ReadFile("/proc/self/status")
+	require.NoError(t, err)
+	got := caps(t, &Config{Privileged: true, Seccomp: true})
+	require.Contains(t, string(status), "CapBnd:\t"+got["CapBnd"]+"\n")
+	require.Equal(t, got["CapBnd"], got["CapEff"])
+	require.Equal(t, "0000000000000000", got["CapInh"])
+	require.Equal(t, "0", got["Seccomp"])
+}
+
+// The filter, not a missing capability, refuses the calls: with every
+// capability kept they fail only when the filter is on. clone3 gets ENOSYS;
+// without the filter it reaches the kernel, which refuses its size 0 (EINVAL).
+func TestSeccompRefuses(t *testing.T) {
+	testenv.NeedRoot(t)
+	probe := testenv.Probe(t)
+	on := &Config{Caps: []string{"ALL"}, NoNewPrivs: true, Seccomp: true}
+	off := &Config{Caps: []string{"ALL"}, NoNewPrivs: true}
+	for _, tc := range []struct{ call, on, off string }{
+		{"unshare", "EPERM", "ok"},
+		{"clone", "EPERM", "ok"},
+		{"mount", "EPERM", "ENODEV"},
+		{"keyctl", "EPERM", "ok"},
+		{"personality", "EPERM", "ok"},
+		{"clone3", "ENOSYS", "EINVAL"},
+	} {
+		require.Equal(t, tc.on+"\n", hardened(t, on, probe, "syscall", tc.call), "%s with the filter", tc.call)
+		require.Equal(t, tc.off+"\n", hardened(t, off, probe, "syscall", tc.call), "%s without the filter", tc.call)
+	}
+}
+
+// Ordinary work goes on under Default: a shell forks and execs, and glibc
+// starts threads, trying clone3 first and falling back to clone on ENOSYS (on
+// EPERM it would give up, and perl die).
+func TestOrdinaryWorkStillRuns(t *testing.T) {
+	testenv.NeedRoot(t)
+	c := Default()
+	require.Equal(t, "ok\n", hardened(t, &c, "/bin/sh", "-c", "/bin/true && echo ok"))
+	perlThreads := `use threads; my $t = threads->create(sub { 42 }) or die "no thread: $!\n"; print $t->join, "\n"`
+	if exec.Command("perl", "-e", perlThreads).Run() != nil {
+		t.Skip("no perl with threads here (apt-get install perl): glibc's clone3 fallback not checked")
+	}
+	perl, err := exec.LookPath("perl")
+	require.NoError(t, err)
+	require.Equal(t, "42\n", hardened(t, &c, perl, "-e", perlThreads))
+}
+
+func TestCapMask(t *testing.T) {
+	m, err := CapMask([]string{"cap_chown", "NET_ADMIN", "Sys_Admin"})
+	require.NoError(t, err)
+	require.Equal(t, uint64(1<<unix.CAP_CHOWN|1<<unix.CAP_NET_ADMIN|1<<unix.CAP_SYS_ADMIN), m)
+	_, err = CapMask([]string{"CAP_CHOWN", "CAP_NOPE"})
+	require.EqualError(t, err, `unknown capability "CAP_NOPE": see capabilities(7) for the names (CAP_NET_ADMIN, ...)`)
+	m, err = CapMask(nil)
+	require.NoError(t, err)
+	require.Zero(t, m)
+	for n, name := range capNames {
+		require.NotEmpty(t, name, "capability %d has no name", n)
+	}
+}
+
+// A bad name is refused before anything changes. Apply runs on a goroutine
+// of its own: it locks that goroutine's thread, which ends with it.
+func TestApplyRefusesUnknownCapFirst(t *testing.T) {
+	type result struct {
+		err    error
+		status string
+	}
+	done := make(chan result)
+	go func() {
+		err := Apply(Config{Caps: []string{"CAP_NOPE"}, NoNewPrivs: true, Seccomp: true})
+		status, _ := os.ReadFile("/proc/thread-self/status") // Apply's thread
+		done <- result{err, string(status)}
+	}()
+	r := <-done
+	require.ErrorContains(t, r.err, `unknown capability "CAP_NOPE"`)
+	require.Contains(t, r.status, "NoNewPrivs:\t0\n")
+	require.Contains(t, r.status, "Seccomp:\t0\n")
+	require.Contains(t, r.status, "CapInh:\t0000000000000000\n") // as the test started
+}
+
+// Building the filter is cheap, and happens once per process anyway.
+func BenchmarkProgram(b *testing.B) {
+	for i := 0; i < b.N; i++ {
+		program()
+	}
+}
+
+// Apply's whole cost: about 30 prctl calls, capset, seccomp. Each run takes
+// a fresh thread (a goroutine that ends locked takes its thread with it),
+// whose creation is counted too.
+func BenchmarkApply(b *testing.B) {
+	testenv.NeedRoot(b)
+	errc := make(chan error)
+	for i := 0; i < b.N; i++ {
+		go func() { errc <- Apply(Default()) }()
+		if err := <-errc; err != nil {
+			b.Fatal(err)
+		}
+	}
+}

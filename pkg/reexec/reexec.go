@@ -82,8 +82,11 @@ type Cmd struct {
 	// the container, rather than living on with nobody to reap it.
 	SysProcAttr *syscall.SysProcAttr
 	// Rootless asks Start to add a user namespace mapping the caller to root
-	// when the caller is not root (see pkg/userns).
-	Rootless bool
+	// when the caller is not root and the clone flags ask for no user
+	// namespace yet (see pkg/userns). Start then prints RootlessNote, if set,
+	// on stderr.
+	Rootless     bool
+	RootlessNote string
 	// Env is the child's environment (default: this process's).
 	Env []string
 	// Pid is the child's PID as the parent sees it, set by Start.
@@ -116,8 +119,11 @@ var cloneNames = []trace.Flag{
 // Start clones the child. It runs up to its first instruction of setup and
 // waits there for Continue, so the parent can act on it while it is paused.
 func (c *Cmd) Start() error {
-	if c.Rootless && os.Geteuid() != 0 {
+	if c.Rootless && os.Geteuid() != 0 && c.SysProcAttr.Cloneflags&unix.CLONE_NEWUSER == 0 {
 		userns.MapCallerToRoot(c.SysProcAttr)
+		if c.RootlessNote != "" {
+			fmt.Fprintln(os.Stderr, c.RootlessNote)
+		}
 	}
 	goR, goW, err := os.Pipe()
 	if err != nil {
@@ -143,6 +149,10 @@ func (c *Cmd) Start() error {
 	goR.Close() // the child holds its own copies now
 	errW.Close()
 	flags := trace.Flags(c.SysProcAttr.Cloneflags, cloneNames)
+	var pathErr *os.PathError // "fork/exec /proc/self/exe: ...": the errno says it all
+	if errors.As(err, &pathErr) {
+		err = pathErr.Err
+	}
 	if err != nil {
 		goW.Close()
 		errR.Close()
@@ -157,6 +167,7 @@ func (c *Cmd) Start() error {
 		flags = ""
 	}
 	trace.Call("clone(%sSIGCHLD) = %d", flags, cmd.Process.Pid)
+	userns.TraceClone(cmd.Process.Pid, c.SysProcAttr)
 	c.cmd, c.goW, c.errR, c.Pid = cmd, goW, errR, cmd.Process.Pid
 	return nil
 }
@@ -264,6 +275,9 @@ func RunChild(setup func() error) {
 	if err == nil {
 		err = errors.New("setup returned without exec")
 	}
+	// In a user namespace that AppArmor left without capabilities, the first
+	// privileged step fails: name the setting rather than a bare EPERM.
+	err = userns.ExplainInside(err)
 	code := Code(err)
 	fmt.Fprintf(os.NewFile(errFD, "errors"), "%d %v", code, err)
 	os.Exit(code)

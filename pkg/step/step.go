@@ -56,10 +56,10 @@ func Main(name, usage string, parent Parent, child Child) {
 		reexec.RunChild(func() error { return child(args) })
 	}
 	cmd := reexec.Command(os.Args...)
-	if os.Geteuid() != 0 {
-		cmd.Rootless = true
-		fmt.Fprintf(os.Stderr, "%s: not root: also creating a user namespace, see 06-user\n", name)
-	}
+	// Without root, Start adds a user namespace that maps us to root in it,
+	// unless the lesson makes its own (06-user), and says so once.
+	cmd.Rootless = true
+	cmd.RootlessNote = name + ": not root: also creating a user namespace, see 06-user"
 	code, err := parent(cmd)
 	Exit(name, code, err)
 }

@@ -1,0 +1,251 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
+
+	"tincan.dev/pkg/testenv"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m, ".") }
+
+func TestTranscripts(t *testing.T) {
+	testenv.NeedRoot(t)
+	testenv.Transcripts(t, "06-user")
+}
+
+func TestREADMEShowsTranscripts(t *testing.T) {
+	testenv.DocumentedTranscripts(t, "README.md")
+}
+
+// run runs 06-user as root, and fails t when it cannot be started.
+func run(t *testing.T, args ...string) testenv.Result {
+	t.Helper()
+	testenv.NeedRoot(t)
+	return testenv.RunArgs(t, "06-user", args...)
+}
+
+// runAsNobody runs 06-user as the unprivileged user nobody (65534), and skips
+// t when the kernel refuses such a user its user namespace.
+func runAsNobody(t *testing.T, args ...string) testenv.Result {
+	t.Helper()
+	cmd := testenv.Command("06-user", args...)
+	testenv.AsNobody(t, cmd)
+	r := testenv.Run(t, cmd)
+	if r.Code == 125 && strings.Contains(r.Stderr, "user namespace") {
+		t.Skipf("the kernel refuses unprivileged user namespaces here: %s", r.Stderr)
+	}
+	return r
+}
+
+// subIDs makes /etc/subuid and /etc/subgid hold text, for this test only: a
+// bind mount in the sandbox's own mount namespace, which the host never sees
+// and newuidmap reads like the real files.
+func subIDs(t *testing.T, text string) {
+	t.Helper()
+	testenv.NeedRoot(t)
+	require.Equal(t, "1", os.Getenv("TINCAN_TEST_SANDBOX"), "refusing to mount over /etc/subuid outside the test sandbox")
+	f := filepath.Join(t.TempDir(), "subid")
+	require.NoError(t, os.WriteFile(f, []byte(text), 0o644))
+	for _, target := range []string{"/etc/subuid", "/etc/subgid"} {
+		if _, err := os.Stat(target); err != nil {
+			t.Skipf("no %s to put a test file over: %v", target, err)
+		}
+		require.NoError(t, unix.Mount(f, target, "", unix.MS_BIND, ""))
+		t.Cleanup(func() { require.NoError(t, unix.Unmount(target, 0)) })
+	}
+}
+
+// sharedDir is an empty directory everyone may enter, and write to when
+// writable; t.TempDir's are root's alone.
+func sharedDir(t *testing.T, writable bool) string {
+	dir := t.TempDir()
+	mode := os.FileMode(0o755)
+	if writable {
+		mode = 0o777
+	}
+	require.NoError(t, os.Chmod(filepath.Dir(dir), 0o755))
+	require.NoError(t, os.Chmod(dir, mode))
+	return dir
+}
+
+// The unprivileged default without a range in /etc/subuid: one line maps
+// nobody to root, setgroups is denied (the price of writing it ourselves),
+// and the user is told once why there is no more.
+func TestRootlessOneLineMap(t *testing.T) {
+	subIDs(t, "")
+	r := runAsNobody(t, "sh", "-c", "id -u; id -g; cat /proc/self/uid_map /proc/self/gid_map /proc/self/setgroups")
+	require.Equal(t, 0, r.Code, r.Stderr)
+	require.Equal(t, "06-user: no range for nobody in /etc/subuid: mapping only your own uid and gid\n", r.Stderr)
+	require.Equal(t, []string{"0", "0", "0", "65534", "1", "0", "65534", "1", "deny"}, strings.Fields(r.Stdout))
+}
+
+// With a range in /etc/subuid and /etc/subgid, newuidmap and newgidmap map
+// ids 1 to 65536 too, and the user may use groups.
+func TestRootlessFullRange(t *testing.T) {
+	subIDs(t, "nobody:100000:65536\n")
+	r := runAsNobody(t, "sh", "-c", "id -u; cat /proc/self/uid_map /proc/self/gid_map /proc/self/setgroups")
+	require.Equal(t, 0, r.Code, r.Stderr)
+	require.Empty(t, r.Stderr)
+	require.Equal(t, strings.Fields("0  0 65534 1 1 100000 65536  0 65534 1 1 100000 65536  allow"), strings.Fields(r.Stdout))
+}
+
+// --map 0:100000:65536 leaves nobody's own uid out of the map: the child must
+// switch to uid 0 after newuidmap ran, and the command must start as a full
+// root of the namespace, with nothing left in its inheritable or ambient sets.
+func TestRootlessMapZeroToSubuid(t *testing.T) {
+	subIDs(t, "nobody:100000:65536\n")
+	r := runAsNobody(t, "--map", "0:100000:65536", "sh", "-c", "id -u; id -g; id -G; cat /proc/self/uid_map; grep Cap /proc/self/status")
+	require.Equal(t, 0, r.Code, r.Stderr)
+	require.Empty(t, r.Stderr)
+	out := strings.Fields(r.Stdout)
+	require.Equal(t, []string{"0", "0", "0", "0", "100000", "65536"}, out[:6])
+	caps := map[string]string{}
+	for i := 6; i+1 < len(out); i += 2 {
+		caps[out[i]] = out[i+1]
+	}
+	require.Equal(t, "0000000000000000", caps["CapInh:"])
+	require.Equal(t, "0000000000000000", caps["CapAmb:"])
+	require.Equal(t, caps["CapBnd:"], caps["CapEff:"], "root of the namespace lacks capabilities")
+
+	r = runAsNobody(t, "--map", "0:200000:10", "id")
+	require.Equal(t, 125, r.Code)
+	require.Equal(t, "06-user: newuidmap: uid range [0-10) -> [200000-200010) not allowed (exit status 1): "+
+		"the ranges must be yours in /etc/subuid, see subuid(5)\n", r.Stderr)
+}
+
+// Root may write any map; Go writes it during clone, and switches the child
+// to uid 0, which without that would be nobody.
+func TestRootMapsARange(t *testing.T) {
+	r := run(t, "--map", "0:100000:65536", "sh", "-c", "id -u; id -g; cat /proc/self/uid_map /proc/self/gid_map")
+	require.Equal(t, 0, r.Code, r.Stderr)
+	require.Equal(t, strings.Fields("0 0  0 100000 65536  0 100000 65536"), strings.Fields(r.Stdout))
+}
+
+// No map: the process and every file it sees belong to the overflow id.
+func TestNoMap(t *testing.T) {
+	script := "id -u; id -g; stat -c %u:%g /; wc -c </proc/self/uid_map"
+	want := []string{"65534", "65534", "65534:65534", "0"}
+	r := run(t, "--no-map", "sh", "-c", script)
+	require.Equal(t, 0, r.Code, r.Stderr)
+	require.Equal(t, want, strings.Fields(r.Stdout))
+	r = runAsNobody(t, "--no-map", "sh", "-c", script)
+	require.Equal(t, 0, r.Code, r.Stderr)
+	require.Empty(t, r.Stderr)
+	require.Equal(t, want, strings.Fields(r.Stdout))
+}
+
+// A file root makes inside belongs, outside, to whoever root is there: the
+// caller, or the first id of the range.
+func TestFilesBelongToTheCallerOutside(t *testing.T) {
+	subIDs(t, "")
+	for _, tc := range []struct {
+		name    string
+		run     func(*testing.T, ...string) testenv.Result
+		args    []string
+		outside uint32
+	}{
+		{"nobody", runAsNobody, nil, testenv.Nobody},
+		{"root with a range", run, []string{"--map", "0:100000:65536"}, 100000},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := filepath.Join(sharedDir(t, true), "made-inside")
+			r := tc.run(t, append(tc.args, "sh", "-c", "touch "+f+" && stat -c %u "+f)...)
+			require.Equal(t, 0, r.Code, r.Stderr)
+			require.Equal(t, "0\n", r.Stdout, "the file is not root's inside")
+			fi, err := os.Stat(f)
+			require.NoError(t, err)
+			require.Equal(t, tc.outside, fi.Sys().(*syscall.Stat_t).Uid)
+		})
+	}
+}
+
+// Root inside has its capabilities over its namespaces, not over the host's
+// files: a file only the host's root may read stays closed, unless uid 0
+// inside is uid 0 outside.
+func TestCannotReadRootOnlyFile(t *testing.T) {
+	secret := filepath.Join(sharedDir(t, false), "secret")
+	require.NoError(t, os.WriteFile(secret, []byte("tincan-test-secret\n"), 0o600))
+	subIDs(t, "")
+
+	r := runAsNobody(t, "cat", secret)
+	require.Equal(t, 1, r.Code, r.Stdout)
+	require.Equal(t, "cat: "+secret+": Permission denied\n", strings.TrimPrefix(r.Stderr,
+		"06-user: no range for nobody in /etc/subuid: mapping only your own uid and gid\n"))
+
+	r = run(t, "--map", "0:100000:65536", "cat", secret)
+	require.Equal(t, 1, r.Code, r.Stdout)
+	require.Equal(t, "cat: "+secret+": Permission denied\n", r.Stderr)
+
+	r = run(t, "cat", secret) // root's default map: 0 is 0
+	require.Equal(t, 0, r.Code, r.Stderr)
+	require.Equal(t, "tincan-test-secret\n", r.Stdout)
+}
+
+// sethostname(2) needs CAP_SYS_ADMIN in the user namespace that owns the UTS
+// namespace: not in the host's, which root inside is not root of, but in one
+// it makes itself.
+func TestHostnameOnlyInItsOwnUTSNamespace(t *testing.T) {
+	before, err := os.Hostname()
+	require.NoError(t, err)
+
+	r := runAsNobody(t, "hostname", "tincan-test-box")
+	require.Equal(t, 1, r.Code)
+	require.Contains(t, r.Stderr, "hostname: you must be root to change the host name\n")
+
+	r = runAsNobody(t, "unshare", "--uts", "sh", "-c", "hostname tincan-test-box && hostname")
+	require.Equal(t, 0, r.Code, r.Stderr)
+	require.Equal(t, "tincan-test-box\n", r.Stdout)
+
+	after, err := os.Hostname()
+	require.NoError(t, err)
+	require.Equal(t, before, after)
+}
+
+// A real refusal: user.max_user_namespaces is a limit per user namespace, so
+// root inside one may set its own to 0, and a nested 06-user then meets
+// ENOSPC as on a host that disables user namespaces.
+func TestRefusalNamesTheSetting(t *testing.T) {
+	subIDs(t, "")
+	runAsNobody(t, "true") // skips when the outer namespace is refused already
+	cmd := testenv.Command("06-user", "sh", "-c", "echo 0 >/proc/sys/user/max_user_namespaces && exec 06-user id")
+	testenv.AsNobody(t, cmd)
+	r := testenv.Run(t, cmd)
+	require.Equal(t, 125, r.Code, r.Stdout)
+	note := "06-user: no range for nobody in /etc/subuid: mapping only your own uid and gid\n"
+	require.Equal(t, note+"06-user: clone(CLONE_NEWUSER): no space left on device: user namespaces are disabled "+
+		"(user.max_user_namespaces=0): run as root, or ask root for sysctl -w user.max_user_namespaces=15000\n", r.Stderr)
+}
+
+// -v shows what the Go runtime did for the user namespace during clone.
+func TestTrace(t *testing.T) {
+	truePath, err := exec.LookPath("true")
+	require.NoError(t, err)
+	r := run(t, "-v", "--map", "0:100000:65536", "true")
+	require.Equal(t, 0, r.Code, r.Stderr)
+	pid := regexp.MustCompile(`/proc/\d+/`)
+	require.Equal(t, `+ clone(CLONE_NEWUSER|SIGCHLD) = PID
++ write("/proc/PID/uid_map", "0 100000 65536\n")
++ write("/proc/PID/setgroups", "allow")
++ write("/proc/PID/gid_map", "0 100000 65536\n")
++ setgroups(0, NULL)
++ setgid(0)
++ setuid(0)
++ execve("TRUE", ["true"], envp)
+`, strings.Replace(pid.ReplaceAllString(regexp.MustCompile(`= \d+`).ReplaceAllString(r.Stderr, "= PID"), "/proc/PID/"), truePath, "TRUE", 1))
+
+	subIDs(t, "nobody:100000:65536\n")
+	r = runAsNobody(t, "-v", "--map", "0:100000:65536", "true")
+	require.Equal(t, 0, r.Code, r.Stderr)
+	require.Contains(t, r.Stderr, `["newuidmap", "`)
+	require.Contains(t, r.Stderr, "+ prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, CAP_SETUID, 0, 0)\n")
+	require.Contains(t, r.Stderr, "+ setresuid(0, 0, 0)\n")
+}

@@ -24,7 +24,9 @@ func main() {
 
 // parent runs on the host: it starts this program again in new namespaces.
 func parent(cmd *reexec.Cmd) (int, error) {
+	// exercise: start the child in a network namespace of its own: CLONE_NEWNET in Cloneflags, see network_namespaces(7)
 	cmd.SysProcAttr.Cloneflags = unix.CLONE_NEWNET
+	// end exercise
 	if err := cmd.Start(); err != nil {
 		return 0, err
 	}
@@ -46,8 +48,10 @@ func parent(cmd *reexec.Cmd) (int, error) {
 
 // child runs inside the new namespaces, then becomes CMD.
 func child(args []string) error {
+	// exercise: a new network namespace's lo is down, so even 127.0.0.1 is unreachable: set it up (pkg/network)
 	if err := network.LoopbackUp(); err != nil {
 		return err
 	}
+	// end exercise
 	return reexec.Exec(args)
 }

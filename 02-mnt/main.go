@@ -38,12 +38,15 @@ func parent(cmd *reexec.Cmd) (int, error) {
 			return 0, fmt.Errorf("--tmpfs %s: not an existing directory: create it first (mkdir -p %s)", dir, dir)
 		}
 	}
+	// exercise: start the child with a mount table of its own: CLONE_NEWNS in Cloneflags, see mount_namespaces(7)
 	cmd.SysProcAttr.Cloneflags = unix.CLONE_NEWNS
+	// end exercise
 	return cmd.Run()
 }
 
 // child runs inside the new namespaces, then becomes CMD.
 func child(args []string) error {
+	// exercise: make / private (MS_REC|MS_PRIVATE, see "Shared subtrees" in mount_namespaces(7)), then mount a tmpfs on each dir in tmpfs (pkg/mount)
 	// The new namespace starts as a copy of the host's mount table, and copies
 	// of shared mounts still propagate back: make them private first.
 	if err := mount.MakePrivate("/"); err != nil {
@@ -54,5 +57,6 @@ func child(args []string) error {
 			return err
 		}
 	}
+	// end exercise
 	return reexec.Exec(args)
 }

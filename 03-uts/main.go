@@ -26,14 +26,18 @@ func parent(cmd *reexec.Cmd) (int, error) {
 	if err := ns.CheckHostname(*hostname); err != nil {
 		return 0, err
 	}
+	// exercise: start the child with a hostname of its own: CLONE_NEWUTS in Cloneflags, see uts_namespaces(7)
 	cmd.SysProcAttr.Cloneflags = unix.CLONE_NEWUTS
+	// end exercise
 	return cmd.Run()
 }
 
 // child runs inside the new namespaces, then becomes CMD.
 func child(args []string) error {
+	// exercise: set the namespace's hostname to *hostname: sethostname(2) (pkg/ns)
 	if err := ns.Sethostname(*hostname); err != nil {
 		return err
 	}
+	// end exercise
 	return reexec.Exec(args)
 }

@@ -18,7 +18,9 @@ func main() {
 
 // parent runs on the host: it starts this program again in new namespaces.
 func parent(cmd *reexec.Cmd) (int, error) {
+	// exercise: start the child with System V IPC objects of its own: CLONE_NEWIPC in Cloneflags, see ipc_namespaces(7)
 	cmd.SysProcAttr.Cloneflags = unix.CLONE_NEWIPC
+	// end exercise
 	return cmd.Run()
 }
 

@@ -1,0 +1,296 @@
+package course
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"unicode"
+)
+
+// A Verdict is one check, said the way a student needs it: what works (OK),
+// or what is wrong and what the kernel needs (Fail).
+type Verdict struct{ OK, Fail string }
+
+// Result is how one check of a step ended.
+type Result struct {
+	Status string // "ok", "FAIL" or "skip"
+	Text   string // the verdict
+	Detail string // the test's own message: why it failed or was skipped
+}
+
+// Check runs step's tests (go test -json; through sudo when not root, as make
+// test does), writes one line per check to out, and reports whether all
+// passed. flags go to go test (the course's own test passes -failfast).
+func (w Workspace) Check(step string, out io.Writer, flags ...string) (bool, error) {
+	if _, err := w.step(step); err != nil {
+		return false, err
+	}
+	args := append([]string{"test", "-json", "-count=1", "-p", "1"}, flags...)
+	if os.Geteuid() != 0 {
+		args = append(args, "-exec", "sudo")
+	}
+	cmd := exec.Command("go", append(args, "./...")...)
+	cmd.Dir = filepath.Join(w.Root, step)
+	// A check started from inside a test sandbox must not believe it is
+	// already in one: it would set up its sandbox in the wrong namespaces.
+	cmd.Env = without(os.Environ(), "TINCAN_TEST_SANDBOX")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return false, err
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		return false, err
+	}
+	results := Results(step, stdout)
+	cmd.Wait()
+	if len(results) == 0 {
+		results = []Result{{Status: "FAIL", Text: "the tests did not run", Detail: lastLines(stderr.String(), 5)}}
+	}
+	fmt.Fprintf(out, "== %s\n", step)
+	failed := 0
+	for _, r := range results {
+		fmt.Fprintf(out, "%6s  %s\n", r.Status, r.Text)
+		if r.Detail != "" && r.Status != "ok" {
+			for _, l := range strings.Split(r.Detail, "\n") {
+				fmt.Fprintf(out, "        %s\n", l)
+			}
+		}
+		if r.Status == "FAIL" {
+			failed++
+		}
+	}
+	if failed > 0 {
+		fmt.Fprintf(out, "%s: %d of %d checks fail\n", step, failed, len(results))
+		return false, nil
+	}
+	fmt.Fprintf(out, "%s: all %d checks pass\n", step, len(results))
+	return true, nil
+}
+
+// event is one line of go test -json (go doc test2json).
+type event struct {
+	Action, Test, Output string
+}
+
+type testRun struct {
+	name   string
+	action string
+	output []string
+}
+
+// Results reads go test -json output for step and turns each top-level test
+// (and each transcript file) into a verdict, in the order the tests ran.
+func Results(step string, r io.Reader) []Result {
+	var order []*testRun
+	runs := map[string]*testRun{}
+	var build []string
+	pkgFailed := false
+	var pkgOutput []string
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var e event
+		if json.Unmarshal(sc.Bytes(), &e) != nil {
+			continue
+		}
+		switch {
+		case e.Action == "build-output":
+			build = append(build, strings.TrimRight(e.Output, "\n"))
+		case e.Test == "":
+			if e.Action == "fail" {
+				pkgFailed = true
+			}
+			if e.Action == "output" {
+				pkgOutput = append(pkgOutput, strings.TrimRight(e.Output, "\n"))
+			}
+		default:
+			t := runs[e.Test]
+			if t == nil {
+				t = &testRun{name: e.Test}
+				runs[e.Test] = t
+				order = append(order, t)
+			}
+			switch e.Action {
+			case "output":
+				t.output = append(t.output, strings.TrimRight(e.Output, "\n"))
+			case "pass", "fail", "skip":
+				t.action = e.Action
+			}
+		}
+	}
+	var results []Result
+	if len(build) > 0 {
+		results = append(results, Result{Status: "FAIL", Text: "main.go does not compile", Detail: compileErrors(build)})
+	}
+	for _, t := range order {
+		parent, sub, isSub := strings.Cut(t.name, "/")
+		if isSub && parent != "TestTranscripts" {
+			continue // part of its parent's verdict
+		}
+		if !isSub && parent == "TestTranscripts" && hasSubtests(runs, parent) && t.action != "skip" {
+			continue // one line per transcript instead
+		}
+		v := verdictFor(step, parent)
+		if isSub {
+			v = Verdict{OK: "transcript " + sub + ".ct", // sub is testdata/NAME
+				Fail: "transcript " + sub + ".ct: the output differs: make test STEP=" + step + " shows how"}
+		}
+		switch t.action {
+		case "pass":
+			results = append(results, Result{Status: "ok", Text: v.OK})
+		case "skip":
+			results = append(results, Result{Status: "skip", Text: v.OK, Detail: message(t.output)})
+		default: // fail, or never finished (the test binary died)
+			detail := message(t.output)
+			if strings.HasSuffix(v.Fail, detail) {
+				detail = ""
+			}
+			results = append(results, Result{Status: "FAIL", Text: v.Fail, Detail: detail})
+		}
+	}
+	if pkgFailed && len(results) == 0 {
+		results = append(results, Result{Status: "FAIL", Text: "the tests did not run", Detail: lastLines(strings.Join(pkgOutput, "\n"), 5)})
+	} else if pkgFailed && !anyFailed(results) {
+		// Every test passed, yet the run failed: the sandbox found a leak.
+		results = append(results, Result{Status: "FAIL", Text: "the step left something on the host (a mount, a link, a cgroup)",
+			Detail: lastLines(strings.Join(pkgOutput, "\n"), 5)})
+	}
+	return results
+}
+
+func hasSubtests(runs map[string]*testRun, parent string) bool {
+	for name := range runs {
+		if strings.HasPrefix(name, parent+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+func anyFailed(rs []Result) bool {
+	for _, r := range rs {
+		if r.Status == "FAIL" {
+			return true
+		}
+	}
+	return false
+}
+
+var (
+	// testify's "Messages:" and "Error:" lines, and t.Errorf's "file.go:12: text".
+	messagesLine = regexp.MustCompile(`^\s*Messages:\s*(.*)$`)
+	errorLine    = regexp.MustCompile(`^\s*Error:\s*(.*)$`)
+	logLine      = regexp.MustCompile(`^\s*\w+\.go:\d+: (.+)$`)
+)
+
+// message picks the most telling line of a test's output: testify's message,
+// else its error (with the two lines after "Not equal:"), else the first line
+// the test logged.
+func message(output []string) string {
+	for _, re := range []*regexp.Regexp{messagesLine, errorLine, logLine} {
+		for i, l := range output {
+			m := re.FindStringSubmatch(l)
+			if m == nil || strings.TrimSpace(m[1]) == "" {
+				continue
+			}
+			msg := strings.TrimSpace(m[1])
+			if strings.HasSuffix(msg, ":") {
+				for j := i + 1; j < len(output) && j <= i+2; j++ {
+					msg += " " + strings.TrimSpace(output[j])
+				}
+			}
+			return msg
+		}
+	}
+	return ""
+}
+
+// compileErrors keeps the compiler's error lines, at most five.
+func compileErrors(lines []string) string {
+	var errs []string
+	for _, l := range lines {
+		if strings.Contains(l, ".go:") && len(errs) < 5 {
+			errs = append(errs, strings.TrimSpace(l))
+		}
+	}
+	if len(errs) == 0 {
+		return lastLines(strings.Join(lines, "\n"), 5)
+	}
+	return strings.Join(errs, "\n")
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+func without(env []string, key string) []string {
+	var out []string
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, key+"=") {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
+// verdictFor looks test up in the step's table, then in the table every step
+// shares, and otherwise names the check after the test.
+func verdictFor(step, test string) Verdict {
+	v, ok := Verdicts[step][test]
+	if !ok {
+		v, ok = Verdicts["*"][test]
+	}
+	if !ok {
+		v.OK = Humanize(test)
+	}
+	if v.Fail == "" {
+		v.Fail = v.OK
+	}
+	v.Fail = strings.ReplaceAll(v.Fail, "STEP", step)
+	return v
+}
+
+// Humanize names a check after its test: TestPsAuxShowsOnlyPID1 is
+// "ps aux shows only PID1", TestPIDNamespace "PID namespace".
+func Humanize(test string) string {
+	name := []rune(strings.TrimPrefix(test, "Test"))
+	var words []string
+	start := 0
+	for i := 1; i <= len(name); i++ {
+		if i < len(name) && !wordBreak(name, i) {
+			continue
+		}
+		w := string(name[start:i])
+		if len(w) > 1 && unicode.IsUpper(name[start]) && unicode.IsLower(name[start+1]) {
+			w = strings.ToLower(w) // a word, not an acronym
+		} else if len(w) == 1 {
+			w = strings.ToLower(w)
+		}
+		words = append(words, w)
+		start = i
+	}
+	return strings.Join(words, " ")
+}
+
+// wordBreak: "aB" breaks before B; "ABc" breaks before B (PIDNamespace).
+func wordBreak(s []rune, i int) bool {
+	if !unicode.IsUpper(s[i]) {
+		return false
+	}
+	if unicode.IsLower(s[i-1]) || unicode.IsDigit(s[i-1]) {
+		return true
+	}
+	return i+1 < len(s) && unicode.IsLower(s[i+1])
+}

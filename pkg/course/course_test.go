@@ -1,0 +1,360 @@
+package course
+
+import (
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestExercise(t *testing.T) {
+	src := `package main
+
+import (
+	"fmt"
+	"os"
+)
+
+func main() {
+	// exercise: say hello on stdout: fmt.Println
+	fmt.Println("hello")
+	// end exercise
+	os.Exit(0)
+}
+`
+	want := `package main
+
+import (
+	"os"
+)
+
+func main() {
+	// TODO(exercise): say hello on stdout: fmt.Println
+	os.Exit(0)
+}
+`
+	got, err := Exercise([]byte(src))
+	require.NoError(t, err)
+	require.Equal(t, want, string(got))
+}
+
+func TestExerciseRefusesBadMarkers(t *testing.T) {
+	for src, want := range map[string]string{
+		"package main\n":                                 "no exercise markers",
+		"package main\n// exercise: a\n":                 "line 2: exercise block never ends",
+		"package main\n// exercise:\n// end exercise\n":  "line 2: the exercise marker has no hint",
+		"package main\n// end exercise\n":                "line 2: \"// end exercise\" without an open exercise block",
+		"package main\n// exercise: a\n// exercise: b\n": "line 3: exercise block inside the one opened on line 2",
+	} {
+		_, err := Exercise([]byte(src))
+		require.ErrorContains(t, err, want, src)
+	}
+}
+
+func TestHumanize(t *testing.T) {
+	for test, want := range map[string]string{
+		"TestPIDNamespace":          "PID namespace",
+		"TestPsAuxShowsOnlyPID1":    "ps aux shows only PID1",
+		"TestCommandNotFound":       "command not found",
+		"TestMemoryLimitOOMKills":   "memory limit OOM kills",
+		"TestExitStatusPassesA":     "exit status passes a",
+		"TestHostnameInOwnUTSSpace": "hostname in own UTS space",
+	} {
+		require.Equal(t, want, Humanize(test), test)
+	}
+}
+
+// A go test -json stream as a failing 05-pid prints it (trimmed).
+const sampleJSON = `{"Action":"start","Package":"tincan.dev/05-pid"}
+{"Action":"run","Package":"tincan.dev/05-pid","Test":"TestTranscripts"}
+{"Action":"run","Package":"tincan.dev/05-pid","Test":"TestTranscripts/testdata/ps"}
+{"Action":"output","Package":"tincan.dev/05-pid","Test":"TestTranscripts/testdata/ps","Output":"    cmdtest.go:1: diff\n"}
+{"Action":"fail","Package":"tincan.dev/05-pid","Test":"TestTranscripts/testdata/ps"}
+{"Action":"fail","Package":"tincan.dev/05-pid","Test":"TestTranscripts"}
+{"Action":"run","Package":"tincan.dev/05-pid","Test":"TestPIDNamespace"}
+{"Action":"output","Package":"tincan.dev/05-pid","Test":"TestPIDNamespace","Output":"    main_test.go:40: \n"}
+{"Action":"output","Package":"tincan.dev/05-pid","Test":"TestPIDNamespace","Output":"        \tError Trace:\t/x/main_test.go:40\n"}
+{"Action":"output","Package":"tincan.dev/05-pid","Test":"TestPIDNamespace","Output":"        \tError:      \tShould not be: \"4026531836\"\n"}
+{"Action":"output","Package":"tincan.dev/05-pid","Test":"TestPIDNamespace","Output":"        \tMessages:   \tthe command shares the host's PID namespace\n"}
+{"Action":"fail","Package":"tincan.dev/05-pid","Test":"TestPIDNamespace"}
+{"Action":"run","Package":"tincan.dev/05-pid","Test":"TestCommandNotFound"}
+{"Action":"pass","Package":"tincan.dev/05-pid","Test":"TestCommandNotFound"}
+{"Action":"run","Package":"tincan.dev/05-pid","Test":"TestRootless"}
+{"Action":"output","Package":"tincan.dev/05-pid","Test":"TestRootless","Output":"    main_test.go:9: the kernel refuses unprivileged user namespaces here\n"}
+{"Action":"skip","Package":"tincan.dev/05-pid","Test":"TestRootless"}
+{"Action":"fail","Package":"tincan.dev/05-pid"}
+`
+
+func TestResults(t *testing.T) {
+	got := Results("05-pid", strings.NewReader(sampleJSON))
+	require.Equal(t, []Result{
+		{Status: "FAIL", Text: "transcript testdata/ps.ct: the output differs: make test STEP=05-pid shows how", Detail: "diff"},
+		{Status: "FAIL", Text: Verdicts["05-pid"]["TestPIDNamespace"].Fail, Detail: "the command shares the host's PID namespace"},
+		{Status: "ok", Text: "command not found"},
+		{Status: "skip", Text: "works without root, in a user namespace", Detail: "the kernel refuses unprivileged user namespaces here"},
+	}, got)
+}
+
+func TestResultsBuildFailure(t *testing.T) {
+	stream := `{"ImportPath":"tincan.dev/05-pid","Action":"build-output","Output":"# tincan.dev/05-pid\n"}
+{"ImportPath":"tincan.dev/05-pid","Action":"build-output","Output":"./main.go:26:2: undefined: foo\n"}
+{"ImportPath":"tincan.dev/05-pid","Action":"build-fail"}
+{"Action":"fail","Package":"tincan.dev/05-pid","FailedBuild":"tincan.dev/05-pid"}
+`
+	require.Equal(t, []Result{{Status: "FAIL", Text: "main.go does not compile", Detail: "./main.go:26:2: undefined: foo"}},
+		Results("05-pid", strings.NewReader(stream)))
+}
+
+// A run whose tests all pass but whose package fails left something behind.
+func TestResultsLeak(t *testing.T) {
+	stream := `{"Action":"pass","Package":"p","Test":"TestA"}
+{"Action":"output","Package":"p","Output":"testenv: the tests left these on the host:\n"}
+{"Action":"fail","Package":"p"}
+`
+	got := Results("05-pid", strings.NewReader(stream))
+	require.Len(t, got, 2)
+	require.Equal(t, "FAIL", got[1].Status)
+	require.Contains(t, got[1].Detail, "left these on the host")
+}
+
+func TestDiff(t *testing.T) {
+	w := realWorkspace(t)
+	d, err := w.Diff("05-pid")
+	require.NoError(t, err)
+	require.True(t, strings.HasPrefix(d, "05-pid: In a new PID namespace the first process is PID 1"), d)
+	require.Contains(t, d, "--- 04-ipc/main.go\n+++ 05-pid/main.go\n")
+	require.Contains(t, d, "\n+\tcmd.SysProcAttr.Cloneflags = unix.CLONE_NEWPID | unix.CLONE_NEWNS\n")
+	require.Contains(t, d, "\n-\tcmd.SysProcAttr.Cloneflags = unix.CLONE_NEWIPC\n")
+	first, err := w.Diff("01-net")
+	require.NoError(t, err)
+	require.Contains(t, first, "--- /dev/null\n+++ 01-net/main.go\n")
+}
+
+// Every step with markers gives an exercise that still compiles and vets,
+// and that has lost every marked line. go vet type-checks the file, so an
+// unused import or variable left behind fails here.
+func TestEveryExerciseCompiles(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds every step: skipped with -short")
+	}
+	w := copyWorkspace(t)
+	for _, step := range markedSteps(t, w) {
+		msg, err := w.MakeExercise(step, false)
+		require.NoError(t, err)
+		require.Contains(t, msg, "is now the exercise")
+		ex, err := os.ReadFile(filepath.Join(w.Root, step, "main.go"))
+		require.NoError(t, err)
+		require.False(t, HasMarkers(ex), step)
+		require.Contains(t, string(ex), todoMarker, step)
+		vet := exec.Command("go", "vet", ".")
+		vet.Dir = filepath.Join(w.Root, step)
+		out, err := vet.CombinedOutput()
+		require.NoError(t, err, "the exercise of %s does not build:\n%s\n%s", step, out, ex)
+	}
+}
+
+// make exercise, then make solution, gives back main.go byte for byte; a
+// student's changes are never lost.
+func TestRoundTrip(t *testing.T) {
+	w := copyWorkspace(t)
+	for _, step := range markedSteps(t, w) {
+		main := filepath.Join(w.Root, step, "main.go")
+		orig, err := os.ReadFile(main)
+		require.NoError(t, err)
+
+		_, err = w.MakeExercise(step, false)
+		require.NoError(t, err)
+		ex, err := os.ReadFile(main)
+		require.NoError(t, err)
+		require.NotEqual(t, orig, ex)
+		msg, err := w.MakeExercise(step, false)
+		require.NoError(t, err)
+		require.Equal(t, step+"/main.go is already the exercise", msg)
+
+		_, err = w.RestoreSolution(step, false)
+		require.NoError(t, err)
+		got, err := os.ReadFile(main)
+		require.NoError(t, err)
+		require.Equal(t, string(orig), string(got), "%s: make solution did not restore main.go", step)
+
+		// A student's work: refused without force, kept with it.
+		_, err = w.MakeExercise(step, false)
+		require.NoError(t, err)
+		work := append(append([]byte{}, ex...), "// my work\n"...)
+		require.NoError(t, os.WriteFile(main, work, 0o644))
+		_, err = w.RestoreSolution(step, false)
+		require.ErrorContains(t, err, "has changes since make exercise")
+		_, err = w.MakeExercise(step, false)
+		require.ErrorContains(t, err, "has changes since make exercise")
+		cur, _ := os.ReadFile(main)
+		require.Equal(t, work, cur, "a refusal changed main.go")
+		msg, err = w.RestoreSolution(step, true)
+		require.NoError(t, err)
+		require.Contains(t, msg, "your previous main.go is in "+StateDir+"/"+step+"/backup-")
+		got, _ = os.ReadFile(main)
+		require.Equal(t, string(orig), string(got))
+		require.Equal(t, [][]byte{work}, backups(t, w, step))
+	}
+}
+
+// With no saved state (a fresh clone, .course removed), make solution takes
+// main.go from git's HEAD.
+func TestSolutionFromGit(t *testing.T) {
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("no git")
+	}
+	root := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(root, "go.work"), []byte("go 1.22\n"), 0o644))
+	require.NoError(t, os.Mkdir(filepath.Join(root, "01-x"), 0o755))
+	main := filepath.Join(root, "01-x", "main.go")
+	orig := "package main\n\nfunc main() {\n\t// exercise: x\n\tprintln()\n\t// end exercise\n}\n"
+	require.NoError(t, os.WriteFile(main, []byte(orig), 0o644))
+	git := func(args ...string) {
+		cmd := exec.Command("git", append([]string{"-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false"}, args...)...)
+		cmd.Dir = root
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, "%s", out)
+	}
+	git("init", "-q")
+	git("add", ".")
+	git("commit", "-q", "-m", "x")
+	w := Workspace{Root: root}
+	_, err := w.MakeExercise("01-x", false)
+	require.NoError(t, err)
+	require.NoError(t, os.RemoveAll(filepath.Join(root, StateDir)))
+	_, err = w.MakeExercise("01-x", false)
+	require.ErrorContains(t, err, "has no exercise markers")
+	_, err = w.RestoreSolution("01-x", false)
+	require.ErrorContains(t, err, "has changes since make exercise")
+	_, err = w.RestoreSolution("01-x", true)
+	require.NoError(t, err)
+	got, _ := os.ReadFile(main)
+	require.Equal(t, orig, string(got))
+	require.Len(t, backups(t, w, "01-x"), 1)
+}
+
+// TestCheckExerciseFailsSolutionPasses is the course's promise: make check
+// fails on every step's exercise and passes on its solution. It runs every
+// marked step's privileged tests twice (as root, in a copy of the workspace,
+// so the real tree is never left as an exercise). On the exercise it stops
+// at the first failing test (-failfast): a missing namespace can make a test
+// wait out a timeout. About 20 s for steps 01 to 05 on a 2-core machine,
+// mostly compiling test binaries. Skipped with -short and without root.
+func TestCheckExerciseFailsSolutionPasses(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs every step's tests twice: skipped with -short")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: run go test -exec sudo ./...  (or make test as root)")
+	}
+	w := copyWorkspace(t)
+	for _, step := range markedSteps(t, w) {
+		_, err := w.MakeExercise(step, false)
+		require.NoError(t, err)
+		var out strings.Builder
+		ok, err := w.Check(step, &out, "-failfast")
+		require.NoError(t, err)
+		require.False(t, ok, "make check passes on the exercise of %s:\n%s", step, out.String())
+		require.Contains(t, out.String(), "  FAIL  ", step)
+		require.NotContains(t, out.String(), "does not compile", step)
+		t.Logf("exercise:\n%s", out.String())
+
+		_, err = w.RestoreSolution(step, false)
+		require.NoError(t, err)
+		out.Reset()
+		ok, err = w.Check(step, &out)
+		require.NoError(t, err)
+		require.True(t, ok, "make check fails on the solution of %s:\n%s", step, out.String())
+		require.Regexp(t, `\n`+step+`: all \d+ checks pass\n$`, out.String())
+	}
+}
+
+func backups(t *testing.T, w Workspace, step string) [][]byte {
+	files, err := filepath.Glob(filepath.Join(w.Root, StateDir, step, "backup-*.go"))
+	require.NoError(t, err)
+	var out [][]byte
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		require.NoError(t, err)
+		out = append(out, b)
+	}
+	return out
+}
+
+func realWorkspace(t *testing.T) Workspace {
+	w, err := FindWorkspace(".")
+	require.NoError(t, err)
+	return w
+}
+
+// markedSteps lists w's steps whose main.go has exercise markers; steps 01
+// to 05 must be among them.
+func markedSteps(t *testing.T, w Workspace) []string {
+	steps, err := w.Steps()
+	require.NoError(t, err)
+	var marked []string
+	for _, s := range steps {
+		b, err := os.ReadFile(filepath.Join(w.Root, s, "main.go"))
+		require.NoError(t, err)
+		if HasMarkers(b) {
+			marked = append(marked, s)
+		}
+	}
+	require.Subset(t, marked, []string{"01-net", "02-mnt", "03-uts", "04-ipc", "05-pid"})
+	return marked
+}
+
+// copyWorkspace copies pkg and the marked steps of the real workspace into a
+// temporary directory, with a go.work of their own.
+func copyWorkspace(t *testing.T) Workspace {
+	real := realWorkspace(t)
+	root := t.TempDir()
+	mods := append([]string{"pkg"}, markedSteps(t, real)...)
+	for _, m := range mods {
+		require.NoError(t, copyTree(filepath.Join(real.Root, m), filepath.Join(root, m)))
+	}
+	work := "go 1.22\n\nuse (\n"
+	for _, m := range mods {
+		work += "\t./" + m + "\n"
+	}
+	require.NoError(t, os.WriteFile(filepath.Join(root, "go.work"), []byte(work+")\n"), 0o644))
+	return Workspace{Root: root}
+}
+
+func copyTree(src, dst string) error {
+	return filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, path)
+		to := filepath.Join(dst, rel)
+		if d.IsDir() {
+			return os.MkdirAll(to, 0o755)
+		}
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(to, b, 0o644)
+	})
+}
+
+func TestMessage(t *testing.T) {
+	out := []string{
+		"    main_test.go:70: ",
+		"        \tError Trace:\t/x/main_test.go:70",
+		"        \tError:      \tNot equal: ",
+		"        \t            \texpected: \"box\\n\"",
+		"        \t            \tactual  : \"tincan-test\\n\"",
+		"        \tTest:       \tTestRootless",
+	}
+	require.Equal(t, `Not equal: expected: "box\n" actual  : "tincan-test\n"`, message(out))
+	require.Equal(t, "processes still run: [1]", message([]string{"    main_test.go:9: processes still run: [1]"}))
+}

@@ -1,0 +1,71 @@
+package course
+
+// Verdicts says what each step's tests check, in a student's words: OK when
+// the test passes, Fail (what is wrong: what the kernel needs) when it fails;
+// make check prints the failing test's own message under it. The "*" table
+// holds the tests every step has; STEP in a text is the step's name. A test
+// not listed is named after itself (TestPIDNamespace: "PID namespace"), and
+// its failure message is the test's own: a new step needs no entry here
+// unless its test names or messages do not read well on their own.
+var Verdicts = map[string]map[string]Verdict{
+	"*": {
+		"TestTranscripts": {
+			OK:   "the README's transcripts",
+			Fail: "a transcript's output differs: make test STEP=STEP shows how"},
+		"TestREADMEShowsTranscripts": {
+			OK:   "the README shows every testdata/*.ct",
+			Fail: "a transcript is missing from the README: run .tools/embed.py STEP/README.md"},
+		"TestRootless": {
+			OK:   "works without root, in a user namespace",
+			Fail: "fails without root, in a user namespace"},
+	},
+	"01-net": {
+		"TestOnlyLoopback": {
+			OK:   "network namespace: only lo, and it is up",
+			Fail: "the command has no network stack of its own with lo up: CLONE_NEWNET, then set lo up in the child (network_namespaces(7))"},
+		"TestVeth": {
+			OK:   "--veth: the command reaches the host's end; the pair is gone afterwards",
+			Fail: "--veth: no working cable from the command to the host: make the peer directly in the child's network namespace"},
+		"TestVethHostEnd": {
+			OK:   "--veth: tincan-veth0 has 10.201.0.1/24 on the host while the command runs",
+			Fail: "--veth: tincan-veth0 is missing or wrong on the host while the command runs"},
+		"TestVethNameTaken": {
+			OK: "--veth refuses a link name already taken, and leaves that link alone"},
+	},
+	"02-mnt": {
+		"TestTmpfsInvisibleOutside": {
+			OK:   "mount namespace: each --tmpfs is seen inside, never outside",
+			Fail: "the tmpfs is missing inside or seen outside: CLONE_NEWNS, make / private (MS_REC|MS_PRIVATE), then mount it (mount_namespaces(7))"},
+		"TestMissingDirRefused": {
+			OK: "--tmpfs of a missing directory is refused in one line"},
+	},
+	"03-uts": {
+		"TestHostnameInOwnUTSNamespace": {
+			OK:   "UTS namespace: the command has its own hostname, the host keeps its own",
+			Fail: "the hostname is not the container's own: CLONE_NEWUTS, then sethostname(2) in the child (uts_namespaces(7))"},
+		"TestBadHostnameRefused": {
+			OK: "a bad --hostname is refused in one line, before any namespace exists"},
+	},
+	"04-ipc": {
+		"TestQueueInvisibleInside": {
+			OK:   "IPC namespace: the host's shared memory is out of sight",
+			Fail: "the command sees the host's System V IPC objects: CLONE_NEWIPC (ipc_namespaces(7))"},
+	},
+	"05-pid": {
+		"TestPIDNamespace": {
+			OK:   "PID namespace: the command is PID 1, and /proc is its own",
+			Fail: "the command is not PID 1 of a new PID namespace: CLONE_NEWPID, then mount /proc in the child (pid_namespaces(7))"},
+		"TestPsAuxShowsOnlyPID1": {
+			OK:   "ps aux lists only PID 1",
+			Fail: "/proc shows the host's processes: mount /proc inside the new namespace"},
+		"TestProcMountStaysInside": {
+			OK:   "the new /proc stays inside: the host's mount table is unchanged",
+			Fail: "the /proc mount leaked to the host: CLONE_NEWNS, and make / private (MS_REC|MS_PRIVATE) before mounting"},
+		"TestCannotSignalOutside": {
+			OK:   "a host process cannot be signalled from inside",
+			Fail: "the command can signal a host process: it is not in a PID namespace of its own (CLONE_NEWPID)"},
+		"TestPID1ExitKillsTheRest": {
+			OK:   "when PID 1 exits, the kernel kills the rest of its namespace",
+			Fail: "processes outlive the command: they are not in a PID namespace of their own (CLONE_NEWPID)"},
+	},
+}

@@ -22,11 +22,18 @@ import (
 // Env is the environment variable that switches tracing on.
 const Env = "TINCAN_TRACE"
 
+// on is read once: a container's child clears its environment for CMD, and
+// must still trace the execve that follows.
+var on = os.Getenv(Env) == "1"
+
 // On reports whether tracing is switched on.
-func On() bool { return os.Getenv(Env) == "1" }
+func On() bool { return on }
 
 // Enable switches tracing on for this process and the children it starts.
-func Enable() { os.Setenv(Env, "1") }
+func Enable() {
+	on = true
+	os.Setenv(Env, "1")
+}
 
 // Call prints one kernel call, formatted like fmt.Printf, prefixed by "+ ".
 func Call(format string, args ...any) {

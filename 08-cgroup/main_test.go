@@ -1,0 +1,195 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"tincan.dev/pkg/testenv"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m, ".") }
+
+func TestTranscripts(t *testing.T) {
+	testenv.NeedRoot(t)
+	testdata, err := filepath.Abs("testdata")
+	require.NoError(t, err)
+	t.Setenv("TESTDATA", testdata)
+	testenv.Transcripts(t, "08-cgroup")
+	requireNoCgroups(t)
+}
+
+func TestREADMEShowsTranscripts(t *testing.T) {
+	testenv.DocumentedTranscripts(t, "README.md")
+}
+
+// ourCgroups lists the cgroups 08-cgroup made (and left), on every hierarchy.
+func ourCgroups() []string {
+	dirs, _ := filepath.Glob("/sys/fs/cgroup/*/tincan/08-cgroup-*")
+	v2, _ := filepath.Glob("/sys/fs/cgroup/tincan/08-cgroup-*")
+	return append(dirs, v2...)
+}
+
+func requireNoCgroups(t *testing.T) {
+	t.Helper()
+	require.Empty(t, ourCgroups(), "08-cgroup left its cgroup behind")
+}
+
+// CMD is in the cgroup from its first instruction, on every hierarchy: what
+// it reads first, /proc/self/cgroup, already names it.
+func TestJoinedBeforeExec(t *testing.T) {
+	testenv.NeedRoot(t)
+	r := testenv.RunArgs(t, "08-cgroup", "--memory", "64M", "cat", "/proc/self/cgroup")
+	require.Equal(t, 0, r.Code, r.Stderr)
+	id := regexp.MustCompile(`/tincan/(08-cgroup-[0-9a-f]{8})\n`).FindStringSubmatch(r.Stdout)
+	require.NotNil(t, id, "not in a tincan cgroup:\n%s", r.Stdout)
+	for _, line := range strings.Split(strings.TrimSpace(r.Stdout), "\n") {
+		hier := strings.Split(line, ":")[1]
+		if hier == "cpuset" || hier == "devices" || hier == "blkio" || hier == "name=systemd" {
+			continue // hierarchies 08-cgroup does not use
+		}
+		require.True(t, strings.HasSuffix(line, "/tincan/"+id[1]), "not joined on %q: %s", hier, line)
+	}
+	requireNoCgroups(t)
+}
+
+// The cgroup is gone after a normal exit, a failed start and a killed child.
+func TestCgroupRemoved(t *testing.T) {
+	testenv.NeedRoot(t)
+	for _, tc := range []struct {
+		args []string
+		code int
+	}{
+		{[]string{"true"}, 0},
+		{[]string{"nosuch"}, 127},
+		{[]string{"sh", "-c", "sh -c 'kill -KILL $$'; exit $?"}, 137},
+	} {
+		r := testenv.RunArgs(t, "08-cgroup", append([]string{"--pids", "8"}, tc.args...)...)
+		require.Equal(t, tc.code, r.Code, "%v: %s", tc.args, r.Stderr)
+		requireNoCgroups(t)
+	}
+}
+
+// A container killed from the host, by its PID in cgroup.procs.
+func TestKilledFromOutside(t *testing.T) {
+	testenv.NeedRoot(t)
+	cmd := testenv.Command("08-cgroup", "sleep", "100")
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	pid := waitForPid(t)
+	require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
+	err := cmd.Wait()
+	require.Equal(t, 137, cmd.ProcessState.ExitCode(), "%v", err)
+	requireNoCgroups(t)
+}
+
+// waitForPid returns the PID of the (one) process in 08-cgroup's cgroup.
+func waitForPid(t *testing.T) int {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		for _, dir := range ourCgroups() {
+			b, _ := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
+			if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+				return pid
+			}
+		}
+	}
+	t.Fatal("no process showed up in an 08-cgroup cgroup")
+	return 0
+}
+
+// The fork bomb: while it runs, its pids.current never passes 16, the limit
+// is hit, and the host still forks.
+func TestForkBombContained(t *testing.T) {
+	testenv.NeedRoot(t)
+	cmd := testenv.Command("08-cgroup", "--pids", "16", "sh", "testdata/forkbomb.sh")
+	out := &strings.Builder{}
+	cmd.Stderr = out
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	var events string
+	for deadline := time.Now().Add(5 * time.Second); !strings.HasPrefix(events, "max ") || events == "max 0"; time.Sleep(time.Millisecond) {
+		require.True(t, time.Now().Before(deadline), "the fork bomb never hit pids.max")
+		dirs, _ := filepath.Glob("/sys/fs/cgroup/*/tincan/08-cgroup-*/pids.current")
+		if len(dirs) == 0 {
+			dirs, _ = filepath.Glob("/sys/fs/cgroup/tincan/08-cgroup-*/pids.current")
+		}
+		if len(dirs) != 1 {
+			continue
+		}
+		n, err := os.ReadFile(dirs[0])
+		if err != nil {
+			continue
+		}
+		cur, err := strconv.Atoi(strings.TrimSpace(string(n)))
+		require.NoError(t, err)
+		require.LessOrEqual(t, cur, 16)
+		b, _ := os.ReadFile(filepath.Join(filepath.Dir(dirs[0]), "pids.events"))
+		events = strings.TrimSpace(string(b))
+	}
+	require.NoError(t, exec.Command("true").Run(), "the host cannot fork during the bomb")
+	require.NoError(t, cmd.Wait(), out.String())
+	require.Equal(t, "08-cgroup: pids limit 16 reached: the kernel refused to fork\n", out.String())
+	requireNoCgroups(t)
+}
+
+var statsLine = regexp.MustCompile(`^08-cgroup: CPU time ([0-9.]+)s in ([0-9.]+)s \((\d+)% of one CPU\), throttled (\d+) times; memory peak .*\n$`)
+
+// A busy loop under --cpus 0.2 is throttled, and gets no more than its
+// quota: at most 20% of one CPU (with room for rounding), however free the
+// machine. How close to 20% it gets depends on the load: see the benchmark.
+func TestCPUQuota(t *testing.T) {
+	testenv.NeedRoot(t)
+	r := testenv.RunArgs(t, "08-cgroup", "--cpus", "0.2", "--stats", "timeout", "1", "sh", "-c", "while :; do :; done")
+	require.Equal(t, 124, r.Code, r.Stderr)
+	m := statsLine.FindStringSubmatch(r.Stderr)
+	require.NotNil(t, m, "no stats line: %q", r.Stderr)
+	cpu, _ := strconv.ParseFloat(m[1], 64)
+	wall, _ := strconv.ParseFloat(m[2], 64)
+	throttled, _ := strconv.Atoi(m[4])
+	require.Greater(t, throttled, 0)
+	require.Greater(t, cpu, 0.0)
+	require.LessOrEqual(t, cpu/wall, 0.25, r.Stderr)
+	requireNoCgroups(t)
+}
+
+// Without root no cgroup can be made, so a limit cannot be set: one line
+// says so, exit 125, and CMD does not run without it.
+func TestRootlessRefused(t *testing.T) {
+	cmd := testenv.Command("08-cgroup", "--memory", "8M", "echo", "ran")
+	testenv.AsNobody(t, cmd)
+	r := testenv.Run(t, cmd)
+	require.Equal(t, 125, r.Code, r.Stderr)
+	require.Empty(t, r.Stdout)
+	var lines []string
+	for _, l := range strings.Split(strings.TrimSpace(r.Stderr), "\n") {
+		if l != "08-cgroup: not root: also creating a user namespace, see 06-user" { // printed by pkg/step
+			lines = append(lines, l)
+		}
+	}
+	require.Len(t, lines, 1, r.Stderr)
+	require.Regexp(t, `^08-cgroup: mkdir /sys/fs/cgroup/.*: permission denied: making a cgroup, and so setting limits, needs root$`, lines[0])
+}
+
+// Starting a container with limits: the cost of the cgroup, on top of
+// 05-pid's namespaces. Compare with -bench . -benchtime 50x.
+func BenchmarkRun(b *testing.B) {
+	testenv.NeedRoot(b)
+	for _, args := range [][]string{{"true"}, {"--memory", "64M", "--cpus", "1", "--pids", "64", "true"}} {
+		b.Run(strings.Join(args, " "), func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				if r := testenv.RunArgs(b, "08-cgroup", args...); r.Code != 0 {
+					b.Fatal(r.Stderr)
+				}
+			}
+		})
+	}
+}

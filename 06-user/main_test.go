@@ -53,6 +53,11 @@ func subIDs(t *testing.T, text string) {
 	t.Helper()
 	testenv.NeedRoot(t)
 	require.Equal(t, "1", os.Getenv("TINCAN_TEST_SANDBOX"), "refusing to mount over /etc/subuid outside the test sandbox")
+	for _, h := range []string{"newuidmap", "newgidmap"} {
+		if _, err := exec.LookPath(h); err != nil {
+			t.Skipf("%s is not installed (apt-get install uidmap)", h)
+		}
+	}
 	f := filepath.Join(t.TempDir(), "subid")
 	require.NoError(t, os.WriteFile(f, []byte(text), 0o644))
 	for _, target := range []string{"/etc/subuid", "/etc/subgid"} {

@@ -179,9 +179,12 @@ func (m Mapping) Configure(attr *syscall.SysProcAttr) {
 	if len(m.UID) == 0 {
 		return
 	}
-	uid, _ := m.UID.Outside(0)
+	// Is uid 0 inside someone other than us? Then the child starts as
+	// nobody (65534), with no capabilities, and must switch to uid 0.
+	uid, zero := m.UID.Outside(0)
+	switchToRoot := zero && uid != uint32(os.Geteuid())
 	if m.Helpers {
-		if uid != uint32(os.Geteuid()) {
+		if switchToRoot {
 			// The child is exec'd before newuidmap runs, with no uid mapped,
 			// and execve(2) gives no capabilities to a uid that is not 0
 			// in the namespace (capabilities(7), "Capabilities and execution
@@ -197,10 +200,9 @@ func (m Mapping) Configure(attr *syscall.SysProcAttr) {
 	// in the namespace, or a process could drop a group that denies it
 	// access to a file (user_namespaces(7), "/proc/[pid]/setgroups").
 	attr.GidMappingsEnableSetgroups = os.Geteuid() == 0
-	if _, ok := m.UID.Outside(0); ok && uid != uint32(os.Geteuid()) {
-		// Our own uid is not in the map, so the child would be nobody
-		// (65534) with no capabilities: switch it to uid 0 after the maps
-		// are written and before execve (DESIGN.md, rule 4).
+	if switchToRoot {
+		// Go switches it after writing the maps, before execve, while it
+		// still holds every capability in the namespace (DESIGN.md, rule 4).
 		attr.Credential = &syscall.Credential{Uid: 0, Gid: 0}
 	}
 }

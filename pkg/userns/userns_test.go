@@ -206,4 +206,9 @@ func TestConfigure(t *testing.T) {
 	Explicit(Maps{{0, me, 1}}).Configure(&attr)
 	require.Nil(t, attr.Credential, "the caller is uid 0 inside already")
 	require.Nil(t, attr.AmbientCaps)
+
+	attr = syscall.SysProcAttr{}
+	Explicit(Maps{{1, me + 100000, 10}}).Configure(&attr)
+	require.Nil(t, attr.Credential, "uid 0 is not mapped: there is no root to become")
+	require.Nil(t, attr.AmbientCaps)
 }

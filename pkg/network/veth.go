@@ -32,11 +32,16 @@ type Veth struct {
 	Peer     string     // name of the end in PeerPid's namespace, e.g. eth0
 	PeerAddr *net.IPNet // its address, or nil
 	PeerPid  int        // a process in the target namespace
+	Master   string     // a bridge to plug the host end into, or ""
 }
 
 // Add creates the pair, assigns the addresses and sets both ends up. On error
 // nothing is left behind.
-func (v Veth) Add() (err error) {
+func (v Veth) Add() error { return v.add(nil) }
+
+// add is Add, then inside(h) with h a netlink handle in the peer's namespace,
+// for the callers that configure more there (a route, lo).
+func (v Veth) add(inside func(h *netlink.Handle) error) (err error) {
 	attrs := netlink.NewLinkAttrs()
 	attrs.Name = v.Host
 	link := &netlink.Veth{LinkAttrs: attrs, PeerName: v.Peer, PeerNamespace: netlink.NsPid(v.PeerPid)}
@@ -52,6 +57,23 @@ func (v Veth) Add() (err error) {
 			netlink.LinkDel(link) // deleting one end deletes both
 		}
 	}()
+	if v.Master != "" {
+		// IFLA_MASTER: the bridge becomes the host end's master, like a
+		// cable plugged into a switch port.
+		trace.Call("RTM_NEWLINK {dev: %q, IFLA_MASTER: %q}", v.Host, v.Master)
+		if err := netlink.LinkSetMaster(link, &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: v.Master}}); err != nil {
+			return fmt.Errorf("plug %s into bridge %s: %w", v.Host, v.Master, err)
+		}
+		// Hairpin mode lets the bridge send a frame back out of the port it
+		// came in by. A container reaching its own published port needs it
+		// when br_netfilter is on (bridge-nf-call-iptables=1, as on most
+		// hosts, Docker's too): the DNAT then happens inside the bridge,
+		// which sends the packet back to the port it came from.
+		trace.Call("RTM_SETLINK {dev: %q, IFLA_PROTINFO: {IFLA_BRPORT_MODE: hairpin}}", v.Host)
+		if err := netlink.LinkSetHairpin(link, true); err != nil {
+			return fmt.Errorf("hairpin mode on %s: %w", v.Host, err)
+		}
+	}
 	if err := configure(&netlink.Handle{}, v.Host, v.HostAddr); err != nil {
 		return err
 	}
@@ -67,7 +89,13 @@ func (v Veth) Add() (err error) {
 		return fmt.Errorf("netlink socket in the netns of pid %d: %w", v.PeerPid, err)
 	}
 	defer h.Close()
-	return configure(h, v.Peer, v.PeerAddr)
+	if err := configure(h, v.Peer, v.PeerAddr); err != nil {
+		return err
+	}
+	if inside != nil {
+		return inside(h)
+	}
+	return nil
 }
 
 // configure gives the link name an address (when addr is not nil) and sets it up.

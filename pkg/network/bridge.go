@@ -1,0 +1,391 @@
+package network
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"tincan.dev/pkg/trace"
+)
+
+// Defaults of a Bridge: what can --net bridge uses.
+const (
+	DefaultBridge   = "tincan0"
+	DefaultTable    = "tincan"
+	DefaultStateDir = "/run/tincan/ipam"
+)
+
+// DefaultSubnet is the containers' subnet; the gateway, .1, is on the bridge.
+var DefaultSubnet = &net.IPNet{IP: net.IPv4(10, 88, 0, 0).To4(), Mask: net.CIDRMask(16, 32)}
+
+// Bridge is a software switch on the host with the containers plugged into it
+// (the CNI bridge plugin's picture):
+//
+//	container 1: eth0 10.88.0.2 ─ veth ─ tincan-c1 ┐
+//	container 2: eth0 10.88.0.3 ─ veth ─ tincan-c2 ┴ tincan0 10.88.0.1/16 ─ host routing, NAT ─ eth0 of the host
+//
+// The containers reach each other through the bridge, in one layer-2
+// segment, and everything else through the host: their default route is the
+// bridge's address. The host forwards their packets (ip_forward) and, in the
+// nftables table Table, masquerades them on their way out and DNATs published
+// ports in (see nat.go). The zero value of each field means its default.
+type Bridge struct {
+	Name     string     // the bridge link, tincan0
+	Subnet   *net.IPNet // 10.88.0.0/16
+	StateDir string     // holds the address allocator's directory per subnet, /run/tincan/ipam
+	Table    string     // the nftables table, tincan
+}
+
+func (b Bridge) withDefaults() (Bridge, error) {
+	if b.Name == "" {
+		b.Name = DefaultBridge
+	}
+	if b.Subnet == nil {
+		b.Subnet = DefaultSubnet
+	}
+	if b.StateDir == "" {
+		b.StateDir = DefaultStateDir
+	}
+	if b.Table == "" {
+		b.Table = DefaultTable
+	}
+	ones, bits := b.Subnet.Mask.Size()
+	if b.Subnet.IP.To4() == nil || bits != 32 || ones < 8 || ones > 30 {
+		return b, fmt.Errorf("subnet %s: give an IPv4 subnet from /8 to /30, such as 10.88.0.0/16", b.Subnet)
+	}
+	b.Subnet = &net.IPNet{IP: b.Subnet.IP.Mask(b.Subnet.Mask).To4(), Mask: b.Subnet.Mask}
+	return b, nil
+}
+
+// IPAM is the bridge's address allocator: a directory per subnet, such as
+// /run/tincan/ipam/10.88.0.0-16.
+func (b Bridge) IPAM() IPAM {
+	b, _ = b.withDefaults()
+	dir := strings.ReplaceAll(b.Subnet.String(), "/", "-")
+	return IPAM{Dir: filepath.Join(b.StateDir, dir), Subnet: b.Subnet}
+}
+
+// Ensure makes the bridge, its address, its nftables table and the sysctls
+// forwarding needs, or leaves them as they are when they exist. Each step
+// takes "already there" for success, so cans that start at the same time
+// never fail or double anything.
+func (b Bridge) Ensure() error {
+	b, err := b.withDefaults()
+	if err != nil {
+		return err
+	}
+	gw := &net.IPNet{IP: b.IPAM().Gateway(), Mask: b.Subnet.Mask}
+	if err := b.ensureLink(gw); err != nil {
+		return err
+	}
+	// The host routes the containers' packets only with forwarding on. In a
+	// network namespace of its own this sysctl is the namespace's.
+	if err := sysctl("net/ipv4/ip_forward", "1"); err != nil {
+		return err
+	}
+	// A packet from 127.0.0.1, DNATed in output to a container, must leave
+	// through the bridge, and its replies come back to 127.0.0.1 on it. Both
+	// are "martians" the kernel drops unless route_localnet is on for the
+	// link (ip-sysctl: route_localnet).
+	if err := sysctl("net/ipv4/conf/"+b.Name+"/route_localnet", "1"); err != nil {
+		return err
+	}
+	t, err := openTable(b.Table)
+	if err != nil {
+		return err
+	}
+	return t.create(natRules(b.Name, b.Subnet))
+}
+
+func (b Bridge) ensureLink(gw *net.IPNet) error {
+	attrs := netlink.NewLinkAttrs()
+	attrs.Name = b.Name
+	// A bridge takes the lowest MAC address of its ports unless it was given
+	// one: then each container that comes or goes could change the gateway's
+	// MAC under the others' ARP caches. A fixed address, from the gateway's
+	// IP in the locally administered range (02:...), keeps it still.
+	attrs.HardwareAddr = net.HardwareAddr(append([]byte{0x02, 0x42}, gw.IP.To4()...))
+	trace.Call("RTM_NEWLINK {kind: bridge, name: %q, address: %s, flags: NLM_F_CREATE|NLM_F_EXCL}", b.Name, attrs.HardwareAddr)
+	err := netlink.LinkAdd(&netlink.Bridge{LinkAttrs: attrs})
+	if err != nil && !errors.Is(err, unix.EEXIST) {
+		return fmt.Errorf("create bridge %s: %w", b.Name, err)
+	}
+	link, err := netlink.LinkByName(b.Name)
+	if err != nil {
+		return fmt.Errorf("find bridge %s: %w", b.Name, err)
+	}
+	if link.Type() != "bridge" {
+		return fmt.Errorf("%s is a %s link, not a bridge: remove it or choose another name", b.Name, link.Type())
+	}
+	addrs, err := netlink.AddrList(link, netlink.FAMILY_V4)
+	if err != nil {
+		return fmt.Errorf("addresses of %s: %w", b.Name, err)
+	}
+	for _, a := range addrs {
+		if a.IPNet.String() != gw.String() {
+			return fmt.Errorf("bridge %s has address %s, not %s: it serves another subnet; remove it with can cleanup --all", b.Name, a.IPNet, gw)
+		}
+	}
+	if len(addrs) == 0 {
+		trace.Call("RTM_NEWADDR {dev: %q, addr: %s}", b.Name, gw)
+		if err := netlink.AddrAdd(link, &netlink.Addr{IPNet: gw}); err != nil && !errors.Is(err, unix.EEXIST) {
+			return fmt.Errorf("add address %s to %s: %w", gw, b.Name, err)
+		}
+	}
+	if link.Attrs().Flags&net.FlagUp == 0 {
+		trace.Call("RTM_NEWLINK {dev: %q, flags: IFF_UP}", b.Name)
+		if err := netlink.LinkSetUp(link); err != nil {
+			return fmt.Errorf("set %s up: %w", b.Name, err)
+		}
+	}
+	return nil
+}
+
+// CheckForward reports chains, in other tables, that drop forwarded packets
+// by default, as the FORWARD chain of a host running Docker does. The bridge
+// is then cut off: containers cannot go out, published ports are not reached
+// from other hosts (the host itself still reaches them, through output).
+//
+// An accept rule in table tincan cannot help. Every base chain hooked at
+// forward sees the packet, in priority order; accept only ends the packet's
+// walk through that one chain, while a drop anywhere is final. So the accept
+// has to go into the chain that drops: CheckForward returns the commands.
+// It cannot see legacy iptables (x_tables) rules, only nftables ones.
+func (b Bridge) CheckForward() error {
+	b, err := b.withDefaults()
+	if err != nil {
+		return err
+	}
+	drops, err := forwardDrops()
+	if err != nil || len(drops) == 0 {
+		return err
+	}
+	var fix []string
+	for _, c := range drops {
+		fix = append(fix,
+			fmt.Sprintf("nft insert rule %s iifname %q accept", c, b.Name),
+			fmt.Sprintf("nft insert rule %s oifname %q accept", c, b.Name))
+	}
+	return fmt.Errorf("chain %s drops forwarded packets (policy drop, as Docker sets it), so %s is cut off; allow it there: %s",
+		strings.Join(drops, ", chain "), b.Name, strings.Join(fix, "; "))
+}
+
+// Attachment is a container plugged into a bridge. Its fields are enough to
+// Detach it from another process, such as can cleanup.
+type Attachment struct {
+	Bridge   Bridge
+	ID       string     // the container's id, the owner of its address and rules
+	IP       *net.IPNet // eth0's address inside, such as 10.88.0.2/16
+	Gateway  net.IP     // the bridge's address, the default route inside
+	HostVeth string     // the host end of the cable, tincan-<id>
+}
+
+// HostVeth names the host end of a container's veth: tincan- and the first
+// 8 characters of its id, as link names hold 15 bytes (IFNAMSIZ).
+func HostVeth(id string) string {
+	if len(id) > 8 {
+		id = id[:8]
+	}
+	return "tincan-" + id
+}
+
+// Attach plugs the container whose process is pid into the bridge, with the
+// address want, or the next free one when want is nil: it makes sure the
+// bridge exists, allocates the address, creates a veth whose end eth0 is
+// made directly inside the container's network namespace and whose host end
+// is plugged into the bridge, and inside sets lo and eth0 up, with the
+// address and a default route through the bridge. On error nothing is left.
+func (b Bridge) Attach(id string, pid int, want net.IP) (*Attachment, error) {
+	b, err := b.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if err := b.Ensure(); err != nil {
+		return nil, err
+	}
+	ip, err := b.IPAM().Allocate(id, want)
+	if err != nil {
+		return nil, err
+	}
+	a := &Attachment{
+		Bridge:   b,
+		ID:       id,
+		IP:       &net.IPNet{IP: ip, Mask: b.Subnet.Mask},
+		Gateway:  b.IPAM().Gateway(),
+		HostVeth: HostVeth(id),
+	}
+	v := Veth{Host: a.HostVeth, Peer: "eth0", PeerAddr: a.IP, PeerPid: pid, Master: b.Name}
+	err = v.add(func(h *netlink.Handle) error {
+		if err := configure(h, "lo", nil); err != nil {
+			return err
+		}
+		eth0, err := h.LinkByName("eth0")
+		if err != nil {
+			return fmt.Errorf("find eth0: %w", err)
+		}
+		trace.Call("RTM_NEWROUTE {dst: default, gateway: %s, dev: \"eth0\"}", a.Gateway)
+		if err := h.RouteAdd(&netlink.Route{LinkIndex: eth0.Attrs().Index, Gw: a.Gateway}); err != nil {
+			return fmt.Errorf("default route via %s: %w", a.Gateway, err)
+		}
+		return nil
+	})
+	if err != nil {
+		b.IPAM().Release(ip, id)
+		return nil, err
+	}
+	return a, nil
+}
+
+// Publish makes each port of the host lead to the container: one DNAT rule
+// per port, tagged with the container's id. A port another container has
+// published already is refused, and then none of ports is published.
+func (a *Attachment) Publish(ports []Port) error {
+	if len(ports) == 0 {
+		return nil
+	}
+	// The allocator's lock also serialises the check and the adding of rules.
+	unlock, err := a.Bridge.IPAM().lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	t, err := openTable(a.Bridge.Table)
+	if err != nil {
+		return err
+	}
+	rules, err := t.portRules()
+	if err != nil {
+		return err
+	}
+	for i, p := range ports {
+		for _, r := range rules {
+			if owner, q, ok := ruleOwner(r); ok && p.overlaps(q) {
+				return fmt.Errorf("port %s: host port %d/%s is published by container %s already", p, p.HostPort, p.Proto, owner)
+			}
+		}
+		for _, q := range ports[:i] {
+			if p.overlaps(q) {
+				return fmt.Errorf("port %s: host port %d/%s is given twice", p, p.HostPort, p.Proto)
+			}
+		}
+	}
+	for _, p := range ports {
+		t.add(dnatRule(a.ID, p, a.IP.IP))
+	}
+	return t.flush()
+}
+
+// Detach undoes Attach and Publish: it deletes the container's rules, its
+// veth if still there (the kernel deletes it with the container's network
+// namespace) and releases its address. It can run twice.
+func (a *Attachment) Detach() error {
+	var errs []error
+	t, err := openTable(a.Bridge.Table)
+	var ports []Port
+	if err == nil {
+		ports, err = t.deleteRules(func(owner string) bool { return owner == a.ID })
+	}
+	errs = append(errs, err)
+	for _, p := range ports {
+		if p.Proto == "udp" {
+			errs = append(errs, forgetConnections(a.IP.IP))
+			break
+		}
+	}
+	errs = append(errs, Delete(a.HostVeth))
+	errs = append(errs, a.Bridge.IPAM().Release(a.IP.IP, a.ID))
+	return errors.Join(errs...)
+}
+
+// forgetConnections deletes the conntrack entries to and from ip. A UDP
+// client that keeps sending to a published port keeps its entry alive, and
+// with it the DNAT to this address, after the container is gone: a new
+// container on that port would never see the packets (conntrack(8) -D). TCP
+// needs none of this: its next packet to a dead container gets a reset.
+// The dump walks conntrack's hash table, shared by every namespace: some
+// 10 ms here, so only containers that published UDP ports pay it.
+func forgetConnections(ip net.IP) error {
+	from, to := &netlink.ConntrackFilter{}, &netlink.ConntrackFilter{}
+	from.AddIP(netlink.ConntrackOrigSrcIP, ip)
+	to.AddIP(netlink.ConntrackReplySrcIP, ip)
+	trace.Call("IPCTNL_MSG_CT_DELETE {orig src or reply src: %s}", ip)
+	_, err := netlink.ConntrackDeleteFilters(netlink.ConntrackTable, unix.AF_INET, from, to)
+	if err != nil {
+		return fmt.Errorf("forget the connections of %s: %w", ip, err)
+	}
+	return nil
+}
+
+// Sweep detaches the containers that are gone but still hold an address or
+// rules, for example after their can was killed: every owner for which alive
+// returns false.
+func (b Bridge) Sweep(alive func(id string) bool) error {
+	b, err := b.withDefaults()
+	if err != nil {
+		return err
+	}
+	var errs []error
+	t, err := openTable(b.Table)
+	if err == nil {
+		_, err = t.deleteRules(func(owner string) bool { return !alive(owner) })
+	}
+	errs = append(errs, err)
+	held, err := b.IPAM().Allocated()
+	errs = append(errs, err)
+	for addr, owner := range held {
+		if !alive(owner) {
+			ip := net.ParseIP(addr).To4()
+			errs = append(errs, forgetConnections(ip), Delete(HostVeth(owner)))
+		}
+	}
+	_, err = b.IPAM().Sweep(alive)
+	errs = append(errs, err)
+	return errors.Join(errs...)
+}
+
+// Cleanup removes everything the bridge made: the veths still plugged into
+// it, the bridge, the nftables table and the address allocations. ip_forward
+// stays on, as other software on the host may rely on it.
+func (b Bridge) Cleanup() error {
+	b, err := b.withDefaults()
+	if err != nil {
+		return err
+	}
+	var errs []error
+	t, err := openTable(b.Table)
+	if err == nil {
+		err = t.deleteTable()
+	}
+	errs = append(errs, err)
+	if br, err := netlink.LinkByName(b.Name); err == nil {
+		links, err := netlink.LinkList()
+		errs = append(errs, err)
+		for _, l := range links {
+			if l.Attrs().MasterIndex == br.Attrs().Index {
+				errs = append(errs, Delete(l.Attrs().Name))
+			}
+		}
+		errs = append(errs, Delete(b.Name))
+	}
+	errs = append(errs, os.RemoveAll(b.IPAM().Dir))
+	return errors.Join(errs...)
+}
+
+// sysctl writes value to /proc/sys/name unless it holds it already.
+func sysctl(name, value string) error {
+	p := "/proc/sys/" + name
+	if b, err := os.ReadFile(p); err == nil && strings.TrimSpace(string(b)) == value {
+		return nil
+	}
+	trace.Call("write(%q, %q)", p, value)
+	if err := os.WriteFile(p, []byte(value), 0o644); err != nil {
+		return fmt.Errorf("sysctl %s=%s: %w", strings.ReplaceAll(name, "/", "."), value, err)
+	}
+	return nil
+}

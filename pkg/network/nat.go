@@ -1,0 +1,328 @@
+package network
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+
+	"github.com/google/nftables"
+	"github.com/google/nftables/binaryutil"
+	"github.com/google/nftables/expr"
+	"github.com/google/nftables/userdata"
+	"golang.org/x/sys/unix"
+
+	"tincan.dev/pkg/trace"
+)
+
+// The NAT rules live in one nftables table of their own (nft(8), family ip),
+// spoken to over netlink as nft does, never by running it:
+//
+//	table ip tincan {
+//	  chain prerouting  { type nat hook prerouting priority dstnat; fib daddr type local jump ports }
+//	  chain output      { type nat hook output priority dstnat;     fib daddr type local jump ports }
+//	  chain ports       { tcp dport 8080 dnat to 10.88.0.2:80 comment "c0ffee 8080:80/tcp" ... }
+//	  chain postrouting { type nat hook postrouting priority srcnat;
+//	    ip saddr 10.88.0.0/16 oifname != "tincan0" masquerade
+//	    ip saddr 10.88.0.0/16 oifname "tincan0" ct status dnat masquerade
+//	    ip saddr 127.0.0.0/8 oifname "tincan0" masquerade }
+//	}
+//
+// prerouting sees packets arriving from outside, output those the host itself
+// sends: a published port needs both, so both jump to one chain of DNAT rules,
+// one per port, tagged with the owner's id in the rule's comment. The three
+// masquerades are: containers going out (their source becomes the host's
+// address on the way out); hairpin (a container reaching a published port of
+// the host, DNATed back onto the bridge: without the masquerade the server
+// would answer the client directly, from an address it never called); and
+// 127.0.0.1 (a local client's source means "this host" and the container
+// cannot answer it; the kernel only routes 127/8 out of the bridge at all with
+// route_localnet on it, see Bridge.Ensure).
+//
+// Only the NAT type of chain can NAT, and only the first packet of a
+// connection goes through it: conntrack applies the same translation to the
+// rest, and the reverse to the replies.
+
+// rule is one nft rule: what the kernel runs (exprs) and how nft lists it
+// (text), for the trace and for the tests that compare the two.
+type rule struct {
+	chain   string
+	text    string
+	comment string
+	exprs   []expr.Any
+}
+
+// natRules are the rules a bridge's table holds whatever runs.
+func natRules(bridge string, subnet *net.IPNet) []rule {
+	local := []expr.Any{
+		&expr.Fib{Register: 1, FlagDADDR: true, ResultADDRTYPE: true},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binaryutil.NativeEndian.PutUint32(unix.RTN_LOCAL)},
+		&expr.Verdict{Kind: expr.VerdictJump, Chain: "ports"},
+	}
+	loopback := &net.IPNet{IP: net.IPv4(127, 0, 0, 0).To4(), Mask: net.CIDRMask(8, 32)}
+	return []rule{
+		{chain: "prerouting", text: "fib daddr type local jump ports", exprs: local},
+		{chain: "output", text: "fib daddr type local jump ports", exprs: local},
+		{
+			chain: "postrouting",
+			text:  fmt.Sprintf("ip saddr %s oifname != %q masquerade", subnet, bridge),
+			exprs: join(saddrIn(subnet), ifname(expr.MetaKeyOIFNAME, expr.CmpOpNeq, bridge), masquerade()),
+		},
+		{
+			chain: "postrouting",
+			text:  fmt.Sprintf("ip saddr %s oifname %q ct status dnat masquerade", subnet, bridge),
+			exprs: join(saddrIn(subnet), ifname(expr.MetaKeyOIFNAME, expr.CmpOpEq, bridge), ctStatusDNAT(), masquerade()),
+		},
+		{
+			chain: "postrouting",
+			text:  fmt.Sprintf("ip saddr %s oifname %q masquerade", loopback, bridge),
+			exprs: join(saddrIn(loopback), ifname(expr.MetaKeyOIFNAME, expr.CmpOpEq, bridge), masquerade()),
+		},
+	}
+}
+
+// dnatRule sends p to the container's address ip. owner goes in the comment.
+func dnatRule(owner string, p Port, ip net.IP) rule {
+	var match []expr.Any
+	text := ""
+	if p.HostIP != nil {
+		match = payloadIs(expr.PayloadBaseNetworkHeader, 16, p.HostIP.To4()) // ip daddr
+		text = fmt.Sprintf("ip daddr %s ", p.HostIP)
+	}
+	proto := byte(unix.IPPROTO_TCP)
+	if p.Proto == "udp" {
+		proto = unix.IPPROTO_UDP
+	}
+	match = join(match,
+		[]expr.Any{
+			&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{proto}},
+		},
+		payloadIs(expr.PayloadBaseTransportHeader, 2, binaryutil.BigEndian.PutUint16(p.HostPort)), // th dport
+	)
+	comment := owner + " " + p.String()
+	return rule{
+		chain:   "ports",
+		text:    fmt.Sprintf("%s%s dport %d dnat to %s:%d comment %q", text, p.Proto, p.HostPort, ip, p.Port, comment),
+		comment: comment,
+		exprs: join(match, []expr.Any{
+			&expr.Immediate{Register: 1, Data: ip.To4()},
+			&expr.Immediate{Register: 2, Data: binaryutil.BigEndian.PutUint16(p.Port)},
+			&expr.NAT{Type: expr.NATTypeDestNAT, Family: unix.NFPROTO_IPV4, RegAddrMin: 1, RegProtoMin: 2},
+		}),
+	}
+}
+
+// ruleOwner reads back the owner and port of a rule dnatRule made.
+func ruleOwner(r *nftables.Rule) (owner string, p Port, ok bool) {
+	comment, _ := userdata.GetString(r.UserData, userdata.TypeComment)
+	owner, spec, found := strings.Cut(comment, " ")
+	if !found {
+		return "", Port{}, false
+	}
+	p, err := ParsePort(spec)
+	return owner, p, err == nil
+}
+
+// Expression helpers: each returns the expressions of one match, as nft
+// compiles it, working in register 1.
+
+func saddrIn(n *net.IPNet) []expr.Any {
+	return []expr.Any{
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 12, Len: 4},
+		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4, Mask: n.Mask, Xor: make([]byte, 4)},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: n.IP.Mask(n.Mask).To4()},
+	}
+}
+
+func payloadIs(base expr.PayloadBase, offset uint32, data []byte) []expr.Any {
+	return []expr.Any{
+		&expr.Payload{DestRegister: 1, Base: base, Offset: offset, Len: uint32(len(data))},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: data},
+	}
+}
+
+// ifname matches an interface name, which the kernel compares as the
+// IFNAMSIZ bytes of the name padded with zeros.
+func ifname(key expr.MetaKey, op expr.CmpOp, name string) []expr.Any {
+	b := make([]byte, unix.IFNAMSIZ)
+	copy(b, name)
+	return []expr.Any{&expr.Meta{Key: key, Register: 1}, &expr.Cmp{Op: op, Register: 1, Data: b}}
+}
+
+// ipsDstNAT is IPS_DST_NAT of linux/netfilter/nf_conntrack_common.h.
+const ipsDstNAT = 1 << 5
+
+// ctStatusDNAT matches connections whose destination conntrack rewrote.
+func ctStatusDNAT() []expr.Any {
+	return []expr.Any{
+		&expr.Ct{Register: 1, Key: expr.CtKeySTATUS},
+		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4,
+			Mask: binaryutil.NativeEndian.PutUint32(ipsDstNAT), Xor: make([]byte, 4)},
+		&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: make([]byte, 4)},
+	}
+}
+
+func masquerade() []expr.Any { return []expr.Any{&expr.Masq{}} }
+
+func join(parts ...[]expr.Any) []expr.Any {
+	var all []expr.Any
+	for _, p := range parts {
+		all = append(all, p...)
+	}
+	return all
+}
+
+// natTable is a bridge's nftables table and its chains.
+type natTable struct {
+	conn   *nftables.Conn
+	table  *nftables.Table
+	chains map[string]*nftables.Chain
+}
+
+func openTable(name string) (*natTable, error) {
+	conn, err := nftables.New()
+	if err != nil {
+		return nil, fmt.Errorf("nftables: %w", err)
+	}
+	t := &nftables.Table{Family: nftables.TableFamilyIPv4, Name: name}
+	nat := func(name string, hook *nftables.ChainHook, prio *nftables.ChainPriority) *nftables.Chain {
+		return &nftables.Chain{Name: name, Table: t, Type: nftables.ChainTypeNAT, Hooknum: hook, Priority: prio}
+	}
+	return &natTable{conn: conn, table: t, chains: map[string]*nftables.Chain{
+		"ports":       {Name: "ports", Table: t},
+		"prerouting":  nat("prerouting", nftables.ChainHookPrerouting, nftables.ChainPriorityNATDest),
+		"output":      nat("output", nftables.ChainHookOutput, nftables.ChainPriorityNATDest),
+		"postrouting": nat("postrouting", nftables.ChainHookPostrouting, nftables.ChainPriorityNATSource),
+	}}, nil
+}
+
+// create makes the table with its chains and rules in one batch, which the
+// kernel commits as a whole or not at all. NLM_F_EXCL makes the batch fail
+// with EEXIST when the table exists: then another can made it, complete, and
+// there is nothing to do. So two cans starting at once never double a rule.
+// A failed batch costs the kernel some 10 ms to undo, so the table is first
+// looked for, and in the common case found.
+func (t *natTable) create(rules []rule) error {
+	trace.Call("NFT_MSG_GETTABLE {family: ip}")
+	tables, err := t.conn.ListTablesOfFamily(t.table.Family)
+	if err != nil {
+		return fmt.Errorf("nftables: list tables: %w", err)
+	}
+	for _, tb := range tables {
+		if tb.Name == t.table.Name {
+			return nil
+		}
+	}
+	trace.Call("NFT_MSG_NEWTABLE {family: ip, name: %q, flags: NLM_F_EXCL}", t.table.Name)
+	t.conn.CreateTable(t.table)
+	for _, name := range []string{"ports", "prerouting", "output", "postrouting"} {
+		c := t.chains[name]
+		if c.Hooknum != nil {
+			trace.Call("NFT_MSG_NEWCHAIN {table: %q, name: %q, type: nat, hook: %s, priority: %d}", t.table.Name, name, name, *c.Priority)
+		} else {
+			trace.Call("NFT_MSG_NEWCHAIN {table: %q, name: %q}", t.table.Name, name)
+		}
+		t.conn.AddChain(c)
+	}
+	for _, r := range rules {
+		t.add(r)
+	}
+	if err := t.flush(); err != nil && !errors.Is(err, unix.EEXIST) {
+		return err
+	}
+	return nil
+}
+
+func (t *natTable) add(r rule) {
+	trace.Call("NFT_MSG_NEWRULE {table: %q, chain: %q, rule: %s}", t.table.Name, r.chain, r.text)
+	nr := &nftables.Rule{Table: t.table, Chain: t.chains[r.chain], Exprs: r.exprs}
+	if r.comment != "" {
+		nr.UserData = userdata.AppendString(nil, userdata.TypeComment, r.comment)
+	}
+	t.conn.AddRule(nr)
+}
+
+func (t *natTable) flush() error {
+	trace.Call("sendmsg(NETLINK_NETFILTER, NFNL_MSG_BATCH_BEGIN ... NFNL_MSG_BATCH_END)")
+	if err := t.conn.Flush(); err != nil {
+		return fmt.Errorf("nftables table %s: %w", t.table.Name, err)
+	}
+	return nil
+}
+
+// portRules lists the DNAT rules of the ports chain; none if the table is gone.
+func (t *natTable) portRules() ([]*nftables.Rule, error) {
+	trace.Call("NFT_MSG_GETRULE {table: %q, chain: \"ports\"}", t.table.Name)
+	rules, err := t.conn.GetRules(t.table, t.chains["ports"])
+	if errors.Is(err, unix.ENOENT) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("nftables table %s: list rules: %w", t.table.Name, err)
+	}
+	return rules, nil
+}
+
+// deleteRules deletes, in one batch, the port rules whose owner matches,
+// and returns their ports.
+func (t *natTable) deleteRules(match func(owner string) bool) ([]Port, error) {
+	rules, err := t.portRules()
+	if err != nil {
+		return nil, err
+	}
+	var deleted []Port
+	for _, r := range rules {
+		if owner, p, ok := ruleOwner(r); ok && match(owner) {
+			trace.Call("NFT_MSG_DELRULE {table: %q, chain: \"ports\", handle: %d} (%s %s)", t.table.Name, r.Handle, owner, p)
+			if err := t.conn.DelRule(r); err != nil {
+				return nil, err
+			}
+			deleted = append(deleted, p)
+		}
+	}
+	if len(deleted) == 0 {
+		return nil, nil
+	}
+	return deleted, t.flush()
+}
+
+// deleteTable removes the table and everything in it.
+func (t *natTable) deleteTable() error {
+	trace.Call("NFT_MSG_DELTABLE {family: ip, name: %q}", t.table.Name)
+	t.conn.DelTable(t.table)
+	if err := t.flush(); err != nil && !errors.Is(err, unix.ENOENT) {
+		return err
+	}
+	return nil
+}
+
+// forwardDrops names the base chains, in any table, that drop forwarded IPv4
+// packets by default, such as the FORWARD chain of a host running Docker.
+func forwardDrops() ([]string, error) {
+	conn, err := nftables.New()
+	if err != nil {
+		return nil, err
+	}
+	chains, err := conn.ListChains()
+	if err != nil {
+		return nil, fmt.Errorf("nftables: list chains: %w", err)
+	}
+	var drops []string
+	for _, c := range chains {
+		fam := c.Table.Family
+		if (fam == nftables.TableFamilyIPv4 || fam == nftables.TableFamilyINet) &&
+			c.Hooknum != nil && *c.Hooknum == *nftables.ChainHookForward &&
+			c.Policy != nil && *c.Policy == nftables.ChainPolicyDrop {
+			drops = append(drops, fmt.Sprintf("%s %s %s", familyName(fam), c.Table.Name, c.Name))
+		}
+	}
+	return drops, nil
+}
+
+func familyName(f nftables.TableFamily) string {
+	if f == nftables.TableFamilyINet {
+		return "inet"
+	}
+	return "ip"
+}

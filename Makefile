@@ -37,5 +37,11 @@ unit:
 vet:
 	@set -e; for m in $(MODULES); do (cd $$m && $(GO) vet ./... && test -z "$$(gofmt -l .)"); done
 
+# A root filesystem in ./rootfs: busybox from busybox-static, offline, or the
+# contents of TAR (alpine-minirootfs-*.tar.gz, docker export > x.tar).
+rootfs:
+	rm -rf rootfs
+	$(GO) run ./pkg/cmd/mkrootfs $(if $(TAR),-tar $(TAR) )rootfs
+
 clean:
 	rm -rf bin

@@ -40,7 +40,10 @@ func PivotRoot(root string) error {
 	trace.Call(`pivot_root(".", ".")`)
 	if err := unix.PivotRoot(".", "."); err != nil {
 		hint := ""
-		if errors.Is(err, unix.EINVAL) {
+		switch {
+		case errors.Is(err, unix.EBUSY):
+			hint = ": it is on the current root's mount: bind it onto itself first (mount.PrepareRoot)"
+		case errors.Is(err, unix.EINVAL):
 			hint = ": the new root must be a mount point (mount.PrepareRoot) whose parent mount is not shared (mount.MakePrivate(\"/\") first)"
 		}
 		return fmt.Errorf("pivot_root %s: %w%s", root, err, hint)

@@ -33,7 +33,7 @@ func Check(dir string, files ...string) error {
 	for _, f := range files {
 		fd, err := openInRoot(root, f, unix.O_PATH)
 		if err != nil {
-			return fmt.Errorf("%s: no %s in it: %w", dir, f, err)
+			return fmt.Errorf("%s has no %s (%w): is it a root filesystem? make rootfs builds one", dir, f, err)
 		}
 		unix.Close(fd)
 	}

@@ -74,13 +74,13 @@ func TestCheck(t *testing.T) {
 	require.NoError(t, os.WriteFile(file, nil, 0o644))
 	require.ErrorContains(t, Check(filepath.Join(dir, "nosuch")), "no such directory: make rootfs")
 	require.ErrorContains(t, Check(file), "not a directory")
-	require.ErrorContains(t, Check(dir, "/bin/sh"), "no /bin/sh in it")
+	require.ErrorContains(t, Check(dir, "/bin/sh"), "has no /bin/sh")
 
 	// /bin/sh -> /bin/busybox must be resolved inside dir: the host's
 	// /bin/busybox does not count.
 	require.NoError(t, os.MkdirAll(filepath.Join(dir, "bin"), 0o755))
 	require.NoError(t, os.Symlink("/bin/busybox", filepath.Join(dir, "bin/sh")))
-	require.ErrorContains(t, Check(dir, "/bin/sh"), "no /bin/sh in it")
+	require.ErrorContains(t, Check(dir, "/bin/sh"), "has no /bin/sh")
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "bin/busybox"), nil, 0o755))
 	require.NoError(t, Check(dir, "/bin/sh"))
 }

@@ -38,6 +38,9 @@ const sandboxEnv = "TINCAN_TEST_SANDBOX"
 // and any named in its build list); it is first in $PATH during the tests.
 var Bin string
 
+// atExit holds what Main removes after the tests (such as Rootfs's tree).
+var atExit []func()
+
 // Root reports whether the tests run as root.
 func Root() bool { return os.Geteuid() == 0 }
 
@@ -81,6 +84,9 @@ func Main(m *testing.M, build ...string) {
 		os.Setenv("PATH", dir+string(os.PathListSeparator)+os.Getenv("PATH"))
 	}
 	code := m.Run()
+	for _, f := range atExit {
+		f()
+	}
 	if Bin != "" {
 		os.RemoveAll(Bin)
 	}

@@ -1,0 +1,202 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"tincan.dev/pkg/ns"
+	"tincan.dev/pkg/rootfs"
+	"tincan.dev/pkg/testenv"
+)
+
+// The step, and the chroot escape helper that TestChrootEscape puts in a rootfs.
+func TestMain(m *testing.M) { testenv.Main(m, ".", "./escape") }
+
+func TestTranscripts(t *testing.T) {
+	testenv.NeedRoot(t)
+	t.Setenv("ROOTFS", testenv.Rootfs(t))
+	testenv.Transcripts(t, "07-pivotroot")
+}
+
+func TestREADMEShowsTranscripts(t *testing.T) {
+	testenv.DocumentedTranscripts(t, "README.md")
+}
+
+// inside is what a shell in the container reports, section by section.
+const inside = `ls /; echo --
+awk '{print $1, $2}' /proc/mounts; echo --
+head -c1 /dev/zero | od -An -tx1; echo hi >/dev/null && echo null ok
+test -c /dev/pts/ptmx && test -L /dev/ptmx && echo ptmx ok; echo --
+for n in mnt pid uts ipc; do stat -L -c %i /proc/self/ns/$n; done`
+
+// The kernel's view, as root and rootless (a user namespace, bound device
+// nodes): the command sees the rootfs and nothing of the host, its devices
+// work, it is in new namespaces, and the host's mount table has not changed.
+func TestSmoke(t *testing.T) {
+	root := testenv.Rootfs(t)
+	want, err := os.ReadDir(root)
+	require.NoError(t, err)
+	var wantLS []string
+	for _, e := range want {
+		wantLS = append(wantLS, e.Name())
+	}
+	for _, rootless := range []bool{false, true} {
+		t.Run(map[bool]string{false: "root", true: "rootless"}[rootless], func(t *testing.T) {
+			before := mountinfo(t)
+			cmd := testenv.Command("07-pivotroot", "--rootfs", root, "--", "sh", "-c", inside)
+			if rootless {
+				testenv.AsNobody(t, cmd)
+			} else {
+				testenv.NeedRoot(t)
+			}
+			r := testenv.Run(t, cmd)
+			if rootless && r.Code == 125 && strings.Contains(r.Stderr, "user namespace") {
+				t.Skipf("the kernel refuses unprivileged user namespaces here: %s", r.Stderr)
+			}
+			require.Equal(t, 0, r.Code, r.Stderr)
+			s := strings.Split(r.Stdout, "--\n")
+			require.Len(t, s, 4, r.Stdout)
+
+			require.Equal(t, wantLS, strings.Fields(s[0]), "ls / is not the rootfs")
+
+			// /proc/mounts names no host path: not the rootfs's, not the
+			// test's; only the container's own mount points.
+			var points []string
+			for _, line := range strings.Split(strings.TrimSpace(s[1]), "\n") {
+				require.NotContains(t, line, root, "a host path in /proc/mounts")
+				points = append(points, strings.Fields(line)[1])
+			}
+			wantPoints := []string{"/", "/proc", "/dev", "/dev/pts", "/dev/shm"}
+			if rootless { // mknod is refused there: each node is the host's, bound
+				wantPoints = []string{"/", "/proc", "/dev", "/dev/null", "/dev/zero", "/dev/full",
+					"/dev/random", "/dev/urandom", "/dev/tty", "/dev/pts", "/dev/shm"}
+			}
+			require.Equal(t, wantPoints, points, s[1])
+
+			require.Equal(t, "00\nnull ok\nptmx ok\n", strings.TrimLeft(s[2], " "))
+
+			inodes := strings.Fields(s[3])
+			require.Len(t, inodes, 4)
+			for i, kind := range []string{"mnt", "pid", "uts", "ipc"} {
+				host, err := ns.Inode(0, kind)
+				require.NoError(t, err)
+				require.NotEqual(t, strconv.FormatUint(host, 10), inodes[i], "the %s namespace is the host's", kind)
+			}
+			require.Equal(t, before, mountinfo(t), "the host's mount table changed")
+		})
+	}
+}
+
+// The classic chroot escape reaches the host's files under --chroot, and
+// stays inside under pivot_root, where no host tree is left to climb to.
+func TestChrootEscape(t *testing.T) {
+	testenv.NeedRoot(t)
+	root := filepath.Join(t.TempDir(), "rootfs") // a copy of the rootfs, with the helper
+	require.NoError(t, rootfs.Busybox(root))
+	b, err := os.ReadFile(filepath.Join(testenv.Bin, "escape"))
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(root, "escape"), b, 0o755))
+
+	// A file only the host has: the container's /tmp is the rootfs's.
+	marker, err := os.CreateTemp("", "tincan-test-marker-")
+	require.NoError(t, err)
+	marker.Close()
+	t.Cleanup(func() { os.Remove(marker.Name()) })
+	_, err = os.Stat(filepath.Join(root, marker.Name()))
+	require.ErrorIs(t, err, os.ErrNotExist)
+
+	r := testenv.RunArgs(t, "07-pivotroot", "--rootfs", root, "--chroot", "--", "/escape", marker.Name())
+	require.Equal(t, 0, r.Code, r.Stderr)
+	require.Equal(t, "escaped: I can see "+marker.Name()+"\n", r.Stdout)
+
+	r = testenv.RunArgs(t, "07-pivotroot", "--rootfs", root, "--", "/escape", marker.Name())
+	require.Equal(t, 0, r.Code, r.Stderr)
+	require.Equal(t, "still inside: no "+marker.Name()+"\n", r.Stdout)
+}
+
+// Bad input gets one line and exit 125, from the parent, before clone: with
+// -v no kernel call is traced, and no mount is left behind.
+func TestBadInput(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "file")
+	require.NoError(t, os.WriteFile(file, nil, 0o644))
+	empty := filepath.Join(dir, "empty")
+	require.NoError(t, os.Mkdir(empty, 0o755))
+	before := mountinfo(t)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "--rootfs DIR is required: make rootfs builds one in ./rootfs"},
+		{[]string{"--rootfs", dir + "/nosuch"}, "--rootfs " + dir + "/nosuch: no such directory: make rootfs builds one in ./rootfs"},
+		{[]string{"--rootfs", file}, "--rootfs " + file + ": not a directory: give the directory holding the root filesystem"},
+		{[]string{"--rootfs", empty}, "--rootfs " + empty + " has no /bin/sh (no such file or directory): is it a root filesystem? make rootfs builds one"},
+	} {
+		r := testenv.RunArgs(t, "07-pivotroot", append([]string{"-v"}, tc.args...)...)
+		require.Equal(t, 125, r.Code, tc.args)
+		// Not root, the step says it will add a user namespace; nothing else.
+		stderr := strings.TrimPrefix(r.Stderr, "07-pivotroot: not root: also creating a user namespace, see 06-user\n")
+		require.Equal(t, "07-pivotroot: "+tc.want+"\n", stderr)
+	}
+	require.Equal(t, before, mountinfo(t))
+}
+
+// A CMD given explicitly is not checked by the parent: a rootfs with no
+// /proc then fails inside, in the container's own mount namespace, which
+// dies with it.
+func TestNoProcDir(t *testing.T) {
+	testenv.NeedRoot(t)
+	empty := t.TempDir()
+	before := mountinfo(t)
+	r := testenv.RunArgs(t, "07-pivotroot", "--rootfs", empty, "--", "/bin/true")
+	require.Equal(t, 125, r.Code)
+	require.Equal(t, "07-pivotroot: mount proc on "+empty+"/proc: no such file or directory: create the directory first (mkdir -p "+empty+"/proc)\n", r.Stderr)
+	require.Equal(t, before, mountinfo(t))
+}
+
+// The order DESIGN.md section 6 asks for, read from the trace of a real run.
+func TestOrderOfCalls(t *testing.T) {
+	testenv.NeedRoot(t)
+	root := testenv.Rootfs(t)
+	r := testenv.RunArgs(t, "07-pivotroot", "-v", "--rootfs", root, "--", "true")
+	require.Equal(t, 0, r.Code, r.Stderr)
+	var calls []string
+	for _, l := range strings.Split(r.Stderr, "\n") {
+		if strings.HasPrefix(l, "+ ") {
+			calls = append(calls, strings.TrimPrefix(l, "+ "))
+		}
+	}
+	order := []string{
+		"clone(CLONE_NEWIPC|CLONE_NEWNS|CLONE_NEWPID|CLONE_NEWUTS|SIGCHLD)",
+		`mount(NULL, "/", NULL, MS_REC|MS_PRIVATE, NULL)`,
+		`mount("` + root + `", "` + root + `", NULL, MS_BIND|MS_REC, NULL)`,
+		`mount("proc", "` + root + `/proc", "proc"`,
+		`mount("tmpfs", "` + root + `/dev", "tmpfs"`,
+		`mount("devpts", "` + root + `/dev/pts", "devpts", MS_NOSUID|MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620,gid=5")`,
+		`symlink("pts/ptmx", "` + root + `/dev/ptmx")`,
+		`mount("shm", "` + root + `/dev/shm", "tmpfs"`,
+		`chdir("` + root + `")`,
+		`pivot_root(".", ".")`,
+		`umount2(".", MNT_DETACH)`,
+		`chdir("/")`,
+		`execve("/bin/true", ["true"], envp)`,
+	}
+	i := 0
+	for _, c := range calls {
+		if i < len(order) && strings.HasPrefix(c, order[i]) {
+			i++
+		}
+	}
+	require.Equal(t, len(order), i, "missing or out of order: %s\nin:\n%s", order[min(i, len(order)-1)], strings.Join(calls, "\n"))
+}
+
+func mountinfo(t *testing.T) string {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	require.NoError(t, err)
+	return string(b)
+}

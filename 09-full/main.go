@@ -1,0 +1,169 @@
+// Command can runs a command in a container: everything the lessons taught,
+// in one small runtime (a thin command line over pkg/container).
+//
+//	can [flags] [--] [CMD [ARG...]]     run CMD (default /bin/sh)
+//	can commit --fs DIR                 the container layer becomes an image layer
+//	can cleanup [--all]                 remove what killed containers left
+//
+// Without flags CMD runs in new PID, mount, UTS, IPC, cgroup and network
+// namespaces, on the host's filesystem with /proc mounted again (the seed's
+// default), hardened like a Docker container.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"tincan.dev/pkg/container"
+	"tincan.dev/pkg/reexec"
+	"tincan.dev/pkg/rootfs"
+	"tincan.dev/pkg/trace"
+)
+
+// list collects a repeatable flag.
+type list []string
+
+func (l *list) String() string     { return strings.Join(*l, ",") }
+func (l *list) Set(s string) error { *l = append(*l, s); return nil }
+
+func main() {
+	if container.IsChild() {
+		container.Child() // inside the new namespaces; never returns
+	}
+	if len(os.Args) > 1 {
+		switch os.Args[1] {
+		case "commit":
+			exit(0, commit(os.Args[2:]))
+		case "cleanup":
+			exit(0, cleanup(os.Args[2:]))
+		}
+	}
+	spec, err := parse(os.Args[1:])
+	if err != nil {
+		exit(0, err)
+	}
+	exit(container.Run(spec))
+}
+
+func parse(args []string) (container.Spec, error) {
+	var (
+		spec               container.Spec
+		tmpfs, env, ports  list
+		memory, cpus, pids string
+		netMode, netns     string
+		verbose            bool
+	)
+	fs := flag.NewFlagSet("can", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintln(os.Stderr, "usage: can [flags] [--] [CMD [ARG...]]\n       can commit --fs DIR\n       can cleanup [--all]")
+		fs.PrintDefaults()
+	}
+	fs.StringVar(&spec.Rootfs, "chroot", "", "root filesystem `DIR` (entered with pivot_root), or the mount point for --fs")
+	fs.BoolVar(&spec.NoPivot, "no-pivot", false, "enter --chroot with chroot(2), for a root on ramfs")
+	fs.StringVar(&spec.Layers, "fs", "", "layered root in `DIR`: image/0, image/1, ... (top last), config, container (writable)")
+	fs.Var(&tmpfs, "tmpfs", "mount a tmpfs on `PATH[:OPTIONS]`, e.g. /tmp:size=64m,mode=1777 (repeatable)")
+	fs.StringVar(&spec.Hostname, "hostname", "", "the container's hostname (default: its ID)")
+	fs.StringVar(&netMode, "net", "none", "network: none (own namespace, lo only), host, bridge")
+	fs.StringVar(&netns, "netns", "", "join the network namespace `NAME` made by ip netns add NAME")
+	fs.StringVar(&spec.Net.IP, "ip", "", "--net bridge: the container's address")
+	fs.StringVar(&spec.Net.Subnet, "subnet", "", "--net bridge: the bridge's subnet (default 10.88.0.0/16)")
+	fs.Var(&ports, "p", "--net bridge: publish `[HOSTIP:]HOSTPORT:PORT[/tcp|/udp]` (repeatable)")
+	fs.Var(&env, "e", "set `KEY=VALUE` in the container's environment (repeatable)")
+	fs.StringVar(&spec.Cwd, "w", "", "working `DIR` inside the container")
+	fs.BoolVar(&spec.ReadOnly, "read-only", false, "mount the root filesystem read-only")
+	fs.StringVar(&memory, "memory", "", "memory limit, e.g. 64M, 1g")
+	fs.StringVar(&cpus, "cpus", "", "CPU limit in CPUs, e.g. 0.5")
+	fs.StringVar(&pids, "pids", "", "limit on processes and threads")
+	fs.BoolVar(&spec.UserNS, "user-ns", false, "a user namespace even as root: root inside is uid 100000 outside")
+	fs.BoolVar(&spec.Privileged, "privileged", false, "no hardening: all capabilities, no seccomp, no masked paths")
+	fs.BoolVar(&spec.Init, "init", false, "run a tiny init as PID 1 that reaps zombies and forwards signals")
+	fs.BoolVar(&verbose, "v", false, "trace each kernel call (same as TINCAN_TRACE=1)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		os.Exit(reexec.CodeFailed)
+	}
+	if verbose {
+		trace.Enable()
+	}
+	spec.Args, spec.Env = fs.Args(), env
+	for _, kv := range env {
+		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
+			return spec, fmt.Errorf("-e %q: give KEY=VALUE", kv)
+		}
+	}
+	for _, t := range tmpfs {
+		m, err := container.ParseTmpfs(t)
+		if err != nil {
+			return spec, err
+		}
+		spec.Tmpfs = append(spec.Tmpfs, m)
+	}
+	spec.Net.Mode, spec.Net.Ports = netMode, ports
+	if netns != "" {
+		if netMode != "none" {
+			return spec, fmt.Errorf("--netns %s and --net %s: choose one", netns, netMode)
+		}
+		spec.Net.Mode, spec.Net.NetNS = "netns", netns
+	}
+	if spec.Net.Mode != "bridge" && (spec.Net.IP != "" || len(ports) > 0 || spec.Net.Subnet != "") {
+		return spec, errors.New("--ip, -p and --subnet need --net bridge")
+	}
+	var err error
+	if memory != "" {
+		if spec.Limits.Memory, err = container.ParseSize(memory); err != nil {
+			return spec, fmt.Errorf("--memory: %w", err)
+		}
+	}
+	if cpus != "" {
+		if spec.Limits.CPUs, err = strconv.ParseFloat(cpus, 64); err != nil || spec.Limits.CPUs <= 0 {
+			return spec, fmt.Errorf("--cpus %q: give a positive number of CPUs, e.g. 0.5", cpus)
+		}
+	}
+	if pids != "" {
+		if spec.Limits.Pids, err = strconv.ParseInt(pids, 10, 64); err != nil || spec.Limits.Pids <= 0 {
+			return spec, fmt.Errorf("--pids %q: give a positive whole number", pids)
+		}
+	}
+	return spec, nil
+}
+
+func commit(args []string) error {
+	fs := flag.NewFlagSet("can commit", flag.ContinueOnError)
+	dir := fs.String("fs", "", "the layered root `DIR` to commit")
+	if err := fs.Parse(args); err != nil {
+		os.Exit(reexec.CodeFailed)
+	}
+	if *dir == "" {
+		return errors.New("commit: give --fs DIR")
+	}
+	layer, err := rootfs.Layers{Dir: *dir}.Commit()
+	if err == nil {
+		rel, _ := filepath.Rel(*dir, layer)
+		fmt.Printf("committed: the container layer is now %s\n", rel)
+	}
+	return err
+}
+
+func cleanup(args []string) error {
+	fs := flag.NewFlagSet("can cleanup", flag.ContinueOnError)
+	all := fs.Bool("all", false, "also remove the bridge, the nft table and all address allocations")
+	if err := fs.Parse(args); err != nil {
+		os.Exit(reexec.CodeFailed)
+	}
+	return container.Cleanup(*all)
+}
+
+func exit(code int, err error) {
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "can: %v\n", err)
+		os.Exit(reexec.Code(err))
+	}
+	os.Exit(code)
+}

@@ -1,0 +1,308 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"tincan.dev/pkg/ns"
+	"tincan.dev/pkg/testenv"
+)
+
+// Main builds can into testenv.Bin; as root the tests run in the sandbox, so
+// /run/tincan, named netns and links are the sandbox's own.
+func TestMain(m *testing.M) { testenv.Main(m, "can=.") }
+
+// canBin is the path of the can under test.
+func canBin() string { return filepath.Join(testenv.Bin, "can") }
+
+func can(t *testing.T, args ...string) testenv.Result {
+	t.Helper()
+	return testenv.Run(t, exec.Command(canBin(), args...))
+}
+
+// rootWithProbe is a fresh copy of the busybox rootfs with the probe in /probe.
+func rootWithProbe(t *testing.T) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "root")
+	out, err := exec.Command("cp", "-a", testenv.Rootfs(t), dir).CombinedOutput()
+	require.NoError(t, err, string(out))
+	out, err = exec.Command("cp", testenv.Probe(t), filepath.Join(dir, "probe")).CombinedOutput()
+	require.NoError(t, err, string(out))
+	return dir
+}
+
+// statusField reads one field of /proc/self/status as printed by cat inside.
+func statusField(status, key string) string {
+	for _, l := range strings.Split(status, "\n") {
+		if k, v, ok := strings.Cut(l, ":"); ok && k == key {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
+func TestTranscripts(t *testing.T) {
+	testenv.NeedRoot(t)
+	os.Setenv("ROOTFS", testenv.Rootfs(t))
+	os.Setenv("DEMO", demoLayers(t))
+	testenv.Transcripts(t, "can")
+}
+
+// demoLayers lays out the README's demo: the busybox rootfs as image/0, and
+// a config layer holding /etc/resolv.conf.
+func demoLayers(t *testing.T) string {
+	dir := t.TempDir()
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, "image"), 0o755))
+	out, err := exec.Command("cp", "-a", testenv.Rootfs(t), filepath.Join(dir, "image/0")).CombinedOutput()
+	require.NoError(t, err, string(out))
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, "config/etc"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "config/etc/resolv.conf"), []byte("nameserver 10.0.0.53\n"), 0o644))
+	return dir
+}
+
+func TestREADMEShowsTranscripts(t *testing.T) {
+	testenv.DocumentedTranscripts(t, "README.md")
+}
+
+// The seed's default: new namespaces of every kind, on the host's files.
+func TestDefaultNamespaces(t *testing.T) {
+	testenv.NeedRoot(t)
+	script := "echo $$; cat /proc/1/comm"
+	kinds := []string{"pid", "mnt", "uts", "ipc", "net", "cgroup"}
+	for _, k := range kinds {
+		script += "; stat -L -c %i /proc/self/ns/" + k
+	}
+	r := can(t, "sh", "-c", script)
+	require.Equal(t, 0, r.Code, r.Stderr)
+	got := strings.Fields(r.Stdout)
+	require.Equal(t, []string{"1", "sh"}, got[:2])
+	for i, k := range kinds {
+		host, err := ns.Inode(0, k)
+		require.NoError(t, err)
+		require.NotEqual(t, strconv.FormatUint(host, 10), got[2+i], "the container shares our %s namespace", k)
+	}
+}
+
+func TestChrootRoot(t *testing.T) {
+	testenv.NeedRoot(t)
+	root := rootWithProbe(t)
+	r := can(t, "--chroot", root, "--", "sh", "-c", "ls /; cat /proc/mounts; head -c1 /dev/zero | od -An -tx1; touch /sys/x")
+	require.Equal(t, 1, r.Code, "touch /sys/x succeeded: /sys is writable\n%s", r.Stderr)
+	require.Contains(t, r.Stdout, "bin\n")
+	require.Contains(t, r.Stdout, "probe\n")
+	require.Contains(t, r.Stdout, " 00\n", "/dev/zero does not work")
+	for _, mp := range []string{" /proc proc ", " /dev tmpfs ", " /dev/pts devpts ", " /dev/shm tmpfs ", " /dev/mqueue mqueue ", " /sys sysfs ro,"} {
+		require.Contains(t, r.Stdout, mp)
+	}
+	require.NotContains(t, r.Stdout, root, "a host path is visible in /proc/mounts")
+}
+
+// Docker's defaults, read from the kernel inside.
+func TestHardening(t *testing.T) {
+	testenv.NeedRoot(t)
+	root := rootWithProbe(t)
+	r := can(t, "--chroot", root, "--", "cat", "/proc/self/status")
+	require.Equal(t, 0, r.Code, r.Stderr)
+	const docker = "00000000a80425fb" // Docker's 14 capabilities
+	require.Equal(t, docker, statusField(r.Stdout, "CapBnd"))
+	require.Equal(t, docker, statusField(r.Stdout, "CapPrm"))
+	require.Equal(t, docker, statusField(r.Stdout, "CapEff"))
+	require.Equal(t, "0000000000000000", statusField(r.Stdout, "CapInh"))
+	require.Equal(t, "1", statusField(r.Stdout, "NoNewPrivs"))
+	require.Equal(t, "2", statusField(r.Stdout, "Seccomp"))
+
+	r = can(t, "--chroot", root, "--", "sh", "-c", "wc -c < /proc/keys; echo x > /proc/sys/kernel/hostname")
+	require.NotEqual(t, 0, r.Code, "writing /proc/sys/kernel/hostname succeeded")
+	require.Equal(t, "0\n", r.Stdout, "/proc/keys is not masked")
+
+	r = can(t, "--chroot", root, "--", "/probe", "syscall", "unshare")
+	require.Equal(t, "EPERM\n", r.Stdout, r.Stderr)
+	r = can(t, "--chroot", root, "--", "/probe", "syscall", "clone3")
+	require.Equal(t, "ENOSYS\n", r.Stdout, r.Stderr)
+
+	r = can(t, "--privileged", "--chroot", root, "--", "cat", "/proc/self/status")
+	require.Equal(t, 0, r.Code, r.Stderr)
+	require.Equal(t, "0", statusField(r.Stdout, "Seccomp"))
+	require.NotEqual(t, docker, statusField(r.Stdout, "CapEff"))
+}
+
+func TestFlags(t *testing.T) {
+	testenv.NeedRoot(t)
+	root := rootWithProbe(t)
+	r := can(t, "--chroot", root, "--hostname", "box", "-e", "GREETING=hi", "-w", "/etc", "--tmpfs", "/tmp:size=1m,mode=1777",
+		"--", "sh", "-c", "hostname; echo $GREETING; pwd; grep ' /tmp ' /proc/mounts")
+	require.Equal(t, 0, r.Code, r.Stderr)
+	lines := strings.Split(r.Stdout, "\n")
+	require.Equal(t, []string{"box", "hi", "/etc"}, lines[:3])
+	require.Contains(t, lines[3], "tmpfs /tmp tmpfs rw,nosuid,nodev,relatime,size=1024k")
+
+	r = can(t, "--chroot", root, "--read-only", "--", "touch", "/x")
+	require.NotEqual(t, 0, r.Code)
+	require.Contains(t, r.Stderr, "Read-only file system")
+}
+
+func TestBadInput(t *testing.T) {
+	testenv.NeedRoot(t)
+	empty := t.TempDir()
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--chroot", "/nonexistent-tincan-test"}, "can: --chroot /nonexistent-tincan-test: no such file or directory: build one with make rootfs\n"},
+		{[]string{"--chroot", empty}, "can: --chroot " + empty + ": the directory is empty: build a root filesystem there with make rootfs\n"},
+		{[]string{"--netns", "tincan-test-nosuch"}, "can: --netns tincan-test-nosuch: unknown network namespace (no /run/netns/tincan-test-nosuch): create it with ip netns add tincan-test-nosuch\n"},
+		{[]string{"--memory", "12XB", "true"}, "can: --memory: "},
+		{[]string{"--hostname", strings.Repeat("h", 65), "true"}, "can: hostname "},
+	} {
+		r := can(t, tc.args...)
+		require.Equal(t, 125, r.Code, "%v: %s", tc.args, r.Stderr)
+		require.Equal(t, 1, strings.Count(r.Stderr, "\n"), "want one line: %q", r.Stderr)
+		require.True(t, strings.HasPrefix(r.Stderr, tc.want), "got %q, want %q", r.Stderr, tc.want)
+	}
+	r := can(t, "--chroot", rootWithProbe(t), "nosuch")
+	require.Equal(t, 127, r.Code)
+	require.Equal(t, "can: exec \"nosuch\": executable file not found in $PATH\n", r.Stderr)
+	requireNoState(t)
+}
+
+func TestNetModes(t *testing.T) {
+	testenv.NeedRoot(t)
+	host, err := ns.Inode(0, "net")
+	require.NoError(t, err)
+	r := can(t, "--net", "host", "stat", "-L", "-c", "%i", "/proc/self/ns/net")
+	require.Equal(t, strconv.FormatUint(host, 10)+"\n", r.Stdout, r.Stderr)
+
+	out, err := exec.Command("ip", "netns", "add", "tincan-test-can").CombinedOutput()
+	require.NoError(t, err, string(out))
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", "tincan-test-can").Run() })
+	want, err := os.Stat("/run/netns/tincan-test-can")
+	require.NoError(t, err)
+	r = can(t, "--netns", "tincan-test-can", "stat", "-L", "-c", "%i", "/proc/self/ns/net")
+	require.Equal(t, strconv.FormatUint(want.Sys().(*syscall.Stat_t).Ino, 10)+"\n", r.Stdout, r.Stderr)
+}
+
+// The seed's layered demo: writes land in the container layer; commit makes it
+// an image layer; a deletion (whiteout) survives the commit.
+func TestLayersAndCommit(t *testing.T) {
+	testenv.NeedRoot(t)
+	dir := demoLayers(t)
+	r := can(t, "--fs", dir, "--", "sh", "-c", "cat /etc/resolv.conf; echo hello > /hello; rm /bin/vi")
+	require.Equal(t, 0, r.Code, r.Stderr)
+	require.Equal(t, "nameserver 10.0.0.53\n", r.Stdout)
+	require.FileExists(t, filepath.Join(dir, "container/hello"), "the write did not land in the container layer")
+	require.FileExists(t, filepath.Join(dir, "image/0/bin/vi"), "the image layer was changed")
+
+	r = testenv.Run(t, exec.Command(canBin(), "commit", "--fs", dir))
+	require.Equal(t, 0, r.Code, r.Stderr)
+	require.FileExists(t, filepath.Join(dir, "image/1/hello"))
+
+	r = can(t, "--fs", dir, "--", "sh", "-c", "cat /hello; ls /bin/vi")
+	require.Equal(t, "hello\n", r.Stdout)
+	require.Contains(t, r.Stderr, "/bin/vi: No such file or directory", "the deletion did not survive the commit")
+	entries, _ := filepath.Glob(filepath.Join(dir, ".work-*"))
+	require.Empty(t, entries, "overlay work dirs left behind")
+}
+
+func TestCommitRefusedWhileRunning(t *testing.T) {
+	testenv.NeedRoot(t)
+	dir := t.TempDir()
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, "image"), 0o755))
+	out, err := exec.Command("cp", "-a", testenv.Rootfs(t), filepath.Join(dir, "image/0")).CombinedOutput()
+	require.NoError(t, err, string(out))
+	cmd := exec.Command(canBin(), "--fs", dir, "--", "sh", "-c", "echo up; read x")
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	buf := make([]byte, 3)
+	_, err = stdout.Read(buf)
+	require.NoError(t, err)
+	r := testenv.Run(t, exec.Command(canBin(), "commit", "--fs", dir))
+	require.Equal(t, 125, r.Code)
+	require.Contains(t, r.Stderr, "is busy: a container is using it")
+	stdin.Close()
+	cmd.Wait()
+}
+
+func TestOOMKillReported(t *testing.T) {
+	testenv.NeedRoot(t)
+	r := can(t, "--memory", "8M", "--", "sh", "-c", "x=a; while true; do x=$x$x; done")
+	require.Equal(t, 137, r.Code, r.Stderr)
+	require.Contains(t, r.Stderr, "can: killed by the OOM killer: memory limit 8 MiB reached")
+	requireNoState(t)
+}
+
+// --init: PID 1 passes SIGTERM on; a plain CMD as PID 1 would ignore it.
+func TestInitForwardsSignals(t *testing.T) {
+	testenv.NeedRoot(t)
+	cmd := exec.Command(canBin(), "--init", "--", "sh", "-c", "echo up; exec sleep 60")
+	stdout, _ := cmd.StdoutPipe()
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	buf := make([]byte, 3)
+	_, err := stdout.Read(buf)
+	require.NoError(t, err)
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+	err = cmd.Wait()
+	require.Equal(t, 143, cmd.ProcessState.ExitCode(), "%v", err)
+	requireNoState(t)
+}
+
+func TestInitReapsOrphans(t *testing.T) {
+	testenv.NeedRoot(t)
+	r := can(t, "--init", "--", "sh", "-c", "(sleep 0 &); sleep 0.3; cat /proc/[0-9]*/stat")
+	require.Equal(t, 0, r.Code, r.Stderr)
+	for _, l := range strings.Split(strings.TrimSpace(r.Stdout), "\n") {
+		require.NotContains(t, l, ") Z ", "a zombie was not reaped: %s", l)
+	}
+}
+
+// A can killed by SIGKILL cannot tear down; can cleanup does it.
+func TestCleanupAfterSIGKILL(t *testing.T) {
+	testenv.NeedRoot(t)
+	dir := t.TempDir()
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, "image"), 0o755))
+	out, err := exec.Command("cp", "-a", testenv.Rootfs(t), filepath.Join(dir, "image/0")).CombinedOutput()
+	require.NoError(t, err, string(out))
+	cmd := exec.Command(canBin(), "--fs", dir, "--memory", "64M", "--", "sh", "-c", "echo up; sleep 60")
+	stdout, _ := cmd.StdoutPipe()
+	require.NoError(t, cmd.Start())
+	buf := make([]byte, 3)
+	_, err = stdout.Read(buf)
+	require.NoError(t, err)
+	require.NoError(t, cmd.Process.Kill())
+	cmd.Wait()
+	states, _ := filepath.Glob("/run/tincan/*/state.json")
+	require.Len(t, states, 1, "a SIGKILLed can leaves its state")
+
+	r := testenv.Run(t, exec.Command(canBin(), "cleanup"))
+	require.Equal(t, 0, r.Code, r.Stderr)
+	requireNoState(t)
+	works, _ := filepath.Glob(filepath.Join(dir, ".work-*"))
+	require.Empty(t, works)
+}
+
+// requireNoState checks nothing of a container is left: state, cgroups.
+func requireNoState(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		left, _ := filepath.Glob("/run/tincan/[0-9a-f]*")
+		cgs, _ := filepath.Glob("/sys/fs/cgroup/*/tincan/*")
+		if len(left)+len(cgs) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("left behind: %v %v", left, cgs)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

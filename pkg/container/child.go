@@ -1,0 +1,261 @@
+package container
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"tincan.dev/pkg/mount"
+	"tincan.dev/pkg/network"
+	"tincan.dev/pkg/ns"
+	"tincan.dev/pkg/reexec"
+	"tincan.dev/pkg/rootfs"
+	"tincan.dev/pkg/trace"
+)
+
+func writeConfig(dir string, spec Spec) error {
+	b, err := json.MarshalIndent(spec, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "config.json"), b, 0o600)
+}
+
+// stateDir is the container's state directory on the host, as the child
+// knows it until pivot_root.
+var stateDir string
+
+func readConfig() (Spec, error) {
+	var spec Spec
+	dir := os.Getenv(stateEnv)
+	stateDir = dir
+	b, err := os.ReadFile(filepath.Join(dir, "config.json"))
+	if err != nil {
+		return spec, fmt.Errorf("read the container's config: %w", err)
+	}
+	os.Unsetenv(stateEnv)
+	return spec, json.Unmarshal(b, &spec)
+}
+
+// IsChild reports whether this process is a container's child, to be run by
+// calling Child.
+func IsChild() bool { return reexec.IsChild() || isStage2() }
+
+// Child is the container's side: it runs inside the new namespaces, builds
+// the container's view of the world, and becomes CMD. It never returns.
+func Child() {
+	if isStage2() {
+		stage2()
+	}
+	reexec.RunChild(func() error {
+		spec, err := readConfig()
+		if err != nil {
+			return err
+		}
+		return setup(spec)
+	})
+}
+
+func setup(spec Spec) error {
+	// Some of what follows is per thread (setns, capabilities, seccomp): keep
+	// every step, and the final execve, on this one thread.
+	runtime.LockOSThread()
+	if spec.Net.Mode == "netns" {
+		if err := joinNetns(spec.Net.NetNS); err != nil {
+			return err
+		}
+	}
+	if spec.Net.Mode == "none" {
+		if err := network.LoopbackUp(); err != nil {
+			return err
+		}
+	}
+	// A cgroup namespace made now, after the parent put us in our cgroup,
+	// has that cgroup as its root: /proc/self/cgroup inside reads "0::/".
+	trace.Call("unshare(CLONE_NEWCGROUP)")
+	if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
+		return fmt.Errorf("unshare(CLONE_NEWCGROUP): %w", err)
+	}
+	if err := mount.MakePrivate("/"); err != nil {
+		return err
+	}
+	userns := inUserNamespace()
+	if spec.Rootfs == "" {
+		if err := hostRoot(spec); err != nil {
+			return err
+		}
+	} else if err := newRoot(spec, userns); err != nil {
+		return err
+	}
+	host := spec.Hostname
+	if host == "" {
+		host = spec.ID
+	}
+	if err := ns.Sethostname(host); err != nil {
+		return err
+	}
+	if !spec.Privileged {
+		if err := mount.Mask(mount.MaskedPaths); err != nil {
+			return err
+		}
+		if err := mount.ReadOnly(mount.ReadonlyPaths); err != nil {
+			return err
+		}
+	}
+	if spec.ReadOnly && spec.Rootfs != "" {
+		if err := mount.RemountReadOnly("/"); err != nil {
+			return err
+		}
+	}
+	cwd := spec.Cwd
+	if cwd == "" {
+		cwd = "/"
+	}
+	if spec.Rootfs != "" || spec.Cwd != "" {
+		trace.Call("chdir(%q)", cwd)
+		if err := os.Chdir(cwd); err != nil {
+			return fmt.Errorf("-w %s: %w", cwd, err)
+		}
+	}
+	env := containerEnv(spec, host)
+	if spec.Init {
+		return runInit(spec, env)
+	}
+	return execHardened(spec, spec.Args, env)
+}
+
+// hostRoot is the seed's default: the host's filesystem, with /proc mounted
+// again for the new PID namespace, and the tmpfs mounts.
+func hostRoot(spec Spec) error {
+	if err := mount.Proc("/proc"); err != nil {
+		return err
+	}
+	return tmpfsMounts("", spec.Tmpfs)
+}
+
+// newRoot builds the container's root filesystem under spec.Rootfs and
+// enters it, in runc's order (libcontainer/rootfs_linux.go).
+func newRoot(spec Spec, userns bool) error {
+	root := spec.Rootfs
+	if spec.Layers != "" {
+		l := rootfs.Layers{Dir: spec.Layers}
+		lower, err := l.LowerDir()
+		if err != nil {
+			return err
+		}
+		upper, err := l.Upper()
+		if err != nil {
+			return err
+		}
+		if err := mount.Overlay(root, lower, upper, filepath.Join(spec.Layers, ".work-"+spec.ID)); err != nil {
+			return err
+		}
+	}
+	if err := mount.PrepareRoot(root); err != nil {
+		return err
+	}
+	if err := mount.Proc(filepath.Join(root, "proc")); err != nil {
+		return err
+	}
+	if err := mount.Sys(root, userns); err != nil {
+		return err
+	}
+	if err := mount.Dev(root, userns); err != nil {
+		return err
+	}
+	if err := mount.Mqueue(root); err != nil {
+		return err
+	}
+	if err := tmpfsMounts(root, spec.Tmpfs); err != nil {
+		return err
+	}
+	if spec.Net.Mode == "bridge" {
+		// can configured this network, so it writes the files that describe
+		// it, and binds them in as Docker does, leaving the image alone.
+		for _, f := range []string{"hosts", "resolv.conf"} {
+			if err := bindFile(filepath.Join(stateDir, f), filepath.Join(root, "etc", f)); err != nil {
+				return err
+			}
+		}
+	}
+	if spec.NoPivot {
+		return mount.Chroot(root)
+	}
+	return mount.PivotRoot(root)
+}
+
+// bindFile bind-mounts file src onto dst, creating dst (empty) if needed.
+func bindFile(src, dst string) error {
+	if _, err := os.Lstat(dst); os.IsNotExist(err) {
+		os.MkdirAll(filepath.Dir(dst), 0o755)
+		if f, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY, 0o644); err == nil {
+			f.Close()
+		}
+	}
+	return mount.Bind(src, dst)
+}
+
+func tmpfsMounts(root string, list []Tmpfs) error {
+	for _, t := range list {
+		target := filepath.Join(root, t.Path)
+		if err := os.MkdirAll(target, 0o755); err != nil {
+			return fmt.Errorf("--tmpfs %s: %w", t.Path, err)
+		}
+		if err := mount.Tmpfs(target, t.Options); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// joinNetns moves this thread into the named network namespace. setns(2)
+// changes only the calling thread's namespace, which is enough: this thread,
+// locked, is the one that will execve CMD.
+func joinNetns(name string) error {
+	fd, err := unix.Open(netnsPath(name), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("--netns %s: %w", name, err)
+	}
+	defer unix.Close(fd)
+	trace.Call("setns(open(%q), CLONE_NEWNET)", netnsPath(name))
+	if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
+		return fmt.Errorf("setns %s: %w", netnsPath(name), err)
+	}
+	return nil
+}
+
+// inUserNamespace reports whether uid 0 here is someone else outside: the
+// initial namespace's map is the identity over all 2^32-1 ids.
+func inUserNamespace() bool {
+	b, err := os.ReadFile("/proc/self/uid_map")
+	if err != nil {
+		return false
+	}
+	f := strings.Fields(string(b))
+	return !(len(f) == 3 && f[0] == "0" && f[1] == "0" && f[2] == "4294967295")
+}
+
+// containerEnv is CMD's environment: on a root filesystem of its own, a
+// clean one (as Docker: PATH, HOSTNAME, HOME, TERM); on the host's, the
+// caller's. Then the -e variables.
+func containerEnv(spec Spec, host string) []string {
+	var env []string
+	if spec.Rootfs == "" {
+		env = os.Environ()
+	} else {
+		env = []string{
+			"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+			"HOSTNAME=" + host,
+			"HOME=/root",
+		}
+		if t := os.Getenv("TERM"); t != "" {
+			env = append(env, "TERM="+t)
+		}
+	}
+	return append(env, spec.Env...)
+}

@@ -1,0 +1,259 @@
+package container
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"tincan.dev/pkg/cgroup"
+	"tincan.dev/pkg/ns"
+	"tincan.dev/pkg/reexec"
+	"tincan.dev/pkg/rootfs"
+)
+
+// stateEnv tells the re-executed child where its config.json is.
+const stateEnv = "_TINCAN_STATE"
+
+// StopTimeout is how long a container has to exit after can passes it
+// SIGTERM or SIGINT, before SIGKILL (docker stop's default).
+var StopTimeout = 10 * time.Second
+
+// Run runs the container described by spec to its end and tears everything
+// down, on every path: CMD's exit, a setup failure half way, a signal to can.
+// It returns CMD's exit code in the shell's convention.
+func Run(spec Spec) (code int, err error) {
+	if err := spec.check(); err != nil {
+		return 0, err
+	}
+	// Whatever earlier cans killed by SIGKILL left behind goes first.
+	if err := Cleanup(false); err != nil {
+		fmt.Fprintf(os.Stderr, "can: cleanup of earlier containers: %v\n", err)
+	}
+	// Until teardown is done, signals are ours to handle, not fatal.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT)
+	defer signal.Stop(sigs)
+
+	st, err := newState(spec.ID)
+	if err != nil {
+		return 0, err
+	}
+	var undo []func() error
+	defer func() {
+		for i := len(undo) - 1; i >= 0; i-- {
+			if uerr := undo[i](); uerr != nil && err == nil {
+				err = fmt.Errorf("teardown: %w", uerr)
+			}
+		}
+	}()
+	undo = append(undo, func() error { return os.RemoveAll(st.dir) })
+
+	if spec.Layers != "" {
+		l := rootfs.Layers{Dir: spec.Layers}
+		lock, err := l.Lock(false)
+		if err != nil {
+			return 0, err
+		}
+		undo = append(undo, lock.Close)
+		if _, err := l.Upper(); err != nil {
+			return 0, fmt.Errorf("--fs %s: container layer: %w", spec.Layers, err)
+		}
+		work, err := l.WorkDir(spec.ID)
+		if err != nil {
+			return 0, err
+		}
+		st.WorkDir = work
+		undo = append(undo, func() error { return os.RemoveAll(work) })
+		if spec.Rootfs == "" {
+			// A mount point of our own; the overlay is mounted on it inside
+			// the container's mount namespace, so the host never sees it.
+			spec.Rootfs = filepath.Join(st.dir, "rootfs")
+			if err := os.Mkdir(spec.Rootfs, 0o755); err != nil {
+				return 0, err
+			}
+		}
+	}
+	if err := st.save(); err != nil {
+		return 0, err
+	}
+	if err := writeConfig(st.dir, spec); err != nil {
+		return 0, err
+	}
+
+	cg, err := newCgroup(spec.ID, spec.Limits)
+	if err != nil {
+		return 0, err
+	}
+	if cg != nil {
+		st.Cgroups = cg.Paths()
+		if err := st.save(); err != nil {
+			cg.Destroy()
+			return 0, err
+		}
+		undo = append(undo, cg.Destroy)
+	}
+
+	cmd := reexec.Command("can", "init")
+	cmd.Env = append(os.Environ(), stateEnv+"="+st.dir)
+	cmd.SysProcAttr.Cloneflags = spec.cloneflags()
+	cmd.Rootless = true // a user namespace when not root (pkg/userns)
+	if spec.UserNS && os.Geteuid() == 0 {
+		mapRootRange(cmd)
+	}
+	if err := cmd.Start(); err != nil {
+		return 0, err
+	}
+	st.Pid = cmd.Pid
+	st.save()
+	if cg != nil {
+		if err := cg.Join(cmd.Pid); err != nil {
+			cmd.Abort()
+			return 0, err
+		}
+	}
+	att, err := attachNetwork(spec, cmd.Pid, st.dir)
+	if err != nil {
+		cmd.Abort()
+		return 0, err
+	}
+	if att != nil {
+		st.Network = netRecordOf(att)
+		st.save()
+		undo = append(undo, att.Detach)
+	}
+	select {
+	case s := <-sigs: // asked to stop while we were setting up
+		cmd.Abort()
+		return 128 + int(s.(unix.Signal)), nil
+	default:
+	}
+	if err := cmd.Continue(); err != nil {
+		cmd.Wait()
+		return 0, err
+	}
+	code, err = wait(cmd, sigs)
+	if err == nil && cg != nil {
+		if stats, serr := cg.Result(); serr == nil && stats.OOMKilled {
+			fmt.Fprintf(os.Stderr, "can: killed by the OOM killer: memory limit %s reached\n", cgroup.FormatSize(spec.Limits.Memory))
+		}
+	}
+	return code, err
+}
+
+// wait waits for the container; on SIGTERM or SIGINT it gives it StopTimeout
+// to exit (reexec.Wait forwards the signal), then kills it.
+func wait(cmd *reexec.Cmd, sigs chan os.Signal) (int, error) {
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		select {
+		case s := <-sigs:
+			if s != unix.SIGTERM && s != unix.SIGINT {
+				return
+			}
+			select {
+			case <-time.After(StopTimeout):
+				unix.Kill(cmd.Pid, unix.SIGKILL)
+			case <-done:
+			}
+		case <-done:
+		}
+	}()
+	return cmd.Wait()
+}
+
+// check refuses a bad spec before anything is made.
+func (s *Spec) check() error {
+	if s.ID == "" {
+		s.ID = NewID()
+	}
+	if len(s.Args) == 0 {
+		s.Args = []string{"/bin/sh"}
+	}
+	if s.Hostname != "" {
+		if err := ns.CheckHostname(s.Hostname); err != nil {
+			return err
+		}
+	}
+	if s.Rootfs != "" && s.Layers == "" {
+		if err := checkRootfs(s.Rootfs, s.Args[0]); err != nil {
+			return err
+		}
+	}
+	if s.Layers != "" {
+		if _, err := (rootfs.Layers{Dir: s.Layers}).LowerDir(); err != nil {
+			return err
+		}
+		if s.Rootfs != "" {
+			if fi, err := os.Stat(s.Rootfs); err != nil || !fi.IsDir() {
+				return fmt.Errorf("--chroot %s: not a directory to mount the layers on: mkdir -p %s", s.Rootfs, s.Rootfs)
+			}
+		}
+	}
+	switch s.Net.Mode {
+	case "", "none":
+		s.Net.Mode = "none"
+	case "host":
+	case "netns":
+		if strings.ContainsRune(s.Net.NetNS, '/') || s.Net.NetNS == "" {
+			return fmt.Errorf("--netns %q: give the name of a namespace made by ip netns add NAME", s.Net.NetNS)
+		}
+		if _, err := os.Stat(netnsPath(s.Net.NetNS)); err != nil {
+			return fmt.Errorf("--netns %s: unknown network namespace (no %s): create it with ip netns add %s", s.Net.NetNS, netnsPath(s.Net.NetNS), s.Net.NetNS)
+		}
+	case "bridge":
+	default:
+		return fmt.Errorf("--net %q: use none, host or bridge (or --netns NAME)", s.Net.Mode)
+	}
+	if os.Geteuid() != 0 {
+		switch {
+		case s.Net.Mode == "netns":
+			return errors.New("--netns: joining a named network namespace needs root (it belongs to the host's user namespace)")
+		case s.Net.Mode == "bridge":
+			return errors.New("--net bridge: creating a bridge and NAT rules on the host needs root (rootless runtimes use slirp4netns or pasta instead)")
+		}
+	}
+	for _, t := range s.Tmpfs {
+		if !strings.HasPrefix(t.Path, "/") {
+			return fmt.Errorf("--tmpfs %s: the path must be absolute", t.Path)
+		}
+	}
+	return nil
+}
+
+// checkRootfs refuses a root filesystem that cannot run CMD.
+func checkRootfs(root, cmd string) error {
+	fi, err := os.Stat(root)
+	switch {
+	case err != nil:
+		return fmt.Errorf("--chroot %s: %w: build one with make rootfs", root, errors.Unwrap(err))
+	case !fi.IsDir():
+		return fmt.Errorf("--chroot %s: not a directory", root)
+	}
+	ents, _ := os.ReadDir(root)
+	if len(ents) == 0 {
+		return fmt.Errorf("--chroot %s: the directory is empty: build a root filesystem there with make rootfs", root)
+	}
+	if cmd == "/bin/sh" {
+		if _, err := os.Lstat(filepath.Join(root, "bin/sh")); err != nil {
+			return fmt.Errorf("--chroot %s: no /bin/sh inside to run by default: give a CMD, or use a root filesystem with a shell", root)
+		}
+	}
+	return nil
+}
+
+func netnsPath(name string) string { return filepath.Join("/run/netns", name) }
+
+func (s *Spec) cloneflags() uintptr {
+	f := uintptr(unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC)
+	if s.Net.Mode == "none" || s.Net.Mode == "bridge" {
+		f |= unix.CLONE_NEWNET
+	}
+	return f
+}

@@ -1,0 +1,81 @@
+// Package container turns a Spec into a running container and back into
+// nothing: the whole picture of DESIGN.md section 2, used by can (09-full).
+//
+//	parent (Run)                              child (Child, re-executed)
+//	check the spec, state dir /run/tincan/ID
+//	lock the layers, cgroup + limits
+//	clone(NEWNS|NEWPID|NEWUTS|NEWIPC|NEWNET)  waits for "go"
+//	put the child in the cgroup, network
+//	"go" -----------------------------------> make / private, join netns,
+//	                                          new cgroup namespace, overlay,
+//	                                          /proc /sys /dev tmpfs, pivot_root,
+//	                                          hostname, masked and read-only paths,
+//	                                          caps, no_new_privs, seccomp, execve
+//	wait, forward signals, report OOM
+//	teardown: network, cgroup, work dir, state
+//
+// The Spec is kept simple to fill from an OCI config.json later: it names
+// namespaces, mounts, process, resources, masked and read-only paths.
+package container
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"strings"
+
+	"tincan.dev/pkg/cgroup"
+)
+
+// Spec is everything can was asked for.
+type Spec struct {
+	ID       string
+	Args     []string // CMD and its arguments
+	Env      []string // KEY=VALUE added to the container's environment
+	Cwd      string   // working directory inside ("" = /)
+	Hostname string   // "" = the container's ID
+
+	Rootfs   string // root filesystem, or the mount point of Layers; "" = the host's
+	Layers   string // --fs DIR: overlay layers in DIR/image/N, DIR/config, DIR/container
+	NoPivot  bool   // chroot(2) instead of pivot_root(2), for a rootfs on ramfs
+	ReadOnly bool   // read-only root
+	Tmpfs    []Tmpfs
+
+	Net    Net
+	UserNS bool // a user namespace even as root (rootless always has one)
+
+	Limits     cgroup.Limits
+	Privileged bool // no capability, seccomp or masked-path hardening
+	Init       bool // a tiny PID 1 that reaps zombies and forwards signals
+}
+
+// Tmpfs is one --tmpfs PATH[:OPTIONS] mount.
+type Tmpfs struct {
+	Path    string
+	Options string // tmpfs(5) options, e.g. size=64m,mode=1777
+}
+
+// ParseTmpfs reads PATH[:OPTIONS].
+func ParseTmpfs(s string) (Tmpfs, error) {
+	path, opts, _ := strings.Cut(s, ":")
+	if !strings.HasPrefix(path, "/") {
+		return Tmpfs{}, fmt.Errorf("--tmpfs %q: the path must be absolute, as seen inside the container (e.g. /tmp:size=64m)", s)
+	}
+	return Tmpfs{Path: path, Options: opts}, nil
+}
+
+// Net is the container's network.
+type Net struct {
+	Mode   string // "none" (own namespace, lo only), "host", "netns" (join NetNS), "bridge"
+	NetNS  string // name under /run/netns, for Mode "netns"
+	IP     string // bridge: requested address
+	Subnet string // bridge: subnet (default 10.88.0.0/16)
+	Ports  []string
+}
+
+// NewID returns a random container ID: 12 hex digits, like Docker's short IDs.
+func NewID() string {
+	b := make([]byte, 6)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}

@@ -1,0 +1,177 @@
+package container
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"tincan.dev/pkg/cgroup"
+	"tincan.dev/pkg/harden"
+	"tincan.dev/pkg/network"
+	"tincan.dev/pkg/reexec"
+)
+
+// newCgroup makes the container's cgroup when a limit is asked for. Without
+// root (and without a delegated cgroup v2 subtree) that fails, and can says
+// so: a requested limit is never ignored.
+func newCgroup(id string, l cgroup.Limits) (*cgroup.Cgroup, error) {
+	if l == (cgroup.Limits{}) {
+		return nil, nil
+	}
+	if err := l.Validate(); err != nil {
+		return nil, err
+	}
+	cg, err := cgroup.New(id, l)
+	if err != nil && os.Geteuid() != 0 {
+		return nil, fmt.Errorf("%w: rootless, limits need a delegated cgroup v2 subtree (see make doctor)", err)
+	}
+	return cg, err
+}
+
+// destroyCgroups removes the cgroups of a container whose can died. Its
+// processes died with it (Pdeathsig killed PID 1, and the kernel the rest of
+// its PID namespace), so only the empty directories are left.
+func destroyCgroups(paths []string) error {
+	var errs []error
+	for _, p := range paths {
+		var err error
+		for i := 0; i < 50; i++ { // EBUSY while the last exiting task leaves
+			if err = unix.Rmdir(p); err == nil || errors.Is(err, unix.ENOENT) {
+				err = nil
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("rmdir %s: %w", p, err))
+			continue
+		}
+		unix.Rmdir(filepath.Dir(p)) // the tincan parent, when empty
+	}
+	return errors.Join(errs...)
+}
+
+// netRecord is what state.json keeps of a bridge attachment.
+type netRecord struct {
+	Subnet string `json:"subnet"`
+}
+
+// attachNetwork plugs a --net bridge container into the bridge while it
+// waits, publishes its ports, and writes the /etc/hosts and /etc/resolv.conf
+// the child will bind-mount into its root.
+func attachNetwork(spec Spec, pid int, stateDir string) (*network.Attachment, error) {
+	host := spec.Hostname
+	if host == "" {
+		host = spec.ID
+	}
+	if spec.Net.Mode != "bridge" {
+		return nil, nil
+	}
+	var b network.Bridge
+	if spec.Net.Subnet != "" {
+		_, subnet, err := net.ParseCIDR(spec.Net.Subnet)
+		if err != nil {
+			return nil, fmt.Errorf("--subnet %q: give a CIDR such as 10.88.0.0/16", spec.Net.Subnet)
+		}
+		b.Subnet = subnet
+	}
+	var want net.IP
+	if spec.Net.IP != "" {
+		if want = net.ParseIP(spec.Net.IP).To4(); want == nil {
+			return nil, fmt.Errorf("--ip %q: give an IPv4 address in the bridge's subnet", spec.Net.IP)
+		}
+	}
+	var ports []network.Port
+	for _, p := range spec.Net.Ports {
+		port, err := network.ParsePort(p)
+		if err != nil {
+			return nil, err
+		}
+		ports = append(ports, port)
+	}
+	a, err := b.Attach(spec.ID, pid, want)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.Publish(ports); err != nil {
+		a.Detach()
+		return nil, err
+	}
+	if err := b.CheckForward(); err != nil {
+		fmt.Fprintf(os.Stderr, "can: warning: %v\n", err)
+	}
+	if err := writeNetFiles(stateDir, host, a.IP.IP); err != nil {
+		a.Detach()
+		return nil, err
+	}
+	return a, nil
+}
+
+func netRecordOf(a *network.Attachment) string {
+	b, _ := json.Marshal(netRecord{Subnet: a.Bridge.Subnet.String()})
+	return string(b)
+}
+
+// writeNetFiles writes hosts and resolv.conf into the state directory.
+func writeNetFiles(dir, host string, ip net.IP) error {
+	resolv, err := network.ContainerResolvConf()
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "hosts"), network.HostsFile(host, ip), 0o644); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "resolv.conf"), resolv, 0o644)
+}
+
+// releaseNetwork frees the address and rules of a container whose can died.
+func releaseNetwork(id, record string) error {
+	var r netRecord
+	if err := json.Unmarshal([]byte(record), &r); err != nil {
+		return err
+	}
+	var b network.Bridge
+	if _, subnet, err := net.ParseCIDR(r.Subnet); err == nil {
+		b.Subnet = subnet
+	}
+	return b.Sweep(func(owner string) bool { return owner != id })
+}
+
+// cleanupShared removes the bridge, its table and allocations (cleanup --all).
+func cleanupShared() error {
+	if _, err := netlink.LinkByName(network.DefaultBridge); err != nil {
+		return nil
+	}
+	return network.Bridge{}.Cleanup()
+}
+
+// applyHardening applies Docker's defaults, or nothing with --privileged.
+func applyHardening(spec Spec) error {
+	if spec.Privileged {
+		return nil
+	}
+	return harden.Apply(harden.Default())
+}
+
+// ParseSize reads a memory size such as 512K, 8M, 8MiB or 1g.
+func ParseSize(s string) (int64, error) { return cgroup.ParseSize(s) }
+
+// mapRootRange gives the container, as root, a user namespace whose root is
+// uid and gid 100000 outside, with 65536 ids: files root makes inside belong
+// to 100000 outside. Credential makes the child setuid(0) inside after the
+// maps are written; without it the child would be the unmapped overflow uid.
+func mapRootRange(cmd *reexec.Cmd) {
+	a := cmd.SysProcAttr
+	a.Cloneflags |= unix.CLONE_NEWUSER
+	a.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: 100000, Size: 65536}}
+	a.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: 100000, Size: 65536}}
+	a.Credential = &syscall.Credential{Uid: 0, Gid: 0}
+}

@@ -3,7 +3,6 @@ package harden
 import (
 	"fmt"
 	"math/bits"
-	"os"
 	"strconv"
 	"strings"
 
@@ -93,7 +92,7 @@ func DefaultCaps() []string {
 
 // CapMask turns capability names into a bit mask, bit N for capability N.
 // Names are matched without regard to case and the "CAP_" prefix; "ALL" sets
-// every bit (Apply keeps those the kernel has).
+// every bit (Apply then keeps every capability the thread has).
 func CapMask(names []string) (uint64, error) {
 	var mask uint64
 	for _, name := range names {
@@ -158,14 +157,21 @@ func (c Config) keep() (uint64, error) {
 	return keep, nil
 }
 
-// lastCap is the highest capability this kernel knows. A kernel newer than
-// this program may know more than capNames: they must be dropped too.
-func lastCap() (int, error) {
-	b, err := os.ReadFile("/proc/sys/kernel/cap_last_cap")
-	if err != nil {
-		return 0, fmt.Errorf("read the highest capability number: %w (is /proc mounted?)", err)
+// lastCap is the highest capability this kernel knows, the number in
+// /proc/sys/kernel/cap_last_cap. Asking prctl(PR_CAPBSET_READ), which fails
+// with EINVAL past it (prctl(2)), costs one call instead of opening a file,
+// and needs no /proc. A kernel newer than this program may know more
+// capabilities than capNames: they must be dropped too.
+func lastCap() int {
+	known := func(n int) bool { return unix.Prctl(unix.PR_CAPBSET_READ, uintptr(n), 0, 0, 0) == nil }
+	last := unix.CAP_LAST_CAP
+	for known(last + 1) { // a newer kernel
+		last++
 	}
-	return strconv.Atoi(strings.TrimSpace(string(b)))
+	for last > 0 && !known(last) { // an older one
+		last--
+	}
+	return last
 }
 
 // dropBounding removes from the bounding set every capability not in keep,

@@ -53,7 +53,7 @@ func Default() Config { return Config{NoNewPrivs: true, Seccomp: true} }
 
 // Apply hardens the calling thread, in runc's order, and leaves the goroutine
 // locked to it: the caller's next step must be execve on the same goroutine.
-// Nothing is changed when a capability name is unknown.
+// Nothing is changed when a capability is unknown, or not held to begin with.
 //
 // Without no_new_privs, installing a seccomp filter needs CAP_SYS_ADMIN
 // (seccomp(2), "EACCES"), which capset is about to drop: runc then installs
@@ -64,11 +64,7 @@ func Apply(c Config) error {
 	if err != nil {
 		return err
 	}
-	last, err := lastCap()
-	if err != nil {
-		return err
-	}
-	if err := dropBounding(keep, last); err != nil {
+	if err := dropBounding(keep, lastCap()); err != nil {
 		return err
 	}
 	seccomp := c.Seccomp && !c.Privileged

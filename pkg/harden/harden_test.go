@@ -6,7 +6,9 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -74,21 +76,31 @@ func dirty() error {
 	return unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_RAISE, unix.CAP_SYS_ADMIN, 0, 0)
 }
 
-// hardened runs argv under Apply(c) (nil: no Apply) and returns its output.
-func hardened(t *testing.T, c *Config, argv ...string) string {
-	t.Helper()
+// helperCmd prepares argv to run under Apply(c) (nil: no Apply).
+func helperCmd(c *Config, argv ...string) *exec.Cmd {
 	cfg := []byte("none")
 	if c != nil {
 		cfg, _ = json.Marshal(c)
 	}
 	cmd := exec.Command(os.Args[0], argv...)
 	cmd.Env = append(os.Environ(), helperEnv+"="+string(cfg))
+	return cmd
+}
+
+// hardened runs argv under Apply(c) and returns its output.
+func hardened(t *testing.T, c *Config, argv ...string) string {
+	t.Helper()
+	return output(t, helperCmd(c, argv...))
+}
+
+func output(t *testing.T, cmd *exec.Cmd) string {
+	t.Helper()
 	out, err := cmd.Output()
 	var stderr string
 	if ee, ok := err.(*exec.ExitError); ok {
 		stderr = string(ee.Stderr)
 	}
-	require.NoError(t, err, "%v under %s: %s", argv, cfg, stderr)
+	require.NoError(t, err, "%v under %s: %s", cmd.Args, cmd.Env[len(cmd.Env)-1], stderr)
 	return string(out)
 }
 
@@ -197,6 +209,22 @@ func TestOrdinaryWorkStillRuns(t *testing.T) {
 	require.Equal(t, "42\n", hardened(t, &c, perl, "-e", perlThreads))
 }
 
+// In a user namespace (a rootless container) root holds its capabilities
+// over that namespace only, and Apply works the same.
+func TestInUserNamespace(t *testing.T) {
+	testenv.NeedRoot(t)
+	c := Default()
+	cmd := helperCmd(&c, testenv.Probe(t), "caps")
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Cloneflags:  unix.CLONE_NEWUSER,
+		UidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: 1}},
+		GidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: 1}},
+	}
+	out := output(t, cmd)
+	require.Contains(t, out, "CapEff "+dockerMask+"\nCapBnd "+dockerMask+"\n")
+	require.Contains(t, out, "Seccomp 2\n")
+}
+
 func TestCapMask(t *testing.T) {
 	m, err := CapMask([]string{"cap_chown", "NET_ADMIN", "Sys_Admin"})
 	require.NoError(t, err)
@@ -209,6 +237,12 @@ func TestCapMask(t *testing.T) {
 	for n, name := range capNames {
 		require.NotEmpty(t, name, "capability %d has no name", n)
 	}
+}
+
+func TestLastCap(t *testing.T) {
+	b, err := os.ReadFile("/proc/sys/kernel/cap_last_cap")
+	require.NoError(t, err)
+	require.Equal(t, strings.TrimSpace(string(b)), strconv.Itoa(lastCap()))
 }
 
 // A bad name is refused before anything changes. Apply runs on a goroutine

@@ -45,3 +45,9 @@ rootfs:
 
 clean:
 	rm -rf bin
+
+# Startup time of can against runc, crun, bwrap and unshare, one busybox rootfs.
+bench: build
+	@[ -d rootfs ] || $(MAKE) rootfs
+	$(GO) build -o bin/bench ./pkg/cmd/bench
+	$(if $(SUDO_EXEC),sudo )bin/bench -can bin/can -rootfs rootfs

@@ -1,0 +1,227 @@
+// Command bench times how long runtimes take to start a container that runs
+// /bin/true, side by side in one run on one busybox root filesystem: can
+// (hardened, as it runs by default), can --net bridge, runc and crun on an OCI
+// bundle generated here, bwrap --unshare-all, unshare -pfmiun and plain
+// /bin/true. It prints each one's median and its ratio to crun's, and can's
+// peak RSS. A runtime that is not installed is skipped, with the package
+// that provides it.
+//
+//	go run ./pkg/cmd/bench -can bin/can -rootfs rootfs [-n 50]
+//
+// Speed is measured here, never asserted in a test: the numbers depend on the
+// machine. Everything it makes is named tincan-bench and removed, cgroups
+// included (runc and crun get an absolute cgroupsPath under /tincan-bench, so
+// they never nest under the caller's own cgroup).
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func main() {
+	can := flag.String("can", "bin/can", "the can binary")
+	root := flag.String("rootfs", "rootfs", "a busybox root filesystem (make rootfs)")
+	n := flag.Int("n", 50, "runs per runtime")
+	flag.Parse()
+	if os.Geteuid() != 0 {
+		fail("needs root, as the runtimes do: run sudo make bench")
+	}
+	privateCgroupView()
+	rootfs, err := filepath.Abs(*root)
+	check(err)
+	canPath, err := filepath.Abs(*can)
+	check(err)
+	bundle, err := os.MkdirTemp("", "tincan-bench-")
+	check(err)
+	defer os.RemoveAll(bundle)
+	check(writeBundle(bundle, rootfs))
+	defer removeBenchCgroups()
+
+	type runtime struct {
+		name string
+		pkg  string
+		argv func(i int) []string
+		env  []string
+	}
+	runtimes := []runtime{
+		{"can", "", func(int) []string { return []string{canPath, "--chroot", rootfs, "/bin/true"} }, nil},
+		{"can --net bridge", "", func(int) []string {
+			return []string{canPath, "--net", "bridge", "--chroot", rootfs, "/bin/true"}
+		}, nil},
+		{"runc", "runc", func(i int) []string {
+			return []string{"runc", "--root", filepath.Join(bundle, "state-runc"), "run", "-b", bundle, fmt.Sprintf("tincan-bench-runc-%d", i)}
+		}, nil},
+		{"crun", "crun", func(i int) []string {
+			return []string{"crun", "--root", filepath.Join(bundle, "state-crun"), "run", "-b", bundle, fmt.Sprintf("tincan-bench-crun-%d", i)}
+		}, nil},
+		{"bwrap --unshare-all", "bubblewrap", func(int) []string {
+			return []string{"bwrap", "--unshare-all", "--bind", rootfs, "/", "--proc", "/proc", "--dev", "/dev", "/bin/true"}
+		}, nil},
+		{"unshare -pfmiun", "util-linux", func(int) []string {
+			return []string{"unshare", "-pfmiun", "--mount-proc", "chroot", rootfs, "/bin/true"}
+		}, nil},
+		{"/bin/true", "", func(int) []string { return []string{"/bin/true"} }, nil},
+	}
+	medians := map[string]time.Duration{}
+	fmt.Printf("%-22s %10s %10s %8s   (%d runs each, rootfs %s)\n", "runtime", "median", "p90", "/crun", *n, rootfs)
+	var canRSS int64
+	var lines []string
+	for _, rt := range runtimes {
+		if _, err := exec.LookPath(rt.argv(0)[0]); err != nil {
+			lines = append(lines, fmt.Sprintf("%-22s skipped: not installed (apt-get install %s)", rt.name, rt.pkg))
+			continue
+		}
+		var times []time.Duration
+		var failed error
+		for i := 0; i < *n+2; i++ {
+			argv := rt.argv(i)
+			cmd := exec.Command(argv[0], argv[1:]...)
+			out := &strings.Builder{}
+			cmd.Stdout, cmd.Stderr = out, out
+			start := time.Now()
+			err := cmd.Run()
+			d := time.Since(start)
+			if err != nil {
+				failed = fmt.Errorf("%v: %v: %s", argv, err, strings.TrimSpace(out.String()))
+				break
+			}
+			if i < 2 {
+				continue // warm up the page cache
+			}
+			times = append(times, d)
+			if rt.name == "can" {
+				if rss := cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss * 1024; rss > canRSS {
+					canRSS = rss
+				}
+			}
+		}
+		if failed != nil {
+			lines = append(lines, fmt.Sprintf("%-22s failed: %v", rt.name, failed))
+			continue
+		}
+		sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })
+		medians[rt.name] = times[len(times)/2]
+		lines = append(lines, rt.name)
+		_ = times
+		medianLine(rt.name, times)
+	}
+	for _, l := range lines {
+		if strings.Contains(l, "skipped") || strings.Contains(l, "failed") {
+			fmt.Println(l)
+		}
+	}
+	if crun, ok := medians["crun"]; ok {
+		fmt.Printf("\ncan / crun median ratio: %.2f (target <= 1.00)\n", float64(medians["can"])/float64(crun))
+	}
+	if b, ok := medians["can --net bridge"]; ok {
+		fmt.Printf("bridged start adds %.1f ms over --net none (target <= 10 ms)\n", float64(b-medians["can"])/1e6)
+	}
+	fmt.Printf("can peak RSS (can and its children, ru_maxrss): %.1f MiB (target <= 4 MiB)\n", float64(canRSS)/(1<<20))
+	exec.Command(canPath, "cleanup", "--all").Run()
+}
+
+var crunMedian time.Duration
+
+func medianLine(name string, times []time.Duration) {
+	med, p90 := times[len(times)/2], times[len(times)*9/10]
+	if name == "crun" {
+		crunMedian = med
+	}
+	ratio := ""
+	if crunMedian > 0 {
+		ratio = fmt.Sprintf("%.2f", float64(med)/float64(crunMedian))
+	}
+	fmt.Printf("%-22s %8.2fms %8.2fms %8s\n", name, ms(med), ms(p90), ratio)
+}
+
+func ms(d time.Duration) float64 { return float64(d) / 1e6 }
+
+// privateCgroupView re-executes the bench in a mount namespace of its own
+// and, on a hybrid host, unmounts the cgroup v2 hierarchy there: crun 1.8
+// refuses hybrid cgroups ("drop all controllers from cgroupv2"). Every
+// runtime runs in the same view, so the comparison stays fair, and the host
+// keeps its mounts. (Go makes / private for Unshareflags.)
+func privateCgroupView() {
+	const env = "TINCAN_BENCH_NS"
+	if os.Getenv(env) == "" {
+		cmd := exec.Command("/proc/self/exe", os.Args[1:]...)
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+		cmd.Env = append(os.Environ(), env+"=1")
+		cmd.SysProcAttr = &syscall.SysProcAttr{Unshareflags: syscall.CLONE_NEWNS}
+		if err := cmd.Run(); err != nil {
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	// /run/tincan, /run/runc... stay inside too.
+	check(syscall.Mount("tmpfs", "/run", "tmpfs", 0, "mode=0755"))
+	if syscall.Unmount("/sys/fs/cgroup/unified", syscall.MNT_DETACH) == nil {
+		fmt.Println("note: /sys/fs/cgroup/unified unmounted in the bench's own mount namespace (crun 1.8 refuses hybrid cgroups)")
+	}
+}
+
+// writeBundle writes an OCI bundle whose root is rootfs and whose process is
+// /bin/true, from `runc spec`'s defaults.
+func writeBundle(bundle, rootfs string) error {
+	cmd := exec.Command("runc", "spec", "--bundle", bundle)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("runc spec: %v: %s (apt-get install runc)", err, out)
+	}
+	path := filepath.Join(bundle, "config.json")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	var spec map[string]any
+	if err := json.Unmarshal(b, &spec); err != nil {
+		return err
+	}
+	proc := spec["process"].(map[string]any)
+	proc["terminal"] = false
+	proc["args"] = []string{"/bin/true"}
+	spec["root"] = map[string]any{"path": rootfs, "readonly": true}
+	linux := spec["linux"].(map[string]any)
+	linux["cgroupsPath"] = "/tincan-bench/oci"
+	b, _ = json.MarshalIndent(spec, "", "  ")
+	return os.WriteFile(path, b, 0o644)
+}
+
+// removeBenchCgroups removes /tincan-bench in every hierarchy, if the
+// runtimes left it.
+func removeBenchCgroups() {
+	dirs, _ := filepath.Glob("/sys/fs/cgroup/*/tincan-bench")
+	if d := "/sys/fs/cgroup/tincan-bench"; exists(d) {
+		dirs = append(dirs, d)
+	}
+	for _, d := range dirs {
+		subs, _ := filepath.Glob(filepath.Join(d, "*"))
+		for _, s := range subs {
+			if fi, err := os.Stat(s); err == nil && fi.IsDir() {
+				syscall.Rmdir(s)
+			}
+		}
+		syscall.Rmdir(d)
+	}
+}
+
+func exists(p string) bool { _, err := os.Stat(p); return err == nil }
+
+func check(err error) {
+	if err != nil {
+		fail(err.Error())
+	}
+}
+
+func fail(msg string) {
+	fmt.Fprintln(os.Stderr, "bench:", msg)
+	os.Exit(1)
+}

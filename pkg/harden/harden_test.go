@@ -193,13 +193,14 @@ func TestSeccompRefuses(t *testing.T) {
 	}
 }
 
-// Ordinary work goes on under Default: a shell forks and execs, and glibc
-// starts threads, trying clone3 first and falling back to clone on ENOSYS (on
-// EPERM it would give up, and perl die).
+// Ordinary work goes on under Default: a shell and a Go program fork and
+// exec, and glibc starts threads, trying clone3 first and falling back to
+// clone on ENOSYS (on EPERM it would give up, and perl die).
 func TestOrdinaryWorkStillRuns(t *testing.T) {
 	testenv.NeedRoot(t)
 	c := Default()
 	require.Equal(t, "ok\n", hardened(t, &c, "/bin/sh", "-c", "/bin/true && echo ok"))
+	require.Equal(t, "ok\n", hardened(t, &c, testenv.Probe(t), "syscall", "fork"))
 	perlThreads := `use threads; my $t = threads->create(sub { 42 }) or die "no thread: $!\n"; print $t->join, "\n"`
 	if exec.Command("perl", "-e", perlThreads).Run() != nil {
 		t.Skip("no perl with threads here (apt-get install perl): glibc's clone3 fallback not checked")

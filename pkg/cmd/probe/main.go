@@ -65,7 +65,7 @@ func main() {
 
 func usage() {
 	fmt.Fprintln(os.Stderr, "usage: probe mypid|ns|caps|mounts|uid|hostname|syscall NAME")
-	fmt.Fprintln(os.Stderr, "       syscall NAME: clone clone3 keyctl mount personality unshare")
+	fmt.Fprintln(os.Stderr, "       syscall NAME: clone clone3 fork keyctl mount personality unshare")
 	os.Exit(2)
 }
 
@@ -149,7 +149,10 @@ func ids() error {
 var calls = map[string]func() error{
 	// unshare(CLONE_NEWUTS): this thread gets a UTS namespace of its own.
 	"unshare": func() error { return unix.Unshare(unix.CLONE_NEWUTS) },
-	// clone(CLONE_NEWUTS): start this probe again in a new UTS namespace.
+	// fork: start this probe again, as any program starts another (Go
+	// forks with clone(CLONE_VM|CLONE_VFORK|...), then execve).
+	"fork": func() error { return exec.Command("/proc/self/exe", "hostname").Run() },
+	// clone(CLONE_NEWUTS): the same, in a new UTS namespace.
 	"clone": func() error {
 		cmd := exec.Command("/proc/self/exe", "hostname")
 		cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: unix.CLONE_NEWUTS}

@@ -82,6 +82,8 @@ func TestUIDAndHostname(t *testing.T) {
 func TestSyscall(t *testing.T) {
 	out, _ := probe(t, "syscall", "clone3")
 	require.Equal(t, "EINVAL\n", out)
+	out, _ = probe(t, "syscall", "fork")
+	require.Equal(t, "ok\n", out)
 	if testenv.Root() {
 		out, _ = probe(t, "syscall", "mount")
 		require.Equal(t, "ENODEV\n", out)

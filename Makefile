@@ -6,6 +6,10 @@
 #   make unit            the tests that need no root
 #   make rootfs          a busybox root filesystem in ./rootfs (TAR=x.tar.gz imports one)
 #   make bench           startup time, can against runc, crun, bwrap, unshare
+#   make doctor          what this machine lets the lessons do, with a fix per line
+#   make exercise STEP=05-pid   the course: cut the step's feature out (solution puts it back)
+#   make check [STEP=05-pid]    say in words what works and what the kernel still needs
+#   make diff STEP=05-pid       what the step adds to the one before it
 
 GO      ?= go
 STEPS   := $(sort $(wildcard [0-9][0-9]-*))
@@ -36,6 +40,19 @@ unit:
 
 vet:
 	@set -e; for m in $(MODULES); do (cd $$m && $(GO) vet ./... && test -z "$$(gofmt -l .)"); done
+
+# The course (pkg/course). FORCE=1 lets exercise/solution replace local
+# changes to main.go; a copy is kept in .course/STEP/ first.
+COURSE = $(GO) build -o bin/course ./pkg/cmd/course && bin/course
+.PHONY: exercise solution check diff doctor
+exercise solution:
+	@$(COURSE) $@ $(if $(filter 1,$(FORCE)),-force) $(STEP)
+
+check diff:
+	@$(COURSE) $@ $(STEP)
+
+doctor:
+	@$(GO) build -o bin/doctor ./pkg/cmd/doctor && bin/doctor
 
 # A root filesystem in ./rootfs: busybox from busybox-static, offline, or the
 # contents of TAR (alpine-minirootfs-*.tar.gz, docker export > x.tar).

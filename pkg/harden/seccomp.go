@@ -25,7 +25,7 @@ import (
 // errno, or kill the process.
 //
 // Docker's default profile (moby/profiles seccomp/default.json) is an
-// allowlist of about 370 calls: anything else fails with EPERM. This filter
+// allowlist of over 300 calls: anything else fails with EPERM. This filter
 // is written the other way round, as the list of calls that allowlist leaves
 // out for a container with Docker's default capabilities (Docker's documented
 // table, docs.docker.com/engine/security/seccomp, plus the newer mount API and
@@ -53,11 +53,12 @@ var denied = []uintptr{
 	unix.SYS_UNSHARE, unix.SYS_SETNS, unix.SYS_MOUNT, unix.SYS_UMOUNT2, unix.SYS_PIVOT_ROOT,
 	unix.SYS_FSOPEN, unix.SYS_FSCONFIG, unix.SYS_FSMOUNT, unix.SYS_FSPICK,
 	unix.SYS_MOVE_MOUNT, unix.SYS_OPEN_TREE, unix.SYS_MOUNT_SETATTR,
+	// The container's name is the runtime's to set, before the filter.
+	unix.SYS_SETHOSTNAME, unix.SYS_SETDOMAINNAME,
 	// Host-wide state that namespaces do not cover: keyrings, the clock,
-	// the host's name as other namespaces see it, swap, quotas, accounting.
+	// swap, quotas, process accounting.
 	unix.SYS_ADD_KEY, unix.SYS_KEYCTL, unix.SYS_REQUEST_KEY,
 	unix.SYS_SETTIMEOFDAY, unix.SYS_CLOCK_SETTIME,
-	unix.SYS_SETHOSTNAME, unix.SYS_SETDOMAINNAME,
 	unix.SYS_SWAPON, unix.SYS_SWAPOFF, unix.SYS_QUOTACTL, unix.SYS_QUOTACTL_FD,
 	unix.SYS_ACCT, unix.SYS_NFSSERVCTL, unix.SYS_VHANGUP,
 	// The kernel itself: modules, booting another kernel, rebooting.
@@ -107,6 +108,13 @@ const (
 
 // program writes the filter. Jumps name the instruction they go to; assemble
 // turns the names into the forward offsets BPF wants.
+//
+// An allowed call walks past every listed number, some 60 comparisons. It
+// costs nothing at run time: since Linux 5.11 the kernel runs a new filter
+// once for each call number when it is installed and remembers which calls
+// it always allows, whatever their arguments; read and write then skip it.
+// Checking, translating and caching the filter, seccomp(2) takes about
+// 0.1 ms here: one more reason to build it once and keep it small.
 func program() []unix.SockFilter {
 	p := archCheck()
 	p = append(p,

@@ -19,7 +19,7 @@
 //	peak memory        memory.max_usage_in_bytes               memory.peak
 //	CPU time           cpuacct.usage (ns)                      cpu.stat: usage_usec
 //	kill them all      freezer.state FROZEN, kill, THAWED      cgroup.kill
-//	turn controllers on  (always on)                           cgroup.subtree_control of each ancestor
+//	controllers on     (always)                                cgroup.subtree_control of each ancestor
 //
 // Each cgroup is made at <hierarchy>/tincan/<id>, never under the caller's own
 // cgroup (which a service manager may own), so that
@@ -36,6 +36,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -62,9 +63,12 @@ func (l Limits) Validate() error {
 	switch {
 	case l.Memory < 0:
 		return fmt.Errorf("memory limit %d: must be positive", l.Memory)
-	case l.CPUs < 0, l.CPUs > 0 && quota(l.CPUs) < 1000, math.IsNaN(l.CPUs), l.CPUs > 1e6:
+	case l.CPUs < 0, l.CPUs > 0 && quota(l.CPUs) < 1000, math.IsNaN(l.CPUs):
 		// The kernel takes quotas from 1ms (cpu.cfs_quota_us >= 1000).
-		return fmt.Errorf("CPU limit %g: must be between 0.01 and the number of CPUs", l.CPUs)
+		return fmt.Errorf("CPU limit %g: must be at least 0.01 (a quota of 1ms per 100ms period)", l.CPUs)
+	case l.CPUs > float64(runtime.NumCPU()):
+		// Such a quota could never be used up: it would limit nothing.
+		return fmt.Errorf("CPU limit %g: more than the %d CPUs here", l.CPUs, runtime.NumCPU())
 	case l.Pids < 0:
 		return fmt.Errorf("pids limit %d: must be positive", l.Pids)
 	}

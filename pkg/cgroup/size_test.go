@@ -1,6 +1,7 @@
 package cgroup
 
 import (
+	"runtime"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -43,7 +44,9 @@ func TestParseCPUs(t *testing.T) {
 func TestValidate(t *testing.T) {
 	require.NoError(t, Limits{}.Validate())
 	require.NoError(t, Limits{Memory: 1, CPUs: 0.01, Pids: 1}.Validate())
-	require.ErrorContains(t, Limits{CPUs: 0.001}.Validate(), "CPU limit 0.001: must be between 0.01")
+	require.ErrorContains(t, Limits{CPUs: 0.001}.Validate(), "CPU limit 0.001: must be at least 0.01 (a quota of 1ms per 100ms period)")
+	require.ErrorContains(t, Limits{CPUs: float64(runtime.NumCPU()) + 1}.Validate(), "CPUs here")
+	require.NoError(t, Limits{CPUs: float64(runtime.NumCPU())}.Validate())
 	require.ErrorContains(t, Limits{CPUs: -1}.Validate(), "CPU limit -1")
 	require.ErrorContains(t, Limits{Memory: -1}.Validate(), "memory limit -1")
 	require.ErrorContains(t, Limits{Pids: -1}.Validate(), "pids limit -1")

@@ -266,13 +266,6 @@ func TestApplyRefusesUnknownCapFirst(t *testing.T) {
 	require.Contains(t, r.status, "CapInh:\t0000000000000000\n") // as the test started
 }
 
-// Building the filter is cheap, and happens once per process anyway.
-func BenchmarkProgram(b *testing.B) {
-	for i := 0; i < b.N; i++ {
-		program()
-	}
-}
-
 // Apply's whole cost: about 30 prctl calls, capset, seccomp. Each run takes
 // a fresh thread (a goroutine that ends locked takes its thread with it),
 // whose creation is counted too.

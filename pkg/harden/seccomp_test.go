@@ -119,6 +119,13 @@ func TestAssembleRefusesBadJumps(t *testing.T) {
 	require.Panics(t, func() { assemble(back) })
 }
 
+// Building the filter is cheap, and happens once per process anyway.
+func BenchmarkProgram(b *testing.B) {
+	for i := 0; i < b.N; i++ {
+		program()
+	}
+}
+
 func ExampleCapMask() {
 	mask, _ := CapMask(DefaultCaps())
 	fmt.Printf("0x%016x\n", mask)

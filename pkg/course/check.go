@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"unicode"
 )
@@ -138,8 +139,9 @@ func Results(step string, r io.Reader) []Result {
 		if !isSub && parent == "TestTranscripts" && hasSubtests(runs, parent) && t.action != "skip" {
 			continue // one line per transcript instead
 		}
-		v := verdictFor(step, parent)
+		v, detail := verdictFor(step, parent), message(t.output)
 		if isSub {
+			detail = transcriptDiff(t.output)
 			v = Verdict{OK: "transcript " + sub + ".ct", // sub is testdata/NAME
 				Fail: "transcript " + sub + ".ct: the output differs: make test STEP=" + step + " shows how"}
 		}
@@ -147,9 +149,8 @@ func Results(step string, r io.Reader) []Result {
 		case "pass":
 			results = append(results, Result{Status: "ok", Text: v.OK})
 		case "skip":
-			results = append(results, Result{Status: "skip", Text: v.OK, Detail: message(t.output)})
+			results = append(results, Result{Status: "skip", Text: v.OK, Detail: detail})
 		default: // fail, or never finished (the test binary died)
-			detail := message(t.output)
 			if strings.HasSuffix(v.Fail, detail) {
 				detail = ""
 			}
@@ -202,7 +203,7 @@ func message(output []string) string {
 				continue
 			}
 			msg := strings.TrimSpace(m[1])
-			if strings.HasSuffix(msg, ":") {
+			if re == errorLine && strings.HasSuffix(msg, ":") {
 				for j := i + 1; j < len(output) && j <= i+2; j++ {
 					msg += " " + strings.TrimSpace(output[j])
 				}
@@ -211,6 +212,47 @@ func message(output []string) string {
 		}
 	}
 	return ""
+}
+
+// transcriptDiff shortens go-cmdtest's report on a transcript to the command
+// and the lines that differ ("want: box", "got:  tincan-test"), at most 8
+// lines. A diff within lines (go-cmp's strings.Join form) is left out: it
+// reads badly outside a test log.
+func transcriptDiff(output []string) string {
+	var out, diff []string
+	inLine := false
+	for _, l := range output {
+		t := strings.TrimSpace(l)
+		if m := logLine.FindStringSubmatch(l); m != nil {
+			t = strings.TrimSuffix(strings.TrimSpace(m[1]), " Output:")
+			if strings.HasSuffix(t, "want=-, got=+") {
+				continue
+			}
+		}
+		switch {
+		case t == "" || t == "[]string{" || strings.HasPrefix(t, "}") || strings.HasPrefix(t, "--- ") || strings.HasPrefix(t, "=== "):
+		case strings.HasPrefix(t, "strings.Join("):
+			inLine = true
+		case strings.HasPrefix(t, "- ") || strings.HasPrefix(t, "+ "):
+			label := map[byte]string{'-': "want: ", '+': "got:  "}[t[0]]
+			q := strings.TrimSuffix(strings.TrimSpace(t[2:]), ",")
+			if u, err := strconv.Unquote(q); err == nil {
+				q = u
+			}
+			diff = append(diff, label+q)
+		case strings.HasPrefix(t, `"`):
+			// an unchanged line of the output
+		default:
+			out = append(out, t)
+		}
+	}
+	if !inLine {
+		out = append(out, diff...)
+	}
+	if len(out) > 8 {
+		out = out[:8]
+	}
+	return strings.Join(out, "\n")
 }
 
 // compileErrors keeps the compiler's error lines, at most five.

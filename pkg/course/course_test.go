@@ -72,7 +72,15 @@ func TestHumanize(t *testing.T) {
 const sampleJSON = `{"Action":"start","Package":"tincan.dev/05-pid"}
 {"Action":"run","Package":"tincan.dev/05-pid","Test":"TestTranscripts"}
 {"Action":"run","Package":"tincan.dev/05-pid","Test":"TestTranscripts/testdata/ps"}
-{"Action":"output","Package":"tincan.dev/05-pid","Test":"TestTranscripts/testdata/ps","Output":"    cmdtest.go:1: diff\n"}
+{"Action":"output","Package":"tincan.dev/05-pid","Test":"TestTranscripts/testdata/ps","Output":"=== RUN   TestTranscripts/testdata/ps\n"}
+{"Action":"output","Package":"tincan.dev/05-pid","Test":"TestTranscripts/testdata/ps","Output":"    cmdtest.go:320: testdata/ps.ct:2: want=-, got=+\n"}
+{"Action":"output","Package":"tincan.dev/05-pid","Test":"TestTranscripts/testdata/ps","Output":"        $ 05-pid ps -o pid,user,args\n"}
+{"Action":"output","Package":"tincan.dev/05-pid","Test":"TestTranscripts/testdata/ps","Output":"          []string{\n"}
+{"Action":"output","Package":"tincan.dev/05-pid","Test":"TestTranscripts/testdata/ps","Output":"        - \t\"      1 root     ps -o pid,user,args\",\n"}
+{"Action":"output","Package":"tincan.dev/05-pid","Test":"TestTranscripts/testdata/ps","Output":"        + \t\"   4082 root     ps -o pid,user,args\",\n"}
+{"Action":"output","Package":"tincan.dev/05-pid","Test":"TestTranscripts/testdata/ps","Output":"          }\n"}
+{"Action":"output","Package":"tincan.dev/05-pid","Test":"TestTranscripts/testdata/ps","Output":"        \n"}
+{"Action":"output","Package":"tincan.dev/05-pid","Test":"TestTranscripts/testdata/ps","Output":"--- FAIL: TestTranscripts/testdata/ps (0.01s)\n"}
 {"Action":"fail","Package":"tincan.dev/05-pid","Test":"TestTranscripts/testdata/ps"}
 {"Action":"fail","Package":"tincan.dev/05-pid","Test":"TestTranscripts"}
 {"Action":"run","Package":"tincan.dev/05-pid","Test":"TestPIDNamespace"}
@@ -92,7 +100,8 @@ const sampleJSON = `{"Action":"start","Package":"tincan.dev/05-pid"}
 func TestResults(t *testing.T) {
 	got := Results("05-pid", strings.NewReader(sampleJSON))
 	require.Equal(t, []Result{
-		{Status: "FAIL", Text: "transcript testdata/ps.ct: the output differs: make test STEP=05-pid shows how", Detail: "diff"},
+		{Status: "FAIL", Text: "transcript testdata/ps.ct: the output differs: make test STEP=05-pid shows how",
+			Detail: "$ 05-pid ps -o pid,user,args\nwant:       1 root     ps -o pid,user,args\ngot:     4082 root     ps -o pid,user,args"},
 		{Status: "FAIL", Text: Verdicts["05-pid"]["TestPIDNamespace"].Fail, Detail: "the command shares the host's PID namespace"},
 		{Status: "ok", Text: "command not found"},
 		{Status: "skip", Text: "works without root, in a user namespace", Detail: "the kernel refuses unprivileged user namespaces here"},
@@ -357,4 +366,20 @@ func TestMessage(t *testing.T) {
 	}
 	require.Equal(t, `Not equal: expected: "box\n" actual  : "tincan-test\n"`, message(out))
 	require.Equal(t, "processes still run: [1]", message([]string{"    main_test.go:9: processes still run: [1]"}))
+}
+
+// A diff within a line (go-cmp's strings.Join form) is left out.
+func TestTranscriptDiffWithinLine(t *testing.T) {
+	out := []string{
+		"    cmdtest.go:320: testdata/ps.ct:2: want=-, got=+",
+		"        $ 05-pid ps -o pid,user,args",
+		"          []string{",
+		"          \t\"    PID USER     COMMAND\",",
+		"          \tstrings.Join({",
+		"          \t\t\"      1 root     \",",
+		"        + \t\t\"/\",",
+		"          \t}, \"\"),",
+		"          }",
+	}
+	require.Equal(t, "$ 05-pid ps -o pid,user,args", transcriptDiff(out))
 }

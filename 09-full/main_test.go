@@ -53,7 +53,7 @@ func TestTranscripts(t *testing.T) {
 	testenv.NeedRoot(t)
 	os.Setenv("ROOTFS", testenv.Rootfs(t))
 	os.Setenv("DEMO", demoLayers(t))
-	testenv.Transcripts(t, "can")
+	testenv.Transcripts(t, "can", "curl")
 }
 
 // demoLayers lays out the README's demo: the busybox rootfs as image/0, and
@@ -290,13 +290,15 @@ func TestCleanupAfterSIGKILL(t *testing.T) {
 	require.Empty(t, works)
 }
 
-// requireNoState checks nothing of a container is left: state, cgroups.
+// requireNoState checks nothing of a container is left: state, cgroups
+// (directories named like can's 12-digit IDs, not another run's).
 func requireNoState(t *testing.T) {
 	t.Helper()
 	deadline := time.Now().Add(2 * time.Second)
+	const id = "[0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f]"
 	for {
-		left, _ := filepath.Glob("/run/tincan/[0-9a-f]*")
-		cgs, _ := filepath.Glob("/sys/fs/cgroup/*/tincan/*")
+		left, _ := filepath.Glob("/run/tincan/" + id)
+		cgs, _ := filepath.Glob("/sys/fs/cgroup/*/tincan/" + id)
 		if len(left)+len(cgs) == 0 {
 			return
 		}

@@ -1,0 +1,254 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"os/exec"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+
+	"tincan.dev/pkg/network"
+	"tincan.dev/pkg/testenv"
+)
+
+// The sandbox's network namespace (pkg/testenv) plays the host. The tests
+// wire more namespaces to it: an "internet" with a server at 192.0.2.2, and
+// a client at 198.51.100.2 for published ports. No packet leaves them.
+
+// server runs can --net bridge with busybox httpd serving /etc on port 80,
+// and waits until it answers from the host.
+func server(t *testing.T, root string, args ...string) {
+	t.Helper()
+	argv := append(args, "--init", "--net", "bridge", "--chroot", root, "--", "httpd", "-f", "-p", "80", "-h", "/etc")
+	cmd := exec.Command(canBin(), argv...)
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+	})
+}
+
+// httpGet fetches url from inside the network namespace of pid (0: ours),
+// retrying until deadline: the server may still be starting.
+func httpGet(t *testing.T, pid int, url string) string {
+	t.Helper()
+	var body string
+	var err error
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		inNetns(t, pid, func() { body, err = get(url) })
+		if err == nil {
+			return body
+		}
+	}
+	t.Fatalf("GET %s: %v", url, err)
+	return ""
+}
+
+func get(url string) (string, error) {
+	host := strings.TrimPrefix(url, "http://")
+	host, path, _ := strings.Cut(host, "/")
+	c, err := net.DialTimeout("tcp", host, time.Second)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(2 * time.Second))
+	fmt.Fprintf(c, "GET /%s HTTP/1.0\r\n\r\n", path)
+	b, err := io.ReadAll(c)
+	if err != nil {
+		return "", err
+	}
+	_, out, _ := strings.Cut(string(b), "\r\n\r\n")
+	return out, nil
+}
+
+// inNetns runs f on a thread inside the network namespace of pid (0: ours),
+// then moves the thread back. Letting a locked thread die instead would be a
+// trap: Pdeathsig of a process forked from that thread fires when it dies.
+func inNetns(t *testing.T, pid int, f func()) {
+	if pid == 0 {
+		f()
+		return
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	here, err := netns.Get()
+	require.NoError(t, err)
+	defer here.Close()
+	there, err := netns.GetFromPid(pid)
+	require.NoError(t, err)
+	defer there.Close()
+	require.NoError(t, netns.Set(there))
+	defer func() {
+		if err := netns.Set(here); err != nil {
+			panic(err) // this thread must not go back to the pool
+		}
+	}()
+	f()
+}
+
+// wire makes a namespace (a sleeping process's) joined to ours by a veth:
+// hostAddr/24 here on link name, peerAddr/24 inside. It returns the pid.
+func wire(t *testing.T, name, hostAddr, peerAddr string) int {
+	t.Helper()
+	cmd := exec.Command("sleep", "infinity")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: unix.CLONE_NEWNET, Pdeathsig: syscall.SIGKILL}
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	v := network.Veth{Host: name, HostAddr: network.MustCIDR(hostAddr + "/24"), Peer: "eth0", PeerAddr: network.MustCIDR(peerAddr + "/24"), PeerPid: cmd.Process.Pid}
+	require.NoError(t, v.Add())
+	t.Cleanup(func() { network.Delete(name) })
+	return cmd.Process.Pid
+}
+
+func cleanupAll(t *testing.T) {
+	t.Cleanup(func() {
+		r := testenv.Run(t, exec.Command(canBin(), "cleanup", "--all"))
+		require.Equal(t, 0, r.Code, r.Stderr)
+		_, err := netlink.LinkByName("tincan0")
+		require.Error(t, err, "can cleanup --all left the bridge")
+		out, _ := exec.Command("nft", "list", "tables").Output()
+		require.NotContains(t, string(out), "tincan", "can cleanup --all left the nft table")
+	})
+}
+
+// Two containers on the bridge reach each other by address.
+func TestBridgeContainerToContainer(t *testing.T) {
+	testenv.NeedRoot(t)
+	cleanupAll(t)
+	root := rootWithProbe(t)
+	server(t, root, "--ip", "10.88.0.9", "--hostname", "web")
+	httpGet(t, 0, "http://10.88.0.9:80/hosts") // up
+	r := can(t, "--net", "bridge", "--chroot", root, "--", "wget", "-q", "-O", "-", "http://10.88.0.9/hosts")
+	require.Equal(t, 0, r.Code, r.Stderr)
+	require.Contains(t, r.Stdout, "10.88.0.9\tweb\n")
+}
+
+// A container reaches a server outside through MASQUERADE: the server sees
+// the host's address, not the container's.
+func TestBridgeMasquerade(t *testing.T) {
+	testenv.NeedRoot(t)
+	cleanupAll(t)
+	inet := wire(t, "tincan-test-wan", "192.0.2.1", "192.0.2.2")
+	var ln net.Listener
+	inNetns(t, inet, func() {
+		var err error
+		ln, err = net.Listen("tcp", "192.0.2.2:9000")
+		require.NoError(t, err)
+	})
+	defer ln.Close()
+	seen := make(chan string, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			seen <- err.Error()
+			return
+		}
+		fmt.Fprintln(c, "hello from outside")
+		seen <- c.RemoteAddr().(*net.TCPAddr).IP.String()
+		c.Close()
+	}()
+	r := can(t, "--net", "bridge", "--chroot", rootWithProbe(t), "--", "nc", "192.0.2.2", "9000")
+	require.Equal(t, 0, r.Code, r.Stderr)
+	require.Equal(t, "hello from outside\n", r.Stdout)
+	require.Equal(t, "192.0.2.1", <-seen, "the server did not see the host's address")
+}
+
+// A published port is reached from another host and from the host itself.
+func TestBridgePublishedPort(t *testing.T) {
+	testenv.NeedRoot(t)
+	cleanupAll(t)
+	client := wire(t, "tincan-test-lan", "198.51.100.1", "198.51.100.2")
+	server(t, rootWithProbe(t), "--ip", "10.88.0.10", "--hostname", "web", "-p", "8080:80")
+	require.Contains(t, httpGet(t, client, "http://198.51.100.1:8080/hosts"), "10.88.0.10\tweb\n")
+	require.Contains(t, httpGet(t, 0, "http://127.0.0.1:8080/hosts"), "10.88.0.10\tweb\n")
+}
+
+func TestBridgeSameIPRefused(t *testing.T) {
+	testenv.NeedRoot(t)
+	cleanupAll(t)
+	root := rootWithProbe(t)
+	server(t, root, "--ip", "10.88.0.11")
+	httpGet(t, 0, "http://10.88.0.11:80/hosts")
+	r := can(t, "--net", "bridge", "--ip", "10.88.0.11", "--chroot", root, "--", "true")
+	require.Equal(t, 125, r.Code)
+	require.Contains(t, r.Stderr, "10.88.0.11 is taken")
+	require.Equal(t, 1, strings.Count(r.Stderr, "\n"), r.Stderr)
+}
+
+// Twenty cans at once get twenty addresses, all reachable; nothing is left.
+func TestBridgeTwentyAtOnce(t *testing.T) {
+	testenv.NeedRoot(t)
+	cleanupAll(t)
+	root := rootWithProbe(t)
+	const n = 20
+	type result struct {
+		ip  string
+		err error
+	}
+	results := make(chan result, n)
+	var wg sync.WaitGroup
+	release := make(chan struct{})
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cmd := exec.Command(canBin(), "--net", "bridge", "--chroot", root, "--", "sh", "-c",
+				"ip -4 -o addr show dev eth0 | awk '{print $4}'; read x")
+			stdin, _ := cmd.StdinPipe()
+			stdout, _ := cmd.StdoutPipe()
+			var stderr strings.Builder
+			cmd.Stderr = &stderr
+			if err := cmd.Start(); err != nil {
+				results <- result{err: err}
+				return
+			}
+			line, err := bufio.NewReader(stdout).ReadString('\n')
+			if err != nil {
+				err = fmt.Errorf("%v: %s", err, stderr.String())
+			}
+			results <- result{ip: strings.TrimSpace(line), err: err}
+			<-release
+			stdin.Close()
+			cmd.Wait()
+		}()
+	}
+	seen := map[string]bool{}
+	for i := 0; i < n; i++ {
+		r := <-results
+		require.NoError(t, r.err)
+		ip, _, err := net.ParseCIDR(r.ip)
+		require.NoError(t, err, "%q", r.ip)
+		require.False(t, seen[ip.String()], "%s given twice", ip)
+		seen[ip.String()] = true
+	}
+	for ip := range seen { // all reachable from the host, through the bridge
+		var err error
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+			if err = exec.Command("busybox", "ping", "-c1", "-W1", ip).Run(); err == nil {
+				break
+			}
+		}
+		require.NoError(t, err, "ping %s", ip)
+	}
+	close(release)
+	wg.Wait()
+	links, _ := netlink.LinkList()
+	for _, l := range links {
+		require.NotEqual(t, "veth", l.Type(), "a veth is left: %s", l.Attrs().Name)
+	}
+	held, _ := network.Bridge{}.IPAM().Allocated()
+	require.Empty(t, held, "addresses still allocated")
+	requireNoState(t)
+}

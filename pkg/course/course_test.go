@@ -237,11 +237,26 @@ func TestSolutionFromGit(t *testing.T) {
 	require.NoError(t, os.RemoveAll(filepath.Join(root, StateDir)))
 	_, err = w.MakeExercise("01-x", false)
 	require.ErrorContains(t, err, "has no exercise markers")
+	// The exercise untouched: nothing to keep.
+	_, err = w.RestoreSolution("01-x", false)
+	require.NoError(t, err)
+	got, _ := os.ReadFile(main)
+	require.Equal(t, orig, string(got))
+	require.Empty(t, backups(t, w, "01-x"))
+
+	// Worked on: refused, then kept.
+	_, err = w.MakeExercise("01-x", false)
+	require.NoError(t, err)
+	require.NoError(t, os.RemoveAll(filepath.Join(root, StateDir)))
+	f, err := os.OpenFile(main, os.O_APPEND|os.O_WRONLY, 0)
+	require.NoError(t, err)
+	f.WriteString("// my work\n")
+	f.Close()
 	_, err = w.RestoreSolution("01-x", false)
 	require.ErrorContains(t, err, "has changes since make exercise")
 	_, err = w.RestoreSolution("01-x", true)
 	require.NoError(t, err)
-	got, _ := os.ReadFile(main)
+	got, _ = os.ReadFile(main)
 	require.Equal(t, orig, string(got))
 	require.Len(t, backups(t, w, "01-x"), 1)
 }

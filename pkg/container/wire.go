@@ -153,10 +153,12 @@ func cleanupShared() error {
 	return network.Bridge{}.Cleanup()
 }
 
-// applyHardening applies Docker's defaults, or nothing with --privileged.
+// applyHardening applies Docker's defaults. --privileged keeps every
+// capability and installs no filter, but still empties the inheritable set
+// (CVE-2022-24769: capabilities must not ride through execve by inheritance).
 func applyHardening(spec Spec) error {
 	if spec.Privileged {
-		return nil
+		return harden.Apply(harden.Config{Privileged: true})
 	}
 	return harden.Apply(harden.Default())
 }

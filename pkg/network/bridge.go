@@ -144,6 +144,30 @@ func (b Bridge) ensureLink(gw *net.IPNet) error {
 			return fmt.Errorf("set %s up: %w", b.Name, err)
 		}
 	}
+	return b.ensureCarrier()
+}
+
+// ensureCarrier plugs a veth whose two ends stay on the host into the bridge.
+//
+// A bridge has carrier only while one of its ports has. When the first
+// container plugs in, the bridge's carrier comes on, but the kernel acts on
+// it (operstate up, and a real queue instead of one that drops everything)
+// in linkwatch, which handles such events at most once a second. For up to
+// a second the host's packets to the container, its answers to ARP among
+// them, are dropped: the first connection waits a TCP retransmission, a DNS
+// query its 5 s retry. A port that is always up keeps the carrier on.
+func (b Bridge) ensureCarrier() error {
+	name := b.Name
+	if len(name) > 12 {
+		name = name[:12]
+	}
+	keep := Veth{Host: name + "-up", Peer: name + "-dn", PeerPid: os.Getpid(), Master: b.Name}
+	if _, err := netlink.LinkByName(keep.Host); err == nil {
+		return nil
+	}
+	if err := keep.Add(); err != nil && !errors.Is(err, unix.EEXIST) {
+		return err
+	}
 	return nil
 }
 
@@ -249,13 +273,17 @@ func (a *Attachment) Publish(ports []Port) error {
 	if len(ports) == 0 {
 		return nil
 	}
+	b, err := a.Bridge.withDefaults()
+	if err != nil {
+		return err
+	}
 	// The allocator's lock also serialises the check and the adding of rules.
-	unlock, err := a.Bridge.IPAM().lock()
+	unlock, err := b.IPAM().lock()
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	t, err := openTable(a.Bridge.Table)
+	t, err := openTable(b.Table)
 	if err != nil {
 		return err
 	}
@@ -285,8 +313,12 @@ func (a *Attachment) Publish(ports []Port) error {
 // veth if still there (the kernel deletes it with the container's network
 // namespace) and releases its address. It can run twice.
 func (a *Attachment) Detach() error {
+	b, err := a.Bridge.withDefaults()
+	if err != nil {
+		return err
+	}
 	var errs []error
-	t, err := openTable(a.Bridge.Table)
+	t, err := openTable(b.Table)
 	var ports []Port
 	if err == nil {
 		ports, err = t.deleteRules(func(owner string) bool { return owner == a.ID })
@@ -299,7 +331,7 @@ func (a *Attachment) Detach() error {
 		}
 	}
 	errs = append(errs, Delete(a.HostVeth))
-	errs = append(errs, a.Bridge.IPAM().Release(a.IP.IP, a.ID))
+	errs = append(errs, b.IPAM().Release(a.IP.IP, a.ID))
 	return errors.Join(errs...)
 }
 

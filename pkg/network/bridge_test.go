@@ -6,7 +6,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -396,6 +395,18 @@ func TestEnsureConcurrent(t *testing.T) {
 	}
 	require.NoError(t, b.Ensure())
 	require.Equal(t, 3, strings.Count(nft(t, "list", "chain", "ip", b.Table, "postrouting"), "masquerade"))
+	// One port, up, keeps the bridge's carrier on while no container is plugged in.
+	br, err := netlink.LinkByName(b.Name)
+	require.NoError(t, err)
+	links, err := netlink.LinkList()
+	require.NoError(t, err)
+	var ports []string
+	for _, l := range links {
+		if l.Attrs().MasterIndex == br.Attrs().Index && l.Attrs().OperState == netlink.OperUp {
+			ports = append(ports, l.Attrs().Name)
+		}
+	}
+	require.Equal(t, []string{"tincan-test0-up"}, ports)
 	for _, f := range []string{"/proc/sys/net/ipv4/ip_forward", "/proc/sys/net/ipv4/conf/tincan-test0/route_localnet"} {
 		v, err := os.ReadFile(f)
 		require.NoError(t, err)
@@ -421,6 +432,7 @@ func TestTwentyAtOnce(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+	require.Len(t, containerPorts(t, b.Name), n)
 	seen := map[string]bool{}
 	for i, a := range atts {
 		require.NoError(t, errs[i])
@@ -439,7 +451,7 @@ func TestTwentyAtOnce(t *testing.T) {
 	held, err := b.IPAM().Allocated()
 	require.NoError(t, err)
 	require.Empty(t, held)
-	require.Empty(t, bridgePorts(t, b.Name))
+	require.Empty(t, containerPorts(t, b.Name))
 }
 
 // CheckForward finds a forward chain that drops, as Docker's does.
@@ -512,22 +524,34 @@ func tables(t *testing.T) []string {
 }
 
 // testLinks lists the links named tincan-* other than the test's wires.
+// (Not from /sys/class/net: sysfs shows the network namespace of whoever
+// mounted it, here the host's.)
 func testLinks(t *testing.T) []string {
-	paths, err := filepath.Glob("/sys/class/net/tincan-*")
+	links, err := netlink.LinkList()
 	require.NoError(t, err)
 	var names []string
-	for _, p := range paths {
-		if n := filepath.Base(p); n != "tincan-test-wan" && n != "tincan-test-lan" {
+	for _, l := range links {
+		n := l.Attrs().Name
+		if strings.HasPrefix(n, "tincan-") && n != "tincan-test-wan" && n != "tincan-test-lan" {
 			names = append(names, n)
 		}
 	}
 	return names
 }
 
-func bridgePorts(t *testing.T, bridge string) []string {
-	paths, err := filepath.Glob("/sys/class/net/" + bridge + "/brif/*")
+// containerPorts lists the links plugged into bridge but its carrier keeper.
+func containerPorts(t *testing.T, bridge string) []string {
+	br, err := netlink.LinkByName(bridge)
 	require.NoError(t, err)
-	return paths
+	links, err := netlink.LinkList()
+	require.NoError(t, err)
+	var names []string
+	for _, l := range links {
+		if l.Attrs().MasterIndex == br.Attrs().Index && l.Attrs().Name != bridge+"-up" {
+			names = append(names, l.Attrs().Name)
+		}
+	}
+	return names
 }
 
 func values(m map[string]string) []string {

@@ -141,7 +141,7 @@ func (p IPAM) lock() (unlock func(), err error) {
 	if err != nil {
 		return nil, fmt.Errorf("address allocator: %w", err)
 	}
-	trace.Call("flock(%d</%s>, LOCK_EX)", f.Fd(), name)
+	trace.Call("flock(%d<%s>, LOCK_EX)", f.Fd(), name)
 	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("address allocator: flock %s: %w", name, err)

@@ -1,6 +1,3 @@
-// Package network connects network namespaces, through rtnetlink(7) as
-// ip(8) does, never by running ip.
-//
 // A new network namespace holds only a loopback device, and it is down. To reach
 // it from outside, the kernel offers a veth pair: two interfaces joined like the
 // ends of a cable, whatever enters one leaves the other (veth(4)). One end stays
@@ -10,6 +7,7 @@
 // (IFLA_NET_NS_PID in the RTM_NEWLINK request) rather than created on the host
 // and moved there: moving a link between namespaces waits for RCU grace periods
 // and costs tens of milliseconds, creating it in place costs none.
+
 package network
 
 import (
@@ -60,7 +58,7 @@ func (v Veth) add(inside func(h *netlink.Handle) error) (err error) {
 	if v.Master != "" {
 		// IFLA_MASTER: the bridge becomes the host end's master, like a
 		// cable plugged into a switch port.
-		trace.Call("RTM_NEWLINK {dev: %q, IFLA_MASTER: %q}", v.Host, v.Master)
+		trace.Call("RTM_SETLINK {dev: %q, IFLA_MASTER: %q}", v.Host, v.Master)
 		if err := netlink.LinkSetMaster(link, &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: v.Master}}); err != nil {
 			return fmt.Errorf("plug %s into bridge %s: %w", v.Host, v.Master, err)
 		}

@@ -104,13 +104,13 @@ func Results(step string, r io.Reader) []Result {
 		}
 		switch {
 		case e.Action == "build-output":
-			build = append(build, strings.TrimRight(e.Output, "\n"))
+			build = append(build, lines(e.Output)...)
 		case e.Test == "":
 			if e.Action == "fail" {
 				pkgFailed = true
 			}
 			if e.Action == "output" {
-				pkgOutput = append(pkgOutput, strings.TrimRight(e.Output, "\n"))
+				pkgOutput = append(pkgOutput, lines(e.Output)...)
 			}
 		default:
 			t := runs[e.Test]
@@ -121,7 +121,7 @@ func Results(step string, r io.Reader) []Result {
 			}
 			switch e.Action {
 			case "output":
-				t.output = append(t.output, strings.TrimRight(e.Output, "\n"))
+				t.output = append(t.output, lines(e.Output)...)
 			case "pass", "fail", "skip":
 				t.action = e.Action
 			}
@@ -165,6 +165,11 @@ func Results(step string, r io.Reader) []Result {
 			Detail: lastLines(strings.Join(pkgOutput, "\n"), 5)})
 	}
 	return results
+}
+
+// lines splits an event's output: one event may carry several lines.
+func lines(s string) []string {
+	return strings.Split(strings.TrimSuffix(s, "\n"), "\n")
 }
 
 func hasSubtests(runs map[string]*testRun, parent string) bool {

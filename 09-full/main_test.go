@@ -31,7 +31,11 @@ func can(t *testing.T, args ...string) testenv.Result {
 // rootWithProbe is a fresh copy of the busybox rootfs with the probe in /probe.
 func rootWithProbe(t *testing.T) string {
 	t.Helper()
-	dir := filepath.Join(t.TempDir(), "root")
+	tmp := t.TempDir()
+	// For the user-namespace tests: t.TempDir makes both levels 0700.
+	require.NoError(t, os.Chmod(tmp, 0o755))
+	require.NoError(t, os.Chmod(filepath.Dir(tmp), 0o755))
+	dir := filepath.Join(tmp, "root")
 	out, err := exec.Command("cp", "-a", testenv.Rootfs(t), dir).CombinedOutput()
 	require.NoError(t, err, string(out))
 	out, err = exec.Command("cp", testenv.Probe(t), filepath.Join(dir, "probe")).CombinedOutput()

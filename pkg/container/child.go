@@ -18,12 +18,17 @@ import (
 	"tincan.dev/pkg/trace"
 )
 
+// configEnv carries the Spec to the child, as JSON. An environment
+// variable rather than the config.json beside it: with --user-ns the child is
+// uid 100000 on the host, and may not read can's state directory.
+const configEnv = "_TINCAN_CONFIG"
+
 func writeConfig(dir string, spec Spec) error {
 	b, err := json.MarshalIndent(spec, "", "  ")
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(dir, "config.json"), b, 0o600)
+	return os.WriteFile(filepath.Join(dir, "config.json"), b, 0o644)
 }
 
 // stateDir is the container's state directory on the host, as the child
@@ -32,14 +37,14 @@ var stateDir string
 
 func readConfig() (Spec, error) {
 	var spec Spec
-	dir := os.Getenv(stateEnv)
-	stateDir = dir
-	b, err := os.ReadFile(filepath.Join(dir, "config.json"))
+	stateDir = os.Getenv(stateEnv)
+	err := json.Unmarshal([]byte(os.Getenv(configEnv)), &spec)
+	os.Unsetenv(stateEnv)
+	os.Unsetenv(configEnv)
 	if err != nil {
 		return spec, fmt.Errorf("read the container's config: %w", err)
 	}
-	os.Unsetenv(stateEnv)
-	return spec, json.Unmarshal(b, &spec)
+	return spec, nil
 }
 
 // IsChild reports whether this process is a container's child, to be run by

@@ -1,6 +1,7 @@
 package container
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -20,9 +21,8 @@ import (
 // stateEnv tells the re-executed child where its config.json is.
 const stateEnv = "_TINCAN_STATE"
 
-// StopTimeout is how long a container has to exit after can passes it
-// SIGTERM or SIGINT, before SIGKILL (docker stop's default).
-var StopTimeout = 10 * time.Second
+// DefaultStopTimeout is docker stop's: 10 seconds from SIGTERM to SIGKILL.
+const DefaultStopTimeout = 10 * time.Second
 
 // Run runs the container described by spec to its end and tears everything
 // down, on every path: CMD's exit, a setup failure half way, a signal to can.
@@ -100,7 +100,11 @@ func Run(spec Spec) (code int, err error) {
 	}
 
 	cmd := reexec.Command("can", "init")
-	cmd.Env = append(os.Environ(), stateEnv+"="+st.dir)
+	config, err := json.Marshal(spec)
+	if err != nil {
+		return 0, err
+	}
+	cmd.Env = append(os.Environ(), stateEnv+"="+st.dir, configEnv+"="+string(config))
 	cmd.SysProcAttr.Cloneflags = spec.cloneflags()
 	cmd.Rootless = true // a user namespace when not root (pkg/userns)
 	if spec.UserNS && os.Geteuid() == 0 {
@@ -137,7 +141,7 @@ func Run(spec Spec) (code int, err error) {
 		cmd.Wait()
 		return 0, err
 	}
-	code, err = wait(cmd, sigs)
+	code, err = wait(cmd, sigs, spec.StopTimeout)
 	if err == nil && cg != nil {
 		if stats, serr := cg.Result(); serr == nil && stats.OOMKilled {
 			fmt.Fprintf(os.Stderr, "can: killed by the OOM killer: memory limit %s reached\n", cgroup.FormatSize(spec.Limits.Memory))
@@ -146,9 +150,14 @@ func Run(spec Spec) (code int, err error) {
 	return code, err
 }
 
-// wait waits for the container; on SIGTERM or SIGINT it gives it StopTimeout
-// to exit (reexec.Wait forwards the signal), then kills it.
-func wait(cmd *reexec.Cmd, sigs chan os.Signal) (int, error) {
+// wait waits for the container; on SIGTERM or SIGINT it gives it timeout
+// to exit (reexec.Wait forwards the signal), then kills it. A CMD that is
+// PID 1 without a handler for SIGTERM never sees it: the kernel delivers PID 1
+// only the signals it handles (use --init).
+func wait(cmd *reexec.Cmd, sigs chan os.Signal, timeout time.Duration) (int, error) {
+	if timeout <= 0 {
+		timeout = DefaultStopTimeout
+	}
 	done := make(chan struct{})
 	defer close(done)
 	go func() {
@@ -158,7 +167,7 @@ func wait(cmd *reexec.Cmd, sigs chan os.Signal) (int, error) {
 				return
 			}
 			select {
-			case <-time.After(StopTimeout):
+			case <-time.After(timeout):
 				unix.Kill(cmd.Pid, unix.SIGKILL)
 			case <-done:
 			}

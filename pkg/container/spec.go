@@ -23,6 +23,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strings"
+	"time"
 
 	"tincan.dev/pkg/cgroup"
 )
@@ -47,6 +48,10 @@ type Spec struct {
 	Limits     cgroup.Limits
 	Privileged bool // no capability, seccomp or masked-path hardening
 	Init       bool // a tiny PID 1 that reaps zombies and forwards signals
+
+	// StopTimeout is how long the container has to exit after can passes
+	// it SIGTERM or SIGINT, before SIGKILL (0: docker stop's 10 seconds).
+	StopTimeout time.Duration
 }
 
 // Tmpfs is one --tmpfs PATH[:OPTIONS] mount.

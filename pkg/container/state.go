@@ -39,11 +39,13 @@ type State struct {
 
 func newState(id string) (*State, error) {
 	root := StateRoot()
-	if err := os.MkdirAll(root, 0o700); err != nil {
+	// 0711: others may pass through, to the files a container in a user
+	// namespace binds in (hosts, resolv.conf), but not list the containers.
+	if err := os.MkdirAll(root, 0o711); err != nil {
 		return nil, fmt.Errorf("state directory %s: %w", root, err)
 	}
 	dir := filepath.Join(root, id)
-	if err := os.Mkdir(dir, 0o700); err != nil {
+	if err := os.Mkdir(dir, 0o711); err != nil {
 		return nil, fmt.Errorf("state directory %s: %w", dir, err)
 	}
 	st := &State{ID: id, Owner: os.Getpid(), dir: dir}

@@ -29,11 +29,7 @@ func newCgroup(id string, l cgroup.Limits) (*cgroup.Cgroup, error) {
 	if err := l.Validate(); err != nil {
 		return nil, err
 	}
-	cg, err := cgroup.New(id, l)
-	if err != nil && os.Geteuid() != 0 {
-		return nil, fmt.Errorf("%w: rootless, limits need a delegated cgroup v2 subtree (see make doctor)", err)
-	}
-	return cg, err
+	return cgroup.New(id, l)
 }
 
 // destroyCgroups removes the cgroups of a container whose can died. Its

@@ -122,8 +122,8 @@ func New(id string, limits Limits) (*Cgroup, error) {
 // New makes cgroup id in the hierarchies of l, with limits set. Call Destroy
 // when done, whether or not a process ever joined it.
 func (l *Layout) New(id string, limits Limits) (*Cgroup, error) {
-	if id == "" || id == "." || id == ".." || strings.Contains(id, "/") {
-		return nil, fmt.Errorf("cgroup id %q: must be a plain directory name", id)
+	if err := checkID(id); err != nil {
+		return nil, err
 	}
 	if err := limits.Validate(); err != nil {
 		return nil, err
@@ -147,6 +147,41 @@ func (l *Layout) New(id string, limits Limits) (*Cgroup, error) {
 		return nil, err
 	}
 	return cg, nil
+}
+
+// Open finds cgroup id, made earlier by New in this or another process
+// (say, by a runtime that died), so that Result, Kill and Destroy work on it.
+// Its Limits read as zero: they are in the kernel's files, not remembered.
+func Open(id string) (*Cgroup, error) {
+	l, err := Detect()
+	if err != nil {
+		return nil, err
+	}
+	return l.Open(id)
+}
+
+// Open finds cgroup id in the hierarchies of l.
+func (l *Layout) Open(id string) (*Cgroup, error) {
+	if err := checkID(id); err != nil {
+		return nil, err
+	}
+	dirs, err := l.plan(id, Limits{})
+	if err != nil {
+		return nil, err
+	}
+	cg := &Cgroup{ID: id, dirs: existing(dirs)}
+	if len(cg.dirs) == 0 {
+		return nil, fmt.Errorf("cgroup %s: %w in any hierarchy", id, fs.ErrNotExist)
+	}
+	return cg, nil
+}
+
+// checkID refuses an id that is not one directory name.
+func checkID(id string) error {
+	if id == "" || id == "." || id == ".." || strings.Contains(id, "/") {
+		return fmt.Errorf("cgroup id %q: must be a plain directory name", id)
+	}
+	return nil
 }
 
 // plan chooses a directory in each hierarchy that holds a controller we use.
@@ -339,8 +374,9 @@ func (cg *Cgroup) Result() (Stats, error) {
 
 // Destroy kills what is left in the cgroup, removes its directories and then
 // each tincan directory above them that is left empty. It is safe to call
-// twice.
+// twice, or on a cgroup another process has removed.
 func (cg *Cgroup) Destroy() error {
+	cg.dirs = existing(cg.dirs) // someone else may have been first
 	if len(cg.dirs) == 0 {
 		return nil
 	}
@@ -406,6 +442,17 @@ func killProcs(path string) (int, error) {
 		}
 	}
 	return len(pids), nil
+}
+
+// existing keeps the dirs that are there.
+func existing(dirs []dir) []dir {
+	var out []dir
+	for _, d := range dirs {
+		if fi, err := os.Stat(d.path); err == nil && fi.IsDir() {
+			out = append(out, d)
+		}
+	}
+	return out
 }
 
 // find returns the directory where controller c is used.

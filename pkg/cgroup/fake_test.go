@@ -194,3 +194,21 @@ func TestV2FailedLimitCleansUp(t *testing.T) {
 	require.ErrorContains(t, err, `write "100000 100000" to `+root+"/tincan/tincan-test-x/cpu.max")
 	require.NoDirExists(t, filepath.Join(root, "tincan"))
 }
+
+// Open finds a cgroup that New made, and its Destroy removes it; an id with
+// no directory anywhere is not found.
+func TestV2Open(t *testing.T) {
+	root, removed := fakeV2(t, "memory pids")
+	l := &Layout{Unified: root}
+	_, err := l.New("tincan-test-x", Limits{Pids: 4})
+	require.NoError(t, err)
+	cg, err := l.Open("tincan-test-x")
+	require.NoError(t, err)
+	require.Equal(t, []string{filepath.Join(root, "tincan", "tincan-test-x")}, cg.Paths())
+	require.NoError(t, cg.Destroy())
+	require.Equal(t, []string{"/tincan/tincan-test-x", "/tincan"}, *removed)
+	_, err = l.Open("tincan-test-x")
+	require.ErrorIs(t, err, os.ErrNotExist)
+	_, err = l.Open("../x")
+	require.EqualError(t, err, `cgroup id "../x": must be a plain directory name`)
+}

@@ -188,6 +188,22 @@ func TestUnifiedJoinAndKill(t *testing.T) {
 	require.Equal(t, "signal: killed", fmt.Sprint(cmd.Wait()))
 }
 
+// A runtime that died leaves its cgroup with processes in it: Open finds it
+// by id, in every hierarchy, and Destroy cleans it up.
+func TestOpenAndDestroyLeftovers(t *testing.T) {
+	l := realLayout(t, "memory")
+	made := newCgroup(t, l, Limits{Memory: 64 << 20})
+	cmd := startIn(t, made, `sleep 100`)
+	cg, err := l.Open(made.ID)
+	require.NoError(t, err)
+	require.Equal(t, made.Paths(), cg.Paths())
+	require.NoError(t, cg.Destroy())
+	require.Equal(t, "signal: killed", fmt.Sprint(cmd.Wait()))
+	for _, p := range made.Paths() {
+		require.NoDirExists(t, p)
+	}
+}
+
 // Containers start and stop at the same time: one's Destroy removes the
 // empty tincan directory while another's New is about to use it.
 func TestConcurrentNewAndDestroy(t *testing.T) {

@@ -172,7 +172,8 @@ func (b Bridge) ensureCarrier() error {
 }
 
 // CheckForward reports chains, in other tables, that drop forwarded packets
-// by default, as the FORWARD chain of a host running Docker does. The bridge
+// by default, as the FORWARD chain of a host running Docker does, and do not
+// accept the bridge's packets (iifname and oifname the bridge). The bridge
 // is then cut off: containers cannot go out, published ports are not reached
 // from other hosts (the host itself still reaches them, through output).
 //
@@ -186,7 +187,7 @@ func (b Bridge) CheckForward() error {
 	if err != nil {
 		return err
 	}
-	drops, err := forwardDrops()
+	drops, err := forwardDrops(b.Name)
 	if err != nil || len(drops) == 0 {
 		return err
 	}

@@ -469,6 +469,11 @@ func TestCheckForward(t *testing.T) {
 	err = b.CheckForward()
 	require.ErrorContains(t, err, "chain ip tincan-test-filter FORWARD drops forwarded packets")
 	require.ErrorContains(t, err, `nft insert rule ip tincan-test-filter FORWARD iifname "tincan-test0" accept`)
+	// Following the advice silences it.
+	nft(t, "insert", "rule", "ip", "tincan-test-filter", "FORWARD", "iifname", "tincan-test0", "accept")
+	require.Error(t, b.CheckForward(), "oifname is still dropped")
+	nft(t, "insert", "rule", "ip", "tincan-test-filter", "FORWARD", "oifname", "tincan-test0", "counter", "accept")
+	require.NoError(t, b.CheckForward())
 }
 
 // BenchmarkAttach times what --net bridge adds to a container's start (the

@@ -298,8 +298,9 @@ func (t *natTable) deleteTable() error {
 }
 
 // forwardDrops names the base chains, in any table, that drop forwarded IPv4
-// packets by default, such as the FORWARD chain of a host running Docker.
-func forwardDrops() ([]string, error) {
+// packets by default, such as the FORWARD chain of a host running Docker,
+// unless they accept the bridge's packets both ways (iifname and oifname).
+func forwardDrops(bridge string) ([]string, error) {
 	conn, err := nftables.New()
 	if err != nil {
 		return nil, err
@@ -311,13 +312,45 @@ func forwardDrops() ([]string, error) {
 	var drops []string
 	for _, c := range chains {
 		fam := c.Table.Family
-		if (fam == nftables.TableFamilyIPv4 || fam == nftables.TableFamilyINet) &&
-			c.Hooknum != nil && *c.Hooknum == *nftables.ChainHookForward &&
-			c.Policy != nil && *c.Policy == nftables.ChainPolicyDrop {
+		if (fam != nftables.TableFamilyIPv4 && fam != nftables.TableFamilyINet) ||
+			c.Hooknum == nil || *c.Hooknum != *nftables.ChainHookForward ||
+			c.Policy == nil || *c.Policy != nftables.ChainPolicyDrop {
+			continue
+		}
+		rules, err := conn.GetRules(c.Table, c)
+		if err != nil {
+			return nil, fmt.Errorf("nftables: list rules of chain %s: %w", c.Name, err)
+		}
+		in, out := false, false
+		for _, r := range rules {
+			in = in || acceptsLink(r, expr.MetaKeyIIFNAME, bridge)
+			out = out || acceptsLink(r, expr.MetaKeyOIFNAME, bridge)
+		}
+		if !in || !out {
 			drops = append(drops, fmt.Sprintf("%s %s %s", familyName(fam), c.Table.Name, c.Name))
 		}
 	}
 	return drops, nil
+}
+
+// acceptsLink reports whether r is "iifname NAME accept" (or oifname, as key
+// says), counter or not.
+func acceptsLink(r *nftables.Rule, key expr.MetaKey, name string) bool {
+	var meta, cmp, accept bool
+	for _, e := range r.Exprs {
+		switch e := e.(type) {
+		case *expr.Meta:
+			meta = !cmp && e.Key == key
+		case *expr.Cmp:
+			cmp = meta && e.Op == expr.CmpOpEq && strings.TrimRight(string(e.Data), "\x00") == name
+		case *expr.Verdict:
+			accept = cmp && e.Kind == expr.VerdictAccept
+		case *expr.Counter:
+		default:
+			return false
+		}
+	}
+	return accept
 }
 
 func familyName(f nftables.TableFamily) string {

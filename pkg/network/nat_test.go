@@ -66,3 +66,16 @@ func TestNATRules(t *testing.T) {
 		&expr.Masq{},
 	}, out)
 }
+
+func TestAcceptsLink(t *testing.T) {
+	rule := func(e ...[]expr.Any) *nftables.Rule { return &nftables.Rule{Exprs: join(e...)} }
+	accept := []expr.Any{&expr.Verdict{Kind: expr.VerdictAccept}}
+	// nft(8) compares the name and its NUL only, not IFNAMSIZ bytes.
+	short := []expr.Any{&expr.Meta{Key: expr.MetaKeyIIFNAME, Register: 1}, &expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte("tincan0\x00")}}
+	require.True(t, acceptsLink(rule(short, accept), expr.MetaKeyIIFNAME, "tincan0"))
+	require.True(t, acceptsLink(rule(ifname(expr.MetaKeyIIFNAME, expr.CmpOpEq, "tincan0"), []expr.Any{&expr.Counter{}}, accept), expr.MetaKeyIIFNAME, "tincan0"))
+	require.False(t, acceptsLink(rule(short, accept), expr.MetaKeyOIFNAME, "tincan0"), "iifname is not oifname")
+	require.False(t, acceptsLink(rule(short, ifname(expr.MetaKeyOIFNAME, expr.CmpOpEq, "eth0"), accept), expr.MetaKeyIIFNAME, "tincan0"), "accepts only toward eth0")
+	require.False(t, acceptsLink(rule(ifname(expr.MetaKeyIIFNAME, expr.CmpOpNeq, "tincan0"), accept), expr.MetaKeyIIFNAME, "tincan0"))
+	require.False(t, acceptsLink(rule(short, []expr.Any{&expr.Verdict{Kind: expr.VerdictDrop}}), expr.MetaKeyIIFNAME, "tincan0"))
+}

@@ -204,6 +204,77 @@ func TestOpenAndDestroyLeftovers(t *testing.T) {
 	}
 }
 
+// unifiedOnly is this machine's cgroup2 hierarchy alone (skips without one).
+func unifiedOnly(t testing.TB) *Layout {
+	t.Helper()
+	testenv.NeedRoot(t)
+	l, err := Detect()
+	require.NoError(t, err)
+	if l.Unified == "" {
+		t.Skip("no cgroup2 hierarchy mounted here")
+	}
+	return &Layout{Unified: l.Unified}
+}
+
+// With CloneInto the child is born in the v2 cgroup: its very first look at
+// /proc/self/cgroup, with no Join at all, shows it there.
+func TestCloneInto(t *testing.T) {
+	cg := newCgroup(t, unifiedOnly(t), Limits{})
+	cmd := exec.Command("cat", "/proc/self/cgroup")
+	cmd.SysProcAttr = &syscall.SysProcAttr{}
+	f, err := cg.CloneInto(cmd.SysProcAttr)
+	require.NoError(t, err)
+	out, err := cmd.Output()
+	f.Close()
+	require.NoError(t, err)
+	require.Contains(t, string(out), "0::/tincan/"+cg.ID+"\n")
+	_, err = (&Cgroup{}).CloneInto(&syscall.SysProcAttr{})
+	require.EqualError(t, err, "clone into a cgroup: needs a cgroup v2 hierarchy")
+}
+
+// Joining by a write to cgroup.procs against being born in the cgroup, for a
+// process that reads EOF and exits: the difference is the move's cost. Each
+// start follows a pause, as a container's start does: back-to-back moves are
+// cheap, because the lock stays in its slow mode for a grace period after a
+// move.
+func BenchmarkJoin(b *testing.B) {
+	l := unifiedOnly(b)
+	cg, err := l.New(testID(), Limits{})
+	require.NoError(b, err)
+	defer cg.Destroy()
+	b.Run("cgroup.procs", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			pause(b)
+			cmd := exec.Command("sh", "-c", "read go")
+			stdin, _ := cmd.StdinPipe()
+			require.NoError(b, cmd.Start())
+			require.NoError(b, cg.Join(cmd.Process.Pid))
+			stdin.Close()
+			cmd.Wait()
+		}
+	})
+	b.Run("CLONE_INTO_CGROUP", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			pause(b)
+			cmd := exec.Command("sh", "-c", "read go")
+			cmd.SysProcAttr = &syscall.SysProcAttr{}
+			f, err := cg.CloneInto(cmd.SysProcAttr)
+			require.NoError(b, err)
+			stdin, _ := cmd.StdinPipe()
+			require.NoError(b, cmd.Start())
+			f.Close()
+			stdin.Close()
+			cmd.Wait()
+		}
+	})
+}
+
+func pause(b *testing.B) {
+	b.StopTimer()
+	time.Sleep(100 * time.Millisecond)
+	b.StartTimer()
+}
+
 // Containers start and stop at the same time: one's Destroy removes the
 // empty tincan directory while another's New is about to use it.
 func TestConcurrentNewAndDestroy(t *testing.T) {

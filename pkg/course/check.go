@@ -168,7 +168,10 @@ func Results(step string, r io.Reader) []Result {
 }
 
 // lines splits an event's output: one event may carry several lines.
+// go-cmp's diffs use no-break spaces at random, so that no one parses them;
+// we only read them, as spaces.
 func lines(s string) []string {
+	s = strings.ReplaceAll(s, "\u00a0", " ")
 	return strings.Split(strings.TrimSuffix(s, "\n"), "\n")
 }
 
@@ -219,40 +222,44 @@ func message(output []string) string {
 	return ""
 }
 
-// transcriptDiff shortens go-cmdtest's report on a transcript to the command
-// and the lines that differ ("want: box", "got:  tincan-test"), at most 8
-// lines. A diff within lines (go-cmp's strings.Join form) is left out: it
-// reads badly outside a test log.
+// transcriptDiff shortens go-cmdtest's report on a transcript to the first
+// command that went wrong and its lines that differ ("want: box", "got:
+// tincan-test"), at most 8 lines. A diff within lines (go-cmp's strings.Join
+// form) is left out: it reads badly outside a test log.
 func transcriptDiff(output []string) string {
-	var out, diff []string
-	inLine := false
+	var out []string
+	seen, inLine := false, false
 	for _, l := range output {
 		t := strings.TrimSpace(l)
 		if m := logLine.FindStringSubmatch(l); m != nil {
 			t = strings.TrimSuffix(strings.TrimSpace(m[1]), " Output:")
+			if seen {
+				break // the next command: one is enough
+			}
+			seen = true
 			if strings.HasSuffix(t, "want=-, got=+") {
 				continue
 			}
 		}
 		switch {
-		case t == "" || t == "[]string{" || strings.HasPrefix(t, "}") || strings.HasPrefix(t, "--- ") || strings.HasPrefix(t, "=== "):
+		case t == "" || t == "[]string{" || strings.HasPrefix(t, "}") || strings.HasPrefix(t, "...") ||
+			strings.HasPrefix(t, "--- ") || strings.HasPrefix(t, "=== ") || strings.HasPrefix(t, `"`):
+			// go-cmp's frame, and the lines that did not change
 		case strings.HasPrefix(t, "strings.Join("):
 			inLine = true
 		case strings.HasPrefix(t, "- ") || strings.HasPrefix(t, "+ "):
+			if inLine {
+				continue
+			}
 			label := map[byte]string{'-': "want: ", '+': "got:  "}[t[0]]
 			q := strings.TrimSuffix(strings.TrimSpace(t[2:]), ",")
 			if u, err := strconv.Unquote(q); err == nil {
 				q = u
 			}
-			diff = append(diff, label+q)
-		case strings.HasPrefix(t, `"`):
-			// an unchanged line of the output
+			out = append(out, label+q)
 		default:
 			out = append(out, t)
 		}
-	}
-	if !inLine {
-		out = append(out, diff...)
 	}
 	if len(out) > 8 {
 		out = out[:8]

@@ -76,7 +76,7 @@ const sampleJSON = `{"Action":"start","Package":"tincan.dev/05-pid"}
 {"Action":"output","Package":"tincan.dev/05-pid","Test":"TestTranscripts/testdata/ps","Output":"    cmdtest.go:320: testdata/ps.ct:2: want=-, got=+\n"}
 {"Action":"output","Package":"tincan.dev/05-pid","Test":"TestTranscripts/testdata/ps","Output":"        $ 05-pid ps -o pid,user,args\n          []string{\n"}
 {"Action":"output","Package":"tincan.dev/05-pid","Test":"TestTranscripts/testdata/ps","Output":"        - \t\"      1 root     ps -o pid,user,args\",\n"}
-{"Action":"output","Package":"tincan.dev/05-pid","Test":"TestTranscripts/testdata/ps","Output":"        + \t\"   4082 root     ps -o pid,user,args\",\n"}
+{"Action":"output","Package":"tincan.dev/05-pid","Test":"TestTranscripts/testdata/ps","Output":"        +\u00a0\t\"   4082 root     ps -o pid,user,args\",\n"}
 {"Action":"output","Package":"tincan.dev/05-pid","Test":"TestTranscripts/testdata/ps","Output":"          }\n"}
 {"Action":"output","Package":"tincan.dev/05-pid","Test":"TestTranscripts/testdata/ps","Output":"        \n"}
 {"Action":"output","Package":"tincan.dev/05-pid","Test":"TestTranscripts/testdata/ps","Output":"--- FAIL: TestTranscripts/testdata/ps (0.01s)\n"}

@@ -52,10 +52,12 @@ func child(args []string) error {
 	if err := mount.MakePrivate("/"); err != nil {
 		return err
 	}
+	// exercise: pivot_root(2) needs the new root to be a mount point: bind DIR onto itself (pkg/mount)
 	// pivot_root needs DIR to be a mount point: bind it onto itself.
 	if err := mount.PrepareRoot(*root); err != nil {
 		return err
 	}
+	// end exercise
 	if err := mount.Proc(*root + "/proc"); err != nil {
 		return err
 	}
@@ -64,6 +66,7 @@ func child(args []string) error {
 	if err := mount.Dev(*root, mount.InUserNamespace()); err != nil {
 		return err
 	}
+	// exercise: make DIR the new / with pivot_root(".", ".") and detach the old root (or chroot(2) with --chroot), see pivot_root(2)
 	enter := mount.PivotRoot
 	if *chroot {
 		enter = mount.Chroot
@@ -71,5 +74,6 @@ func child(args []string) error {
 	if err := enter(*root); err != nil {
 		return err
 	}
+	// end exercise
 	return reexec.Exec(args)
 }

@@ -68,4 +68,30 @@ var Verdicts = map[string]map[string]Verdict{
 			OK:   "when PID 1 exits, the kernel kills the rest of its namespace",
 			Fail: "processes outlive the command: they are not in a PID namespace of their own (CLONE_NEWPID)"},
 	},
+	"06-user": {
+		"TestRootMapsARange": {
+			OK:   "user namespace: root's --map 0:100000:65536 is the namespace's uid and gid map",
+			Fail: "the maps are not the ones asked for: CLONE_NEWUSER, with UidMappings and GidMappings (user_namespaces(7))"},
+		"TestNoMap": {
+			OK:   "--no-map: every id inside is nobody (65534)",
+			Fail: "--no-map: ids inside are not the overflow id: is the command in a user namespace of its own (CLONE_NEWUSER)?"},
+		"TestFilesBelongToTheCallerOutside": {
+			OK: "a file root makes inside belongs to the caller outside"},
+		"TestCannotReadRootOnlyFile": {
+			OK: "root inside cannot read a file only the host's root may read"},
+		"TestTrace": {
+			OK:   "-v traces what Go does for the user namespace during clone",
+			Fail: "-v does not show clone(CLONE_NEWUSER|...) and the map writes: is CLONE_NEWUSER set?"},
+	},
+	"07-pivotroot": {
+		"TestSmoke": {
+			OK:   "the command sees the rootfs as /, with its own /proc and /dev, and nothing of the host",
+			Fail: "the command does not live in the rootfs: bind it onto itself, then pivot_root(\".\", \".\") and detach the old root (pivot_root(2))"},
+		"TestChrootEscape": {
+			OK:   "the chroot escape reaches the host under --chroot, and nothing under pivot_root",
+			Fail: "the chroot escape test fails: --chroot must chroot(2), the default pivot_root(2)"},
+		"TestOrderOfCalls": {
+			OK:   "the kernel calls come in the order runc makes them (DESIGN.md section 6)",
+			Fail: "a kernel call is missing or out of order: private /, bind the rootfs, proc, dev, pivot_root, detach"},
+	},
 }

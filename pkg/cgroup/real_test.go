@@ -85,7 +85,8 @@ func inCgroup(t *testing.T, pid int, prefix, id string) bool {
 
 // The seed's demo: a shell that keeps growing a variable is killed by the
 // OOM killer at the limit, and the kernel counts it in oom_kill. (The v1
-// memory.failcnt stays 0 on such a kill here: it is not evidence.)
+// memory.failcnt counts every time the limit was hit, reclaim or not: it is
+// no evidence of a kill.)
 func TestMemoryLimitOOMKill(t *testing.T) {
 	l := realLayout(t, "memory")
 	cg := newCgroup(t, l, Limits{Memory: 8 << 20})

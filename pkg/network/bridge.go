@@ -310,10 +310,12 @@ func (a *Attachment) Publish(ports []Port) error {
 	return t.flush()
 }
 
-// Detach undoes Attach and Publish: it deletes the container's rules, its
-// veth if still there (the kernel deletes it with the container's network
-// namespace) and releases its address. It can run twice.
-func (a *Attachment) Detach() error {
+// Release frees what a container that has exited held on the host: its
+// rules and its address. It leaves the veth to the kernel, which deletes it
+// with the container's network namespace, after the namespace's last
+// process: deleting it here would wait for RCU grace periods, some 20 ms at
+// every container's end (DESIGN.md, rule 8). It can run twice.
+func (a *Attachment) Release() error {
 	b, err := a.Bridge.withDefaults()
 	if err != nil {
 		return err
@@ -331,9 +333,14 @@ func (a *Attachment) Detach() error {
 			break
 		}
 	}
-	errs = append(errs, Delete(a.HostVeth))
 	errs = append(errs, b.IPAM().Release(a.IP.IP, a.ID))
 	return errors.Join(errs...)
+}
+
+// Detach undoes Attach and Publish while the container may still run: it
+// is Release, and it deletes the veth, waiting for the kernel to do so.
+func (a *Attachment) Detach() error {
+	return errors.Join(a.Release(), Delete(a.HostVeth))
 }
 
 // forgetConnections deletes the conntrack entries to and from ip. A UDP

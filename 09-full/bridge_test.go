@@ -244,11 +244,20 @@ func TestBridgeTwentyAtOnce(t *testing.T) {
 	}
 	close(release)
 	wg.Wait()
-	links, _ := netlink.LinkList()
-	for _, l := range links {
-		if strings.HasPrefix(l.Attrs().Name, "tincan-") {
-			require.NotEqual(t, "veth", l.Type(), "a container's veth is left: %s", l.Attrs().Name)
+	// The kernel deletes each veth with its container's network namespace,
+	// a little after can has exited.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		var left []string
+		links, _ := netlink.LinkList()
+		for _, l := range links {
+			if strings.HasPrefix(l.Attrs().Name, "tincan-") && l.Type() == "veth" {
+				left = append(left, l.Attrs().Name)
+			}
 		}
+		if len(left) == 0 {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "containers' veths left: %v", left)
 	}
 	held, _ := network.Bridge{}.IPAM().Allocated()
 	require.Empty(t, held, "addresses still allocated")

@@ -9,7 +9,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"math/rand/v2"
+	"math/rand"
 	"os"
 	"strconv"
 	"time"
@@ -51,12 +51,14 @@ func parent(cmd *reexec.Cmd) (code int, err error) {
 	if err := cmd.Start(); err != nil {
 		return 0, err
 	}
+	// exercise: the child waits on its sync pipe: put it in the cgroup now, before CMD exists (cg.Join with its PID; on failure cmd.Abort), see cgroups(7)
 	// The child is blocked on its sync pipe: it joins before CMD exists, so
 	// CMD and everything it forks are born inside the cgroup.
 	if err := cg.Join(cmd.Pid); err != nil {
 		cmd.Abort()
 		return 0, err
 	}
+	// end exercise
 	start := time.Now()
 	code, err = cmd.ContinueAndWait()
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"tincan.dev/pkg/cgroup"
 	"tincan.dev/pkg/testenv"
 )
 
@@ -83,12 +84,26 @@ func TestKilledFromOutside(t *testing.T) {
 	testenv.NeedRoot(t)
 	cmd := testenv.Command("08-cgroup", "sleep", "100")
 	require.NoError(t, cmd.Start())
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	t.Cleanup(func() { kill(t, cmd) })
 	pid := waitForPid(t)
 	require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
 	err := cmd.Wait()
 	require.Equal(t, 137, cmd.ProcessState.ExitCode(), "%v", err)
 	requireNoCgroups(t)
+}
+
+// kill ends an 08-cgroup that a failed test left running. SIGKILL gives it
+// no chance to remove its cgroup, so the test does it, as a runtime's
+// cleanup would after a crash: cgroup.Open finds it by id, Destroy kills what
+// is inside and removes it.
+func kill(t *testing.T, cmd *exec.Cmd) {
+	cmd.Process.Kill()
+	cmd.Wait()
+	for _, dir := range ourCgroups() {
+		if cg, err := cgroup.Open(filepath.Base(dir)); err == nil {
+			require.NoError(t, cg.Destroy())
+		}
+	}
 }
 
 // waitForPid returns the PID of the (one) process in 08-cgroup's cgroup.
@@ -114,7 +129,7 @@ func TestForkBombContained(t *testing.T) {
 	out := &strings.Builder{}
 	cmd.Stderr = out
 	require.NoError(t, cmd.Start())
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	t.Cleanup(func() { kill(t, cmd) })
 	var events string
 	for deadline := time.Now().Add(5 * time.Second); !strings.HasPrefix(events, "max ") || events == "max 0"; time.Sleep(time.Millisecond) {
 		require.True(t, time.Now().Before(deadline), "the fork bomb never hit pids.max")

@@ -20,8 +20,8 @@ import (
 	"strings"
 
 	"tincan.dev/pkg/container"
+	"tincan.dev/pkg/layers"
 	"tincan.dev/pkg/reexec"
-	"tincan.dev/pkg/rootfs"
 	"tincan.dev/pkg/trace"
 )
 
@@ -144,7 +144,7 @@ func commit(args []string) error {
 	if *dir == "" {
 		return errors.New("commit: give --fs DIR")
 	}
-	layer, err := rootfs.Layers{Dir: *dir}.Commit()
+	layer, err := layers.Layers{Dir: *dir}.Commit()
 	if err == nil {
 		rel, _ := filepath.Rel(*dir, layer)
 		fmt.Printf("committed: the container layer is now %s\n", rel)

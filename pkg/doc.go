@@ -7,7 +7,8 @@
 //	ns         hostname, namespace identities
 //	network    veth, the bridge, address allocation, NAT and published ports
 //	userns     uid/gid maps, subuid ranges and the rootless fallback
-//	rootfs     a busybox root filesystem, tarball import, overlay layers
+//	rootfs     a busybox root filesystem, tarball import
+//	layers     the seed's image/N, config, container layout, and commit
 //	cgroup     cgroup v1, v2 and hybrid: limits, join, OOM, stats, removal
 //	harden     capabilities, no_new_privs, seccomp
 //	container  a Spec in, a container run and torn down: what can (09-full) is

@@ -10,11 +10,11 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"tincan.dev/pkg/layers"
 	"tincan.dev/pkg/mount"
 	"tincan.dev/pkg/network"
 	"tincan.dev/pkg/ns"
 	"tincan.dev/pkg/reexec"
-	"tincan.dev/pkg/rootfs"
 	"tincan.dev/pkg/trace"
 )
 
@@ -148,7 +148,7 @@ func hostRoot(spec Spec) error {
 func newRoot(spec Spec, userns bool) error {
 	root := spec.Rootfs
 	if spec.Layers != "" {
-		l := rootfs.Layers{Dir: spec.Layers}
+		l := layers.Layers{Dir: spec.Layers}
 		lower, err := l.LowerDir()
 		if err != nil {
 			return err

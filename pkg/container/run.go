@@ -13,9 +13,9 @@ import (
 	"golang.org/x/sys/unix"
 
 	"tincan.dev/pkg/cgroup"
+	"tincan.dev/pkg/layers"
 	"tincan.dev/pkg/ns"
 	"tincan.dev/pkg/reexec"
-	"tincan.dev/pkg/rootfs"
 )
 
 // stateEnv tells the re-executed child where its config.json is.
@@ -55,7 +55,7 @@ func Run(spec Spec) (code int, err error) {
 	undo = append(undo, func() error { return os.RemoveAll(st.dir) })
 
 	if spec.Layers != "" {
-		l := rootfs.Layers{Dir: spec.Layers}
+		l := layers.Layers{Dir: spec.Layers}
 		lock, err := l.Lock(false)
 		if err != nil {
 			return 0, err
@@ -199,7 +199,7 @@ func (s *Spec) check() error {
 		}
 	}
 	if s.Layers != "" {
-		if _, err := (rootfs.Layers{Dir: s.Layers}).LowerDir(); err != nil {
+		if _, err := (layers.Layers{Dir: s.Layers}).LowerDir(); err != nil {
 			return err
 		}
 		if s.Rootfs != "" {

@@ -1,4 +1,7 @@
-package rootfs
+// Package layers keeps a layered root filesystem in the seed article's
+// layout and commits its writable layer into a new image layer. Overlay
+// mounts it (pkg/mount.Overlay).
+package layers
 
 import (
 	"errors"

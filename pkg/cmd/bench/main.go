@@ -71,13 +71,16 @@ func main() {
 		}, nil},
 		{"/bin/true", "", func(int) []string { return []string{"/bin/true"} }, nil},
 	}
-	medians := map[string]time.Duration{}
-	fmt.Printf("%-22s %10s %10s %8s   (%d runs each, rootfs %s)\n", "runtime", "median", "p90", "/crun", *n, rootfs)
+	type result struct {
+		name     string
+		med, p90 time.Duration
+		note     string
+	}
+	var results []result
 	var canRSS int64
-	var lines []string
 	for _, rt := range runtimes {
 		if _, err := exec.LookPath(rt.argv(0)[0]); err != nil {
-			lines = append(lines, fmt.Sprintf("%-22s skipped: not installed (apt-get install %s)", rt.name, rt.pkg))
+			results = append(results, result{name: rt.name, note: "skipped: not installed (apt-get install " + rt.pkg + ")"})
 			continue
 		}
 		var times []time.Duration
@@ -105,42 +108,36 @@ func main() {
 			}
 		}
 		if failed != nil {
-			lines = append(lines, fmt.Sprintf("%-22s failed: %v", rt.name, failed))
+			results = append(results, result{name: rt.name, note: "failed: " + failed.Error()})
 			continue
 		}
 		sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })
-		medians[rt.name] = times[len(times)/2]
-		lines = append(lines, rt.name)
-		_ = times
-		medianLine(rt.name, times)
+		results = append(results, result{name: rt.name, med: times[len(times)/2], p90: times[len(times)*9/10]})
 	}
-	for _, l := range lines {
-		if strings.Contains(l, "skipped") || strings.Contains(l, "failed") {
-			fmt.Println(l)
+	median := map[string]time.Duration{}
+	for _, r := range results {
+		median[r.name] = r.med
+	}
+	fmt.Printf("%-22s %10s %10s %8s   (%d runs each, rootfs %s)\n", "runtime", "median", "p90", "/crun", *n, rootfs)
+	for _, r := range results {
+		if r.note != "" {
+			fmt.Printf("%-22s %s\n", r.name, r.note)
+			continue
 		}
+		ratio := ""
+		if c := median["crun"]; c > 0 {
+			ratio = fmt.Sprintf("%.2f", float64(r.med)/float64(c))
+		}
+		fmt.Printf("%-22s %8.2fms %8.2fms %8s\n", r.name, ms(r.med), ms(r.p90), ratio)
 	}
-	if crun, ok := medians["crun"]; ok {
-		fmt.Printf("\ncan / crun median ratio: %.2f (target <= 1.00)\n", float64(medians["can"])/float64(crun))
+	if c := median["crun"]; c > 0 && median["can"] > 0 {
+		fmt.Printf("\ncan / crun median ratio: %.2f (target <= 1.00)\n", float64(median["can"])/float64(c))
 	}
-	if b, ok := medians["can --net bridge"]; ok {
-		fmt.Printf("bridged start adds %.1f ms over --net none (target <= 10 ms)\n", float64(b-medians["can"])/1e6)
+	if b := median["can --net bridge"]; b > 0 && median["can"] > 0 {
+		fmt.Printf("bridged start adds %.1f ms over --net none (target <= 10 ms)\n", ms(b-median["can"]))
 	}
 	fmt.Printf("can peak RSS (can and its children, ru_maxrss): %.1f MiB (target <= 4 MiB)\n", float64(canRSS)/(1<<20))
 	exec.Command(canPath, "cleanup", "--all").Run()
-}
-
-var crunMedian time.Duration
-
-func medianLine(name string, times []time.Duration) {
-	med, p90 := times[len(times)/2], times[len(times)*9/10]
-	if name == "crun" {
-		crunMedian = med
-	}
-	ratio := ""
-	if crunMedian > 0 {
-		ratio = fmt.Sprintf("%.2f", float64(med)/float64(crunMedian))
-	}
-	fmt.Printf("%-22s %8.2fms %8.2fms %8s\n", name, ms(med), ms(p90), ratio)
 }
 
 func ms(d time.Duration) float64 { return float64(d) / 1e6 }

@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"math/rand"
 	"os"
-	"strconv"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -36,7 +35,7 @@ func main() {
 // parent runs on the host: it makes the cgroup, puts the child in it while
 // the child waits, and reports what CMD used.
 func parent(cmd *reexec.Cmd) (code int, err error) {
-	limits, err := parseLimits()
+	limits, err := cgroup.ParseLimits(*memory, *cpus, *pids)
 	if err != nil {
 		return 0, err
 	}
@@ -90,35 +89,6 @@ func report(code int, st cgroup.Stats, wall time.Duration, l cgroup.Limits) {
 		fmt.Fprintf(os.Stderr, "08-cgroup: CPU time %.2fs in %.2fs (%.0f%% of one CPU), throttled %d times; memory peak %s\n",
 			st.CPUTime.Seconds(), wall.Seconds(), share, st.Throttled, cgroup.FormatBytes(st.MemoryPeak))
 	}
-}
-
-// parseLimits reads the limit flags. A limit asked for is never dropped: a
-// value that cannot be set is refused, naming it.
-func parseLimits() (cgroup.Limits, error) {
-	var l cgroup.Limits
-	var err error
-	if *memory != "" {
-		if l.Memory, err = cgroup.ParseSize(*memory); err != nil {
-			return l, fmt.Errorf("--memory: %w", err)
-		}
-		if l.Memory == 0 {
-			return l, errors.New("--memory 0: give a size of at least one page, such as 4K")
-		}
-	}
-	if *cpus != "" {
-		if l.CPUs, err = cgroup.ParseCPUs(*cpus); err != nil {
-			return l, fmt.Errorf("--cpus: %w", err)
-		}
-		if l.CPUs <= 0 {
-			return l, fmt.Errorf("--cpus %s: give a number of CPUs from 0.01 up", *cpus)
-		}
-	}
-	if *pids != "" {
-		if l.Pids, err = strconv.ParseInt(*pids, 10, 64); err != nil || l.Pids <= 0 {
-			return l, fmt.Errorf("--pids %q: give a whole number of processes from 1 up", *pids)
-		}
-	}
-	return l, l.Validate()
 }
 
 // child runs inside the new namespaces, already in the cgroup, then becomes CMD.

@@ -16,9 +16,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 
+	"tincan.dev/pkg/cgroup"
 	"tincan.dev/pkg/container"
 	"tincan.dev/pkg/layers"
 	"tincan.dev/pkg/reexec"
@@ -117,20 +117,9 @@ func parse(args []string) (container.Spec, error) {
 		return spec, errors.New("--ip, -p and --subnet need --net bridge")
 	}
 	var err error
-	if memory != "" {
-		if spec.Limits.Memory, err = container.ParseSize(memory); err != nil {
-			return spec, fmt.Errorf("--memory: %w", err)
-		}
-	}
-	if cpus != "" {
-		if spec.Limits.CPUs, err = strconv.ParseFloat(cpus, 64); err != nil || spec.Limits.CPUs <= 0 {
-			return spec, fmt.Errorf("--cpus %q: give a positive number of CPUs, e.g. 0.5", cpus)
-		}
-	}
-	if pids != "" {
-		if spec.Limits.Pids, err = strconv.ParseInt(pids, 10, 64); err != nil || spec.Limits.Pids <= 0 {
-			return spec, fmt.Errorf("--pids %q: give a positive whole number", pids)
-		}
+	spec.Limits, err = cgroup.ParseLimits(memory, cpus, pids)
+	if err != nil {
+		return spec, err
 	}
 	return spec, nil
 }

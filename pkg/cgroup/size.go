@@ -72,3 +72,33 @@ func ParseCPUs(s string) (float64, error) {
 	}
 	return c, nil
 }
+
+// ParseLimits reads the --memory, --cpus and --pids flags that 08-cgroup and
+// can share ("" for a flag not given). A limit asked for is never dropped: a
+// value that cannot be set is refused, naming the flag and the value.
+func ParseLimits(memory, cpus, pids string) (Limits, error) {
+	var l Limits
+	var err error
+	if memory != "" {
+		if l.Memory, err = ParseSize(memory); err != nil {
+			return l, fmt.Errorf("--memory: %w", err)
+		}
+		if l.Memory == 0 {
+			return l, fmt.Errorf("--memory %s: give a size of at least one page, such as 4K", memory)
+		}
+	}
+	if cpus != "" {
+		if l.CPUs, err = ParseCPUs(cpus); err != nil {
+			return l, fmt.Errorf("--cpus: %w", err)
+		}
+		if l.CPUs <= 0 {
+			return l, fmt.Errorf("--cpus %s: give a number of CPUs from 0.01 up", cpus)
+		}
+	}
+	if pids != "" {
+		if l.Pids, err = strconv.ParseInt(pids, 10, 64); err != nil || l.Pids <= 0 {
+			return l, fmt.Errorf("--pids %q: give a whole number of processes from 1 up", pids)
+		}
+	}
+	return l, l.Validate()
+}

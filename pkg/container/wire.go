@@ -159,9 +159,6 @@ func applyHardening(spec Spec) error {
 	return harden.Apply(harden.Default())
 }
 
-// ParseSize reads a memory size such as 512K, 8M, 8MiB or 1g.
-func ParseSize(s string) (int64, error) { return cgroup.ParseSize(s) }
-
 // mapRootRange gives the container, as root, a user namespace whose root is
 // uid and gid 100000 outside, with 65536 ids: files root makes inside belong
 // to 100000 outside. Credential makes the child setuid(0) inside after the

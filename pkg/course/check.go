@@ -9,9 +9,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"unicode"
+
+	"golang.org/x/sys/unix"
 )
 
 // A Verdict is one check, said the way a student needs it: what works (OK),
@@ -36,7 +39,10 @@ func (w Workspace) Check(step string, out io.Writer, flags ...string) (bool, err
 	if os.Geteuid() != 0 {
 		args = append(args, "-exec", "sudo")
 	}
-	cmd := exec.Command("go", append(args, "./...")...)
+	if err := limitMemory(); err != nil {
+		return false, err
+	}
+	cmd := exec.Command(goTool(), append(args, "./...")...)
 	cmd.Dir = filepath.Join(w.Root, step)
 	// A check started from inside a test sandbox must not believe it is
 	// already in one: it would set up its sandbox in the wrong namespaces.
@@ -52,6 +58,10 @@ func (w Workspace) Check(step string, out io.Writer, flags ...string) (bool, err
 	}
 	results := Results(step, stdout)
 	cmd.Wait()
+	// Before Go 1.24 go test -json left the compiler's errors on stderr.
+	if errs := compileErrors(lines(stderr.String())); strings.Contains(errs, ".go:") && !anyText(results, compileFailed) {
+		results = append([]Result{{Status: "FAIL", Text: compileFailed, Detail: errs}}, results...)
+	}
 	if len(results) == 0 {
 		results = []Result{{Status: "FAIL", Text: "the tests did not run", Detail: lastLines(stderr.String(), 5)}}
 	}
@@ -110,7 +120,12 @@ func Results(step string, r io.Reader) []Result {
 				pkgFailed = true
 			}
 			if e.Action == "output" {
-				pkgOutput = append(pkgOutput, lines(e.Output)...)
+				for _, l := range lines(e.Output) {
+					// go test's own summary lines say nothing new
+					if l = strings.TrimSpace(l); l != "" && l != "PASS" && l != "FAIL" && !strings.HasPrefix(l, "FAIL\t") && !strings.HasPrefix(l, "ok ") {
+						pkgOutput = append(pkgOutput, l)
+					}
+				}
 			}
 		default:
 			t := runs[e.Test]
@@ -129,7 +144,7 @@ func Results(step string, r io.Reader) []Result {
 	}
 	var results []Result
 	if len(build) > 0 {
-		results = append(results, Result{Status: "FAIL", Text: "main.go does not compile", Detail: compileErrors(build)})
+		results = append(results, Result{Status: "FAIL", Text: compileFailed, Detail: compileErrors(build)})
 	}
 	for _, t := range order {
 		parent, sub, isSub := strings.Cut(t.name, "/")
@@ -161,8 +176,18 @@ func Results(step string, r io.Reader) []Result {
 		results = append(results, Result{Status: "FAIL", Text: "the tests did not run", Detail: lastLines(strings.Join(pkgOutput, "\n"), 5)})
 	} else if pkgFailed && !anyFailed(results) {
 		// Every test passed, yet the run failed: the sandbox found a leak.
+		// Its report starts with the line that says so.
+		for i, l := range pkgOutput {
+			if strings.Contains(l, "left these on the host") {
+				pkgOutput = pkgOutput[i+1:]
+				break
+			}
+		}
+		if len(pkgOutput) > 6 {
+			pkgOutput = append(pkgOutput[:5], "...")
+		}
 		results = append(results, Result{Status: "FAIL", Text: "the step left something on the host (a mount, a link, a cgroup)",
-			Detail: lastLines(strings.Join(pkgOutput, "\n"), 5)})
+			Detail: strings.Join(pkgOutput, "\n")})
 	}
 	return results
 }
@@ -178,6 +203,17 @@ func lines(s string) []string {
 func hasSubtests(runs map[string]*testRun, parent string) bool {
 	for name := range runs {
 		if strings.HasPrefix(name, parent+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+const compileFailed = "main.go does not compile"
+
+func anyText(rs []Result, text string) bool {
+	for _, r := range rs {
+		if r.Text == text {
 			return true
 		}
 	}
@@ -287,6 +323,38 @@ func lastLines(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// MemoryLimit is the most address space any process of a check may have.
+const MemoryLimit = 4 << 30
+
+// limitMemory caps this process's address space (RLIMIT_AS, setrlimit(2)),
+// which every process go test starts inherits. An exercise with its limits
+// cut out (08-cgroup without its cgroup) still runs its tests' memory hog:
+// the cap makes the hog fail at 4 GiB instead of filling the machine. The
+// kernel counts virtual memory, so the cap is generous: Go's compiler and
+// test binaries stay far below it.
+func limitMemory() error {
+	var lim unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_AS, &lim); err != nil {
+		return err
+	}
+	if lim.Cur <= MemoryLimit {
+		return nil
+	}
+	lim.Cur = MemoryLimit
+	if lim.Max < lim.Cur {
+		lim.Cur = lim.Max
+	}
+	return unix.Setrlimit(unix.RLIMIT_AS, &lim)
+}
+
+// goTool finds go even under sudo, whose PATH often lacks it.
+func goTool() string {
+	if p, err := exec.LookPath("go"); err == nil {
+		return p
+	}
+	return filepath.Join(runtime.GOROOT(), "bin", "go")
 }
 
 func without(env []string, key string) []string {

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -120,13 +121,14 @@ func TestResultsBuildFailure(t *testing.T) {
 // A run whose tests all pass but whose package fails left something behind.
 func TestResultsLeak(t *testing.T) {
 	stream := `{"Action":"pass","Package":"p","Test":"TestA"}
-{"Action":"output","Package":"p","Output":"testenv: the tests left these on the host:\n"}
+{"Action":"output","Package":"p","Output":"testenv: the tests left these on the host:\n\t/sys/fs/cgroup/pids/tincan/x\n"}
+{"Action":"output","Package":"p","Output":"FAIL\tp\t0.4s\n"}
 {"Action":"fail","Package":"p"}
 `
 	got := Results("05-pid", strings.NewReader(stream))
 	require.Len(t, got, 2)
 	require.Equal(t, "FAIL", got[1].Status)
-	require.Contains(t, got[1].Detail, "left these on the host")
+	require.Equal(t, "/sys/fs/cgroup/pids/tincan/x", got[1].Detail)
 }
 
 func TestDiff(t *testing.T) {
@@ -396,4 +398,18 @@ func TestTranscriptDiffWithinLine(t *testing.T) {
 		"          }",
 	}
 	require.Equal(t, "$ 05-pid ps -o pid,user,args", transcriptDiff(out))
+}
+
+// Every process a check starts inherits the address-space cap.
+func TestLimitMemory(t *testing.T) {
+	require.NoError(t, limitMemory())
+	out, err := exec.Command("sh", "-c", "ulimit -v").Output()
+	require.NoError(t, err)
+	if got := strings.TrimSpace(string(out)); got != "unlimited" {
+		kib, err := strconv.Atoi(got)
+		require.NoError(t, err)
+		require.LessOrEqual(t, kib, MemoryLimit/1024)
+	} else {
+		t.Fatal("ulimit -v is unlimited after limitMemory")
+	}
 }

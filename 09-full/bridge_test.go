@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"os/exec"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -15,8 +14,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
-	"golang.org/x/sys/unix"
 
 	"tincan.dev/pkg/network"
 	"tincan.dev/pkg/testenv"
@@ -46,7 +43,7 @@ func httpGet(t *testing.T, pid int, url string) string {
 	var body string
 	var err error
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		inNetns(t, pid, func() { body, err = get(url) })
+		testenv.InNetns(t, pid, func() { body, err = get(url) })
 		if err == nil {
 			return body
 		}
@@ -71,45 +68,6 @@ func get(url string) (string, error) {
 	}
 	_, out, _ := strings.Cut(string(b), "\r\n\r\n")
 	return out, nil
-}
-
-// inNetns runs f on a thread inside the network namespace of pid (0: ours),
-// then moves the thread back. Letting a locked thread die instead would be a
-// trap: Pdeathsig of a process forked from that thread fires when it dies.
-func inNetns(t *testing.T, pid int, f func()) {
-	if pid == 0 {
-		f()
-		return
-	}
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	here, err := netns.Get()
-	require.NoError(t, err)
-	defer here.Close()
-	there, err := netns.GetFromPid(pid)
-	require.NoError(t, err)
-	defer there.Close()
-	require.NoError(t, netns.Set(there))
-	defer func() {
-		if err := netns.Set(here); err != nil {
-			panic(err) // this thread must not go back to the pool
-		}
-	}()
-	f()
-}
-
-// wire makes a namespace (a sleeping process's) joined to ours by a veth:
-// hostAddr/24 here on link name, peerAddr/24 inside. It returns the pid.
-func wire(t *testing.T, name, hostAddr, peerAddr string) int {
-	t.Helper()
-	cmd := exec.Command("sleep", "infinity")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: unix.CLONE_NEWNET, Pdeathsig: syscall.SIGKILL}
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	v := network.Veth{Host: name, HostAddr: network.MustCIDR(hostAddr + "/24"), Peer: "eth0", PeerAddr: network.MustCIDR(peerAddr + "/24"), PeerPid: cmd.Process.Pid}
-	require.NoError(t, v.Add())
-	t.Cleanup(func() { network.Delete(name) })
-	return cmd.Process.Pid
 }
 
 func cleanupAll(t *testing.T) {
@@ -140,9 +98,9 @@ func TestBridgeContainerToContainer(t *testing.T) {
 func TestBridgeMasquerade(t *testing.T) {
 	testenv.NeedRoot(t)
 	cleanupAll(t)
-	inet := wire(t, "tincan-test-wan", "192.0.2.1", "192.0.2.2")
+	inet := testenv.Wire(t, "tincan-test-wan", "192.0.2.1", "192.0.2.2")
 	var ln net.Listener
-	inNetns(t, inet, func() {
+	testenv.InNetns(t, inet, func() {
 		var err error
 		ln, err = net.Listen("tcp", "192.0.2.2:9000")
 		require.NoError(t, err)
@@ -169,7 +127,7 @@ func TestBridgeMasquerade(t *testing.T) {
 func TestBridgePublishedPort(t *testing.T) {
 	testenv.NeedRoot(t)
 	cleanupAll(t)
-	client := wire(t, "tincan-test-lan", "198.51.100.1", "198.51.100.2")
+	client := testenv.Wire(t, "tincan-test-lan", "198.51.100.1", "198.51.100.2")
 	server(t, rootWithProbe(t), "--ip", "10.88.0.10", "--hostname", "web", "-p", "8080:80")
 	require.Contains(t, httpGet(t, client, "http://198.51.100.1:8080/hosts"), "10.88.0.10\tweb\n")
 	require.Contains(t, httpGet(t, 0, "http://127.0.0.1:8080/hosts"), "10.88.0.10\tweb\n")

@@ -6,7 +6,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -16,8 +15,6 @@ import (
 	"github.com/google/nftables"
 	"github.com/stretchr/testify/require"
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
-	"golang.org/x/sys/unix"
 
 	"tincan.dev/pkg/network"
 	"tincan.dev/pkg/testenv"
@@ -53,51 +50,13 @@ func testBridge(t *testing.T) network.Bridge {
 	return b
 }
 
-// container starts a process in a new network namespace and returns its pid.
-func container(t testing.TB) int {
-	t.Helper()
-	cmd := exec.Command("sleep", "infinity")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: unix.CLONE_NEWNET, Pdeathsig: syscall.SIGKILL}
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	return cmd.Process.Pid
-}
+func container(t testing.TB) int { return testenv.Netns(t) }
 
-// wire connects a new namespace to ours with a veth: hostAddr here,
-// peerAddr inside. It returns the namespace's pid.
 func wire(t *testing.T, name, hostAddr, peerAddr string) int {
-	t.Helper()
-	pid := container(t)
-	v := network.Veth{Host: name, HostAddr: network.MustCIDR(hostAddr + "/24"), Peer: "eth0", PeerAddr: network.MustCIDR(peerAddr + "/24"), PeerPid: pid}
-	require.NoError(t, v.Add())
-	t.Cleanup(func() { network.Delete(name) })
-	return pid
+	return testenv.Wire(t, name, hostAddr, peerAddr)
 }
 
-// in runs f on a thread inside the network namespace of pid (0: ours). A
-// socket belongs to the namespace it was made in, whatever thread uses it.
-func in(t testing.TB, pid int, f func()) {
-	t.Helper()
-	if pid == 0 {
-		f()
-		return
-	}
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	here, err := netns.Get()
-	require.NoError(t, err)
-	defer here.Close()
-	there, err := netns.GetFromPid(pid)
-	require.NoError(t, err)
-	defer there.Close()
-	require.NoError(t, netns.Set(there))
-	defer func() {
-		if err := netns.Set(here); err != nil {
-			panic(err) // the thread must not go back to the pool
-		}
-	}()
-	f()
-}
+func in(t testing.TB, pid int, f func()) { testenv.InNetns(t, pid, f) }
 
 // serve listens on addr in pid's namespace and answers every TCP connection
 // and UDP datagram with the address it came from: the server's own view.

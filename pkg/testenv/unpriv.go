@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"os/exec"
+	"strings"
 	"syscall"
 	"testing"
 )
@@ -19,4 +20,17 @@ func AsNobody(t testing.TB, cmd *exec.Cmd) {
 	}
 	cmd.SysProcAttr.Credential = &syscall.Credential{Uid: Nobody, Gid: Nobody, Groups: []uint32{}}
 	cmd.Env = append(cmd.Environ(), "HOME=/")
+}
+
+// RunAsNobody runs cmd as Nobody (see AsNobody) and returns what it did; it
+// skips t when the kernel refuses an unprivileged user namespace, which the
+// steps report as exit 125 naming the user namespace.
+func RunAsNobody(t testing.TB, cmd *exec.Cmd) Result {
+	t.Helper()
+	AsNobody(t, cmd)
+	r := Run(t, cmd)
+	if r.Code == 125 && strings.Contains(r.Stderr, "user namespace") {
+		t.Skipf("the kernel refuses unprivileged user namespaces here: %s", r.Stderr)
+	}
+	return r
 }

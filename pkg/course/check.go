@@ -278,7 +278,7 @@ func transcriptDiff(output []string) string {
 			}
 		}
 		switch {
-		case t == "" || t == "[]string{" || strings.HasPrefix(t, "}") || strings.HasPrefix(t, "...") ||
+		case t == "" || strings.HasPrefix(t, "[]string") || t == ")" || strings.HasPrefix(t, "}") || strings.HasPrefix(t, "...") ||
 			strings.HasPrefix(t, "--- ") || strings.HasPrefix(t, "=== ") || strings.HasPrefix(t, `"`):
 			// go-cmp's frame, and the lines that did not change
 		case strings.HasPrefix(t, "strings.Join("):

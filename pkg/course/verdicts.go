@@ -83,6 +83,21 @@ var Verdicts = map[string]map[string]Verdict{
 			OK:   "-v traces what Go does for the user namespace during clone",
 			Fail: "-v does not show clone(CLONE_NEWUSER|...) and the map writes: is CLONE_NEWUSER set?"},
 	},
+	"08-cgroup": {
+		"TestJoinedBeforeExec": {
+			OK:   "CMD is in the cgroup from its first instruction, on every hierarchy it limits",
+			Fail: "CMD is not in the cgroup: write the waiting child's PID to cgroup.procs before letting it go (cgroups(7))"},
+		"TestForkBombContained": {
+			OK:   "--pids 16 holds a fork bomb at 16 processes; the host still forks",
+			Fail: "the fork bomb is not held at --pids 16: is the child in the cgroup before CMD starts?"},
+		"TestCPUQuota": {
+			OK:   "--cpus 0.2 throttles a busy loop to a fifth of one CPU",
+			Fail: "--cpus 0.2 does not throttle a busy loop: is the child in the cgroup?"},
+		"TestKilledFromOutside": {
+			OK: "a container killed from the host, by its PID in cgroup.procs, leaves no cgroup"},
+		"TestCgroupRemoved": {
+			OK: "the cgroup is removed after a normal exit, a failed start and a killed child"},
+	},
 	"07-pivotroot": {
 		"TestSmoke": {
 			OK:   "the command sees the rootfs as /, with its own /proc and /dev, and nothing of the host",

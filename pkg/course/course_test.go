@@ -267,7 +267,7 @@ func TestSolutionFromGit(t *testing.T) {
 // marked step's privileged tests twice (as root, in a copy of the workspace,
 // so the real tree is never left as an exercise). On the exercise it stops
 // at the first failing test (-failfast): a missing namespace can make a test
-// wait out a timeout. About 20 s for steps 01 to 05 on a 2-core machine,
+// wait out a timeout. About 35-45 s for steps 01 to 08 on a 2-core machine,
 // mostly compiling test binaries. Skipped with -short and without root.
 func TestCheckExerciseFailsSolutionPasses(t *testing.T) {
 	if testing.Short() {

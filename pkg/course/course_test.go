@@ -413,3 +413,47 @@ func TestLimitMemory(t *testing.T) {
 		t.Fatal("ulimit -v is unlimited after limitMemory")
 	}
 }
+
+// The Makefile's targets reach the tool with the right arguments: STEP, and
+// FORCE=1 as -force.
+func TestMakeTargets(t *testing.T) {
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Skip("no make")
+	}
+	if testing.Short() {
+		t.Skip("builds the tool: skipped with -short")
+	}
+	w := copyWorkspace(t)
+	real := realWorkspace(t)
+	makefile, err := os.ReadFile(filepath.Join(real.Root, "Makefile"))
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(w.Root, "Makefile"), makefile, 0o644))
+	run := func(args ...string) (string, error) {
+		cmd := exec.Command("make", append([]string{"-s"}, args...)...)
+		cmd.Dir = w.Root
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	main := filepath.Join(w.Root, "04-ipc", "main.go")
+	orig, err := os.ReadFile(main)
+	require.NoError(t, err)
+
+	out, err := run("exercise", "STEP=04-ipc")
+	require.NoError(t, err, out)
+	require.Contains(t, out, "04-ipc/main.go is now the exercise")
+	require.NoError(t, os.WriteFile(main, []byte("package main\n"), 0o644))
+	out, err = run("solution", "STEP=04-ipc")
+	require.Error(t, err)
+	require.Contains(t, out, "FORCE=1")
+	out, err = run("solution", "STEP=04-ipc", "FORCE=1")
+	require.NoError(t, err, out)
+	got, _ := os.ReadFile(main)
+	require.Equal(t, string(orig), string(got))
+
+	out, err = run("diff", "STEP=04-ipc")
+	require.NoError(t, err, out)
+	require.Contains(t, out, "+++ 04-ipc/main.go")
+	out, err = run("exercise")
+	require.Error(t, err)
+	require.Contains(t, out, "which step? make exercise STEP=05-pid")
+}

@@ -79,7 +79,7 @@ func TestCannotSignalOutside(t *testing.T) {
 // When PID 1 exits, the kernel kills every other process of its namespace.
 func TestPID1ExitKillsTheRest(t *testing.T) {
 	testenv.NeedRoot(t)
-	r := testenv.RunArgs(t, "05-pid", "sh", "-c", "sleep 60 & stat -L -c %i /proc/self/ns/pid")
+	r := testenv.RunArgs(t, "05-pid", "sh", "-c", "sleep 60 >/dev/null & stat -L -c %i /proc/self/ns/pid")
 	require.Equal(t, 0, r.Code, r.Stderr)
 	inode := strings.TrimSpace(r.Stdout)
 	deadline := time.Now().Add(5 * time.Second)

@@ -223,7 +223,7 @@ func TestRefusalNamesTheSetting(t *testing.T) {
 	require.Equal(t, 125, r.Code, r.Stdout)
 	note := "06-user: no range for nobody in /etc/subuid: mapping only your own uid and gid\n"
 	require.Equal(t, note+"06-user: clone(CLONE_NEWUSER): no space left on device: user namespaces are disabled "+
-		"(user.max_user_namespaces=0): run as root, or ask root for sysctl -w user.max_user_namespaces=15000\n", r.Stderr)
+		"(user.max_user_namespaces=0): run as root, or ask root for sysctl -w user.max_user_namespaces=15000 (make doctor checks what this machine allows)\n", r.Stderr)
 }
 
 // -v shows what the Go runtime did for the user namespace during clone.

@@ -133,12 +133,20 @@ func commit(args []string) error {
 	if *dir == "" {
 		return errors.New("commit: give --fs DIR")
 	}
-	layer, err := layers.Layers{Dir: *dir}.Commit()
-	if err == nil {
-		rel, _ := filepath.Rel(*dir, layer)
-		fmt.Printf("committed: the container layer is now %s\n", rel)
+	var layer string
+	var err error
+	// exercise: commit is the seed's "mv container image/N+1", made safe: an exclusive flock(2) on DIR refuses it while a container runs, and rename(2) keeps overlay's whiteouts (pkg/layers)
+	layer, err = layers.Layers{Dir: *dir}.Commit()
+	// end exercise
+	if err != nil {
+		return err
 	}
-	return err
+	if layer == "" {
+		return errors.New("commit: nothing was committed")
+	}
+	rel, _ := filepath.Rel(*dir, layer)
+	fmt.Printf("committed: the container layer is now %s\n", rel)
+	return nil
 }
 
 func cleanup(args []string) error {

@@ -83,6 +83,20 @@ var Verdicts = map[string]map[string]Verdict{
 			OK:   "-v traces what Go does for the user namespace during clone",
 			Fail: "-v does not show clone(CLONE_NEWUSER|...) and the map writes: is CLONE_NEWUSER set?"},
 	},
+	"09-full": {
+		"TestLayersAndCommit": {
+			OK:   "--fs: writes land in DIR/container; commit makes it image/N+1, deletions included",
+			Fail: "the container layer is not committed: rename DIR/container to the next image/N under an exclusive flock(2), then make an empty container layer"},
+		"TestCommitRefusedWhileRunning": {
+			OK:   "commit is refused while a container uses the layers",
+			Fail: "commit goes ahead while a container uses the layers: take the exclusive flock(2) first, without blocking"},
+		"TestHardening": {
+			OK:   "Docker's 14 capabilities, no_new_privs, seccomp, masked and read-only paths",
+			Fail: "the container is not hardened as Docker's are"},
+		"TestOOMKillReported": {
+			OK:   "an OOM kill under --memory is reported in words, exit 137",
+			Fail: "an OOM kill under --memory is not reported in words"},
+	},
 	"08-cgroup": {
 		"TestJoinedBeforeExec": {
 			OK:   "CMD is in the cgroup from its first instruction, on every hierarchy it limits",

@@ -17,6 +17,13 @@ var procDir = "/proc"
 // to take its maps into one line naming the setting responsible. err is
 // returned unchanged when it is no such refusal.
 func Explain(err error) error {
+	if e := explain(err); e != err {
+		return fmt.Errorf("%w (make doctor checks what this machine allows)", e)
+	}
+	return err
+}
+
+func explain(err error) error {
 	switch {
 	case errors.Is(err, unix.ENOSPC):
 		// clone(2), ENOSPC: the limit in /proc/sys/user/max_user_namespaces
@@ -50,7 +57,7 @@ func ExplainInside(err error) error {
 	if !strings.HasPrefix(apparmorLabel(), "unprivileged_userns") {
 		return err
 	}
-	return fmt.Errorf("%w: %s", err, restriction())
+	return fmt.Errorf("%w: %s (make doctor checks what this machine allows)", err, restriction())
 }
 
 // restriction names the setting that keeps unprivileged users from using user

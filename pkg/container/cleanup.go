@@ -47,7 +47,7 @@ func (st *State) undo() error {
 		errs = append(errs, releaseNetwork(st.ID, st.Network))
 	}
 	if len(st.Cgroups) > 0 {
-		errs = append(errs, destroyCgroups(st.Cgroups))
+		errs = append(errs, destroyCgroup(st.ID))
 	}
 	if st.WorkDir != "" {
 		errs = append(errs, os.RemoveAll(st.WorkDir))

@@ -4,11 +4,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
 	"syscall"
-	"time"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -32,27 +32,19 @@ func newCgroup(id string, l cgroup.Limits) (*cgroup.Cgroup, error) {
 	return cgroup.New(id, l)
 }
 
-// destroyCgroups removes the cgroups of a container whose can died. Its
-// processes died with it (Pdeathsig killed PID 1, and the kernel the rest of
-// its PID namespace), so only the empty directories are left.
-func destroyCgroups(paths []string) error {
-	var errs []error
-	for _, p := range paths {
-		var err error
-		for i := 0; i < 50; i++ { // EBUSY while the last exiting task leaves
-			if err = unix.Rmdir(p); err == nil || errors.Is(err, unix.ENOENT) {
-				err = nil
-				break
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-		if err != nil {
-			errs = append(errs, fmt.Errorf("rmdir %s: %w", p, err))
-			continue
-		}
-		unix.Rmdir(filepath.Dir(p)) // the tincan parent, when empty
+// destroyCgroup removes the cgroup of a container whose can died. Its
+// processes are dying with it (Pdeathsig killed PID 1, and the kernel the
+// rest of its PID namespace); Destroy kills any that are not, and waits
+// while the last ones leave.
+func destroyCgroup(id string) error {
+	cg, err := cgroup.Open(id)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
 	}
-	return errors.Join(errs...)
+	if err != nil {
+		return err
+	}
+	return cg.Destroy()
 }
 
 // netRecord is what state.json keeps of a bridge attachment.

@@ -78,6 +78,7 @@ func cleanupAll(t *testing.T) {
 		require.Error(t, err, "can cleanup --all left the bridge")
 		out, _ := exec.Command("nft", "list", "tables").Output()
 		require.NotContains(t, string(out), "tincan", "can cleanup --all left the nft table")
+		require.NoDirExists(t, "/run/tincan", "can cleanup --all left state behind")
 	})
 }
 

@@ -57,6 +57,7 @@ func TestTranscripts(t *testing.T) {
 	testenv.NeedRoot(t)
 	os.Setenv("ROOTFS", testenv.Rootfs(t))
 	os.Setenv("DEMO", demoLayers(t))
+	cleanupAll(t) // bridge.ct leaves the bridge, as a user would
 	testenv.Transcripts(t, "can", "curl")
 }
 
@@ -290,6 +291,7 @@ func TestCleanupAfterSIGKILL(t *testing.T) {
 	r := testenv.Run(t, exec.Command(canBin(), "cleanup"))
 	require.Equal(t, 0, r.Code, r.Stderr)
 	requireNoState(t)
+	require.NoDirExists(t, "/run/tincan", "no container runs, yet /run/tincan is left")
 	works, _ := filepath.Glob(filepath.Join(dir, ".work-*"))
 	require.Empty(t, works)
 }

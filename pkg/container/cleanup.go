@@ -55,5 +55,5 @@ func (st *State) undo() error {
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	return os.RemoveAll(st.dir)
+	return st.remove()
 }

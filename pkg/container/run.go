@@ -52,7 +52,7 @@ func Run(spec Spec) (code int, err error) {
 			}
 		}
 	}()
-	undo = append(undo, func() error { return os.RemoveAll(st.dir) })
+	undo = append(undo, st.remove)
 
 	if spec.Layers != "" {
 		l := layers.Layers{Dir: spec.Layers}

@@ -39,18 +39,33 @@ type State struct {
 
 func newState(id string) (*State, error) {
 	root := StateRoot()
-	// 0711: others may pass through, to the files a container in a user
-	// namespace binds in (hosts, resolv.conf), but not list the containers.
-	if err := os.MkdirAll(root, 0o711); err != nil {
-		return nil, fmt.Errorf("state directory %s: %w", root, err)
-	}
 	dir := filepath.Join(root, id)
-	if err := os.Mkdir(dir, 0o711); err != nil {
+	var err error
+	for try := 0; try < 3; try++ {
+		// 0711: others may pass through, to the files a container in a user
+		// namespace binds in (hosts, resolv.conf), but not list the containers.
+		if err = os.MkdirAll(root, 0o711); err != nil {
+			return nil, fmt.Errorf("state directory %s: %w", root, err)
+		}
+		// A can that just ended may remove root between the two calls.
+		if err = os.Mkdir(dir, 0o711); !errors.Is(err, os.ErrNotExist) {
+			break
+		}
+	}
+	if err != nil {
 		return nil, fmt.Errorf("state directory %s: %w", dir, err)
 	}
 	st := &State{ID: id, Owner: os.Getpid(), dir: dir}
 	st.OwnerTime, _ = startTime(st.Owner)
 	return st, st.save()
+}
+
+// remove removes the state directory, and the state root when it is left
+// empty, so that a host with no container has no /run/tincan.
+func (s *State) remove() error {
+	err := os.RemoveAll(s.dir)
+	os.Remove(filepath.Dir(s.dir)) // fails while other containers run: fine
+	return err
 }
 
 func (s *State) save() error {

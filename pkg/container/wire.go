@@ -135,10 +135,13 @@ func releaseNetwork(id, record string) error {
 
 // cleanupShared removes the bridge, its table and allocations (cleanup --all).
 func cleanupShared() error {
-	if _, err := netlink.LinkByName(network.DefaultBridge); err != nil {
-		return nil
+	var err error
+	if _, lerr := netlink.LinkByName(network.DefaultBridge); lerr == nil {
+		err = network.Bridge{}.Cleanup()
 	}
-	return network.Bridge{}.Cleanup()
+	os.Remove(network.DefaultStateDir) // when empty: no allocation left
+	os.Remove(StateRoot())
+	return err
 }
 
 // applyHardening applies Docker's defaults. --privileged keeps every

@@ -79,7 +79,11 @@ func IsChild() bool { return os.Getenv(childEnv) == "1" }
 type Cmd struct {
 	// SysProcAttr carries the clone flags (Cloneflags) and, for a user
 	// namespace, the id maps. Pdeathsig is SIGKILL: if the parent dies, so does
-	// the container, rather than living on with nobody to reap it.
+	// the container, rather than living on with nobody to reap it. The trap
+	// (prctl(2), PR_SET_PDEATHSIG): the signal comes when the *thread* that
+	// forked the child ends, not the process. Go keeps its threads unless a
+	// goroutine ends while locked to one (runtime.LockOSThread), which the
+	// parent side of a container must therefore never do.
 	SysProcAttr *syscall.SysProcAttr
 	// Rootless asks Start to add a user namespace mapping the caller to root
 	// when the caller is not root and the clone flags ask for no user

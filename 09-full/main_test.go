@@ -57,8 +57,12 @@ func TestTranscripts(t *testing.T) {
 	testenv.NeedRoot(t)
 	os.Setenv("ROOTFS", testenv.Rootfs(t))
 	os.Setenv("DEMO", demoLayers(t))
+	testdata, err := filepath.Abs("testdata")
+	require.NoError(t, err)
+	os.Setenv("TESTDATA", testdata)
 	cleanupAll(t) // bridge.ct leaves the bridge, as a user would
-	testenv.Transcripts(t, "can", "curl")
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", "tincan-inet").Run() }) // nat.ct's
+	testenv.Transcripts(t, "can", "curl", "ip")
 }
 
 // demoLayers lays out the README's demo: the busybox rootfs as image/0, and

@@ -87,7 +87,9 @@ func DocumentedTranscripts(t *testing.T, readme string) {
 		b, err := os.ReadFile(f)
 		require.NoError(t, err)
 		block := "```console\n" + transcriptBody(string(b)) + "```\n"
-		require.Contains(t, string(doc), block, "%s must appear in %s as a console block", f, readme)
+		if !strings.Contains(string(doc), block) {
+			t.Errorf("%s must appear verbatim in %s as a ```console block: put <!-- ct: %s --> there and run .tools/embed.py", f, readme, f)
+		}
 	}
 }
 

@@ -60,7 +60,7 @@ func TestTranscripts(t *testing.T) {
 	testdata, err := filepath.Abs("testdata")
 	require.NoError(t, err)
 	os.Setenv("TESTDATA", testdata)
-	cleanupAll(t) // bridge.ct leaves the bridge, as a user would
+	cleanupAll(t)                                                                 // bridge.ct leaves the bridge, as a user would
 	t.Cleanup(func() { exec.Command("ip", "netns", "del", "tincan-inet").Run() }) // nat.ct's
 	testenv.Transcripts(t, "can", "curl", "ip")
 }

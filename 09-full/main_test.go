@@ -60,8 +60,9 @@ func TestTranscripts(t *testing.T) {
 	testdata, err := filepath.Abs("testdata")
 	require.NoError(t, err)
 	os.Setenv("TESTDATA", testdata)
-	cleanupAll(t)                                                                 // bridge.ct leaves the bridge, as a user would
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", "tincan-inet").Run() }) // nat.ct's
+	// bridge.ct leaves the bridge and nat.ct its "outside", as a user would.
+	cleanupAll(t)
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", "tincan-inet").Run() })
 	testenv.Transcripts(t, "can", "curl", "ip")
 }
 

@@ -363,11 +363,15 @@ func copyTree(src, dst string) error {
 		if !d.Type().IsRegular() {
 			return nil
 		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
 		b, err := os.ReadFile(path)
 		if err != nil {
 			return err
 		}
-		return os.WriteFile(to, b, 0o644)
+		return os.WriteFile(to, b, info.Mode().Perm()) // keep x: testdata holds scripts
 	})
 }
 

@@ -100,11 +100,7 @@ func parse(args []string) (container.Spec, error) {
 		}
 	}
 	for _, t := range tmpfs {
-		m, err := container.ParseTmpfs(t)
-		if err != nil {
-			return spec, err
-		}
-		spec.Tmpfs = append(spec.Tmpfs, m)
+		spec.Tmpfs = append(spec.Tmpfs, container.ParseTmpfs(t))
 	}
 	spec.Net.Mode, spec.Net.Ports = netMode, ports
 	if netns != "" {

@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"strings"
 
 	"golang.org/x/sys/unix"
 
@@ -23,12 +22,14 @@ import (
 // uid 100000 on the host, and may not read can's state directory.
 const configEnv = "_TINCAN_CONFIG"
 
-func writeConfig(dir string, spec Spec) error {
-	b, err := json.MarshalIndent(spec, "", "  ")
+// writeConfig keeps the Spec in dir/config.json, for people and for
+// can cleanup, and returns it as JSON for the child's environment.
+func writeConfig(dir string, spec Spec) ([]byte, error) {
+	b, err := json.Marshal(spec)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return os.WriteFile(filepath.Join(dir, "config.json"), b, 0o644)
+	return b, os.WriteFile(filepath.Join(dir, "config.json"), b, 0o644)
 }
 
 // stateDir is the container's state directory on the host, as the child
@@ -89,7 +90,7 @@ func setup(spec Spec) error {
 	if err := mount.MakePrivate("/"); err != nil {
 		return err
 	}
-	userns := inUserNamespace()
+	userns := mount.InUserNamespace()
 	if spec.Rootfs == "" {
 		if err := hostRoot(spec); err != nil {
 			return err
@@ -97,10 +98,7 @@ func setup(spec Spec) error {
 	} else if err := newRoot(spec, userns); err != nil {
 		return err
 	}
-	host := spec.Hostname
-	if host == "" {
-		host = spec.ID
-	}
+	host := spec.hostname()
 	if err := ns.Sethostname(host); err != nil {
 		return err
 	}
@@ -232,17 +230,6 @@ func joinNetns(name string) error {
 		return fmt.Errorf("setns %s: %w", netnsPath(name), err)
 	}
 	return nil
-}
-
-// inUserNamespace reports whether uid 0 here is someone else outside: the
-// initial namespace's map is the identity over all 2^32-1 ids.
-func inUserNamespace() bool {
-	b, err := os.ReadFile("/proc/self/uid_map")
-	if err != nil {
-		return false
-	}
-	f := strings.Fields(string(b))
-	return !(len(f) == 3 && f[0] == "0" && f[1] == "0" && f[2] == "4294967295")
 }
 
 // containerEnv is CMD's environment: on a root filesystem of its own, a

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -95,7 +96,7 @@ func stage2() {
 func execHardened(spec Spec, args, env []string) error {
 	os.Clearenv()
 	for _, kv := range env {
-		if k, v, ok := cutEnv(kv); ok {
+		if k, v, ok := strings.Cut(kv, "="); ok && k != "" {
 			os.Setenv(k, v)
 		}
 	}
@@ -103,13 +104,4 @@ func execHardened(spec Spec, args, env []string) error {
 		return err
 	}
 	return reexec.Exec(args)
-}
-
-func cutEnv(kv string) (string, string, bool) {
-	for i := 0; i < len(kv); i++ {
-		if kv[i] == '=' {
-			return kv[:i], kv[i+1:], i > 0
-		}
-	}
-	return "", "", false
 }

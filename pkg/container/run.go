@@ -1,7 +1,6 @@
 package container
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -16,6 +15,7 @@ import (
 	"tincan.dev/pkg/layers"
 	"tincan.dev/pkg/ns"
 	"tincan.dev/pkg/reexec"
+	"tincan.dev/pkg/userns"
 )
 
 // stateEnv tells the re-executed child where its config.json is.
@@ -82,7 +82,8 @@ func Run(spec Spec) (code int, err error) {
 	if err := st.save(); err != nil {
 		return 0, err
 	}
-	if err := writeConfig(st.dir, spec); err != nil {
+	config, err := writeConfig(st.dir, spec)
+	if err != nil {
 		return 0, err
 	}
 
@@ -100,15 +101,13 @@ func Run(spec Spec) (code int, err error) {
 	}
 
 	cmd := reexec.Command("can", "init")
-	config, err := json.Marshal(spec)
-	if err != nil {
-		return 0, err
-	}
 	cmd.Env = append(os.Environ(), stateEnv+"="+st.dir, configEnv+"="+string(config))
 	cmd.SysProcAttr.Cloneflags = spec.cloneflags()
 	cmd.Rootless = true // a user namespace when not root (pkg/userns)
 	if spec.UserNS && os.Geteuid() == 0 {
-		mapRootRange(cmd)
+		// Root inside is uid and gid 100000 outside, with 65536 ids: what
+		// root makes inside belongs to 100000 on the host.
+		userns.Explicit(userns.Maps{{Inside: 0, Outside: 100000, Count: 65536}}).Configure(cmd.SysProcAttr)
 	}
 	if err := cmd.Start(); err != nil {
 		return 0, err
@@ -233,7 +232,7 @@ func (s *Spec) check() error {
 	}
 	for _, t := range s.Tmpfs {
 		if !strings.HasPrefix(t.Path, "/") {
-			return fmt.Errorf("--tmpfs %s: the path must be absolute", t.Path)
+			return fmt.Errorf("--tmpfs %s: the path must be absolute, as seen inside the container (e.g. /tmp:size=64m)", t.Path)
 		}
 	}
 	return nil

@@ -59,13 +59,10 @@ type Tmpfs struct {
 	Options string // tmpfs(5) options, e.g. size=64m,mode=1777
 }
 
-// ParseTmpfs reads PATH[:OPTIONS].
-func ParseTmpfs(s string) (Tmpfs, error) {
+// ParseTmpfs reads PATH[:OPTIONS]; Run checks that PATH is absolute.
+func ParseTmpfs(s string) Tmpfs {
 	path, opts, _ := strings.Cut(s, ":")
-	if !strings.HasPrefix(path, "/") {
-		return Tmpfs{}, fmt.Errorf("--tmpfs %q: the path must be absolute, as seen inside the container (e.g. /tmp:size=64m)", s)
-	}
-	return Tmpfs{Path: path, Options: opts}, nil
+	return Tmpfs{Path: path, Options: opts}
 }
 
 // Net is the container's network.
@@ -75,6 +72,14 @@ type Net struct {
 	IP     string // bridge: requested address
 	Subnet string // bridge: subnet (default 10.88.0.0/16)
 	Ports  []string
+}
+
+// hostname is the container's hostname: the one asked for, or its ID.
+func (s Spec) hostname() string {
+	if s.Hostname != "" {
+		return s.Hostname
+	}
+	return s.ID
 }
 
 // NewID returns a random container ID: 12 hex digits, like Docker's short

@@ -8,15 +8,12 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"syscall"
 
 	"github.com/vishvananda/netlink"
-	"golang.org/x/sys/unix"
 
 	"tincan.dev/pkg/cgroup"
 	"tincan.dev/pkg/harden"
 	"tincan.dev/pkg/network"
-	"tincan.dev/pkg/reexec"
 )
 
 // newCgroup makes the container's cgroup when a limit is asked for. Without
@@ -56,10 +53,7 @@ type netRecord struct {
 // waits, publishes its ports, and writes the /etc/hosts and /etc/resolv.conf
 // the child will bind-mount into its root.
 func attachNetwork(spec Spec, pid int, stateDir string) (*network.Attachment, error) {
-	host := spec.Hostname
-	if host == "" {
-		host = spec.ID
-	}
+	host := spec.hostname()
 	if spec.Net.Mode != "bridge" {
 		return nil, nil
 	}
@@ -152,16 +146,4 @@ func applyHardening(spec Spec) error {
 		return harden.Apply(harden.Config{Privileged: true})
 	}
 	return harden.Apply(harden.Default())
-}
-
-// mapRootRange gives the container, as root, a user namespace whose root is
-// uid and gid 100000 outside, with 65536 ids: files root makes inside belong
-// to 100000 outside. Credential makes the child setuid(0) inside after the
-// maps are written; without it the child would be the unmapped overflow uid.
-func mapRootRange(cmd *reexec.Cmd) {
-	a := cmd.SysProcAttr
-	a.Cloneflags |= unix.CLONE_NEWUSER
-	a.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: 100000, Size: 65536}}
-	a.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: 100000, Size: 65536}}
-	a.Credential = &syscall.Credential{Uid: 0, Gid: 0}
 }

@@ -72,6 +72,16 @@ func (w Workspace) step(name string) (string, error) {
 	return "", fmt.Errorf("no step %q: the steps are %v", name, steps)
 }
 
+// readMain returns the path of step's main.go and what it holds now.
+func (w Workspace) readMain(step string) (string, []byte, error) {
+	main, err := w.step(step)
+	if err != nil {
+		return "", nil, err
+	}
+	cur, err := os.ReadFile(main)
+	return main, cur, err
+}
+
 func (w Workspace) state(step, file string) string {
 	return filepath.Join(w.Root, StateDir, step, file)
 }
@@ -80,11 +90,7 @@ func (w Workspace) state(step, file string) string {
 // it did. A main.go that differs from the exercise handed out earlier is a
 // student's work: it is refused unless force, which first keeps a copy.
 func (w Workspace) MakeExercise(step string, force bool) (string, error) {
-	main, err := w.step(step)
-	if err != nil {
-		return "", err
-	}
-	cur, err := os.ReadFile(main)
+	main, cur, err := w.readMain(step)
 	if err != nil {
 		return "", err
 	}
@@ -125,11 +131,7 @@ func (w Workspace) MakeExercise(step string, force bool) (string, error) {
 // with no saved copy, as git's HEAD has it). Changes since the exercise was
 // handed out are refused unless force, which first keeps a copy.
 func (w Workspace) RestoreSolution(step string, force bool) (string, error) {
-	main, err := w.step(step)
-	if err != nil {
-		return "", err
-	}
-	cur, err := os.ReadFile(main)
+	main, cur, err := w.readMain(step)
 	if err != nil {
 		return "", err
 	}

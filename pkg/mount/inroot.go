@@ -69,44 +69,88 @@ func OpenInRoot(root int, name string, flags uint64) (int, error) {
 // MkdirAllInRoot opens the directory name below root (see OpenInRoot) as an
 // O_PATH file descriptor, making what is missing on the way (mode 0755).
 func MkdirAllInRoot(root int, name string) (int, error) {
-	name = path.Clean("/" + name)
 	fd, err := OpenInRoot(root, name, unix.O_PATH|unix.O_DIRECTORY)
-	if !errors.Is(err, unix.ENOENT) || name == "/" {
+	if !errors.Is(err, unix.ENOENT) {
 		return fd, err
 	}
-	parent, err := MkdirAllInRoot(root, path.Dir(name))
+	p, err := makeInRoot(root, name, true)
 	if err != nil {
 		return -1, err
 	}
-	defer unix.Close(parent)
-	// mkdirat(2) does not follow a symlink in the last place: a dangling one
-	// there is EEXIST, and the open below fails as it should.
-	if err := unix.Mkdirat(parent, path.Base(name), 0o755); err != nil && !errors.Is(err, unix.EEXIST) {
-		return -1, err
-	}
-	return OpenInRoot(root, name, unix.O_PATH|unix.O_DIRECTORY)
+	return OpenInRoot(root, p, unix.O_PATH|unix.O_DIRECTORY)
 }
 
 // createInRoot opens the file name below root, creating it empty, and its
-// directories, when missing. A symlink in the last place (Debian's
-// /etc/resolv.conf -> ../run/...) is followed inside root, as the container
-// will follow it.
+// directories, when missing.
 func createInRoot(root int, name string) (int, error) {
 	fd, err := OpenInRoot(root, name, unix.O_PATH)
 	if !errors.Is(err, unix.ENOENT) {
 		return fd, err
 	}
-	parent, err := MkdirAllInRoot(root, path.Dir(path.Clean("/"+name)))
+	p, err := makeInRoot(root, name, false)
 	if err != nil {
 		return -1, err
 	}
-	unix.Close(parent)
-	// Missing a moment ago, so what O_CREAT opens is the new, empty file.
-	return unix.Openat2(root, name, &unix.OpenHow{
-		Flags:   unix.O_CREAT | unix.O_RDONLY | unix.O_NONBLOCK | unix.O_CLOEXEC,
-		Mode:    0o644,
-		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS,
-	})
+	return OpenInRoot(root, p, unix.O_PATH)
+}
+
+// makeInRoot walks name below root one component at a time, as the kernel
+// would with root as "/", making each missing directory, and the last
+// component as an empty file unless dir. A symlink met on the way is read
+// and its target walked in its place (so /etc -> /elsewhere makes
+// root/elsewhere), ".." stops at root. It returns the path it made, free of
+// symlinks, for OpenInRoot.
+func makeInRoot(root int, name string, dir bool) (string, error) {
+	todo, cur, links := strings.Split(name, "/"), "/", 0
+	for len(todo) > 0 {
+		c := todo[0]
+		todo = todo[1:]
+		switch c {
+		case "", ".":
+			continue
+		case "..":
+			cur = path.Dir(cur)
+			continue
+		}
+		pfd, err := OpenInRoot(root, cur, unix.O_PATH|unix.O_DIRECTORY)
+		if err != nil {
+			return "", err
+		}
+		var st unix.Stat_t
+		err = unix.Fstatat(pfd, c, &st, unix.AT_SYMLINK_NOFOLLOW)
+		switch {
+		case errors.Is(err, unix.ENOENT) && len(todo) == 0 && !dir:
+			var fd int
+			fd, err = unix.Openat(pfd, c, unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_RDONLY|unix.O_CLOEXEC, 0o644)
+			if err == nil {
+				unix.Close(fd)
+			}
+		case errors.Is(err, unix.ENOENT):
+			err = unix.Mkdirat(pfd, c, 0o755)
+		case err == nil && st.Mode&unix.S_IFMT == unix.S_IFLNK:
+			if links++; links > 40 {
+				err = unix.ELOOP
+				break
+			}
+			buf := make([]byte, unix.PathMax)
+			var n int
+			if n, err = unix.Readlinkat(pfd, c, buf); err == nil {
+				target := string(buf[:n])
+				if path.IsAbs(target) {
+					cur = "/"
+				}
+				todo = append(strings.Split(target, "/"), todo...)
+				unix.Close(pfd)
+				continue
+			}
+		}
+		unix.Close(pfd)
+		if err != nil {
+			return "", fmt.Errorf("make %s: %w", path.Join(cur, c), err)
+		}
+		cur = path.Join(cur, c)
+	}
+	return cur, nil
 }
 
 // describeTarget names a mount target for an error: a magic link of

@@ -168,8 +168,9 @@ func newRoot(spec Spec, userns bool) error {
 	if err != nil {
 		return err
 	}
-	defer proc.Close()
-	if err := mount.Proc(proc.Path()); err != nil {
+	err = mount.Proc(proc.Path())
+	proc.Close()
+	if err != nil {
 		return err
 	}
 	if err := mount.Sys(root, userns); err != nil {

@@ -120,12 +120,14 @@ func makeInRoot(root int, name string, dir bool) (string, error) {
 		err = unix.Fstatat(pfd, c, &st, unix.AT_SYMLINK_NOFOLLOW)
 		switch {
 		case errors.Is(err, unix.ENOENT) && len(todo) == 0 && !dir:
+			trace.Call("openat(open(%q), %q, O_CREAT|O_EXCL|O_NOFOLLOW, 0644)", cur, c)
 			var fd int
 			fd, err = unix.Openat(pfd, c, unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_RDONLY|unix.O_CLOEXEC, 0o644)
 			if err == nil {
 				unix.Close(fd)
 			}
 		case errors.Is(err, unix.ENOENT):
+			trace.Call("mkdirat(open(%q), %q, 0755)", cur, c)
 			err = unix.Mkdirat(pfd, c, 0o755)
 		case err == nil && st.Mode&unix.S_IFMT == unix.S_IFLNK:
 			if links++; links > 40 {

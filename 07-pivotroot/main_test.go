@@ -176,10 +176,13 @@ func TestOrderOfCalls(t *testing.T) {
 		`mount(NULL, "/", NULL, MS_REC|MS_PRIVATE, NULL)`,
 		`mount("` + root + `", "` + root + `", NULL, MS_BIND|MS_REC, NULL)`,
 		`mount("proc", "` + root + `/proc", "proc"`,
-		`mount("tmpfs", "` + root + `/dev", "tmpfs"`,
-		`mount("devpts", "` + root + `/dev/pts", "devpts", MS_NOSUID|MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620,gid=5")`,
-		`symlink("pts/ptmx", "` + root + `/dev/ptmx")`,
-		`mount("shm", "` + root + `/dev/shm", "tmpfs"`,
+		// /dev is the image's path: found inside root, mounted on through
+		// its file descriptor (pkg/mount.InRoot).
+		`openat2(open("` + root + `"), "/dev", {O_PATH, RESOLVE_IN_ROOT})`,
+		`mount("tmpfs", "/proc/self/fd/`,
+		`mount("devpts", "/proc/self/fd/`,
+		`symlink("pts/ptmx", "/proc/self/fd/`,
+		`mount("shm", "/proc/self/fd/`,
 		`chdir("` + root + `")`,
 		`pivot_root(".", ".")`,
 		`umount2(".", MNT_DETACH)`,

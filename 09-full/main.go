@@ -126,6 +126,9 @@ func commit(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		os.Exit(reexec.CodeFailed)
 	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("commit: unexpected argument %q: usage: can commit --fs DIR", fs.Arg(0))
+	}
 	if *dir == "" {
 		return errors.New("commit: give --fs DIR")
 	}
@@ -150,6 +153,9 @@ func cleanup(args []string) error {
 	all := fs.Bool("all", false, "also remove the bridge, the nft table and all address allocations")
 	if err := fs.Parse(args); err != nil {
 		os.Exit(reexec.CodeFailed)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("cleanup: unexpected argument %q: usage: can cleanup [--all]", fs.Arg(0))
 	}
 	return container.Cleanup(*all)
 }

@@ -29,7 +29,8 @@ func writeConfig(dir string, spec Spec) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return b, os.WriteFile(filepath.Join(dir, "config.json"), b, 0o644)
+	// 0600: the -e values may be secrets.
+	return b, os.WriteFile(filepath.Join(dir, "config.json"), b, 0o600)
 }
 
 // stateDir is the container's state directory on the host, as the child
@@ -155,14 +156,21 @@ func newRoot(spec Spec, userns bool) error {
 		if err != nil {
 			return err
 		}
-		if err := mount.Overlay(root, lower, upper, filepath.Join(spec.Layers, ".work-"+spec.ID)); err != nil {
+		if err := mount.Overlay(root, lower, upper, l.WorkPath(spec.ID)); err != nil {
 			return err
 		}
 	}
 	if err := mount.PrepareRoot(root); err != nil {
 		return err
 	}
-	if err := mount.Proc(filepath.Join(root, "proc")); err != nil {
+	// From here every path is the image's: resolved inside root (mount.InRoot).
+	proc, err := mount.InRoot(root, "/proc", true)
+	if err != nil {
+		return err
+	}
+	err = mount.Proc(proc.Path())
+	proc.Close()
+	if err != nil {
 		return err
 	}
 	if err := mount.Sys(root, userns); err != nil {
@@ -181,7 +189,7 @@ func newRoot(spec Spec, userns bool) error {
 		// can configured this network, so it writes the files that describe
 		// it, and binds them in as Docker does, leaving the image alone.
 		for _, f := range []string{"hosts", "resolv.conf"} {
-			if err := bindFile(filepath.Join(stateDir, f), filepath.Join(root, "etc", f)); err != nil {
+			if err := bindFile(filepath.Join(stateDir, f), root, "/etc/"+f); err != nil {
 				return err
 			}
 		}
@@ -192,24 +200,31 @@ func newRoot(spec Spec, userns bool) error {
 	return mount.PivotRoot(root)
 }
 
-// bindFile bind-mounts file src onto dst, creating dst (empty) if needed.
-func bindFile(src, dst string) error {
-	if _, err := os.Lstat(dst); os.IsNotExist(err) {
-		os.MkdirAll(filepath.Dir(dst), 0o755)
-		if f, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY, 0o644); err == nil {
-			f.Close()
-		}
+// bindFile bind-mounts the host's file src onto name inside root, creating
+// it (empty) if needed.
+func bindFile(src, root, name string) error {
+	dst, err := mount.InRoot(root, name, false)
+	if err != nil {
+		return err
 	}
-	return mount.Bind(src, dst)
+	defer dst.Close()
+	return mount.Bind(src, dst.Path())
 }
 
+// tmpfsMounts mounts the --tmpfs list below root ("" is the host's "/"),
+// each directory found or made inside root.
 func tmpfsMounts(root string, list []Tmpfs) error {
+	if root == "" {
+		root = "/"
+	}
 	for _, t := range list {
-		target := filepath.Join(root, t.Path)
-		if err := os.MkdirAll(target, 0o755); err != nil {
+		target, err := mount.InRoot(root, t.Path, true)
+		if err != nil {
 			return fmt.Errorf("--tmpfs %s: %w", t.Path, err)
 		}
-		if err := mount.Tmpfs(target, t.Options); err != nil {
+		err = mount.Tmpfs(target.Path(), t.Options)
+		target.Close()
+		if err != nil {
 			return err
 		}
 	}

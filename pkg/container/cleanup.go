@@ -3,25 +3,85 @@ package container
 import (
 	"errors"
 	"fmt"
+	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"tincan.dev/pkg/cgroup"
+	"tincan.dev/pkg/network"
 )
 
 // Cleanup removes what containers whose can is gone left on the host: a can
 // killed by SIGKILL cannot tear down, but its state directory says what it
-// made. Every can calls it first; `can cleanup` calls it by hand. With all,
-// it also removes what containers share: the bridge and the nft table.
+// made. `can cleanup` calls it. Then it sweeps by owner: the addresses, port
+// rules and cgroups that no live container owns, found by listing them, not
+// by reading records. With all, it also removes what containers share: the
+// bridge and the nft table.
 func Cleanup(all bool) error {
-	dirs, _ := filepath.Glob(filepath.Join(StateRoot(), "*"))
+	root, err := stateRoot(false)
+	if err != nil {
+		return err
+	}
 	var errs []error
-	for _, dir := range dirs {
-		st, err := loadState(dir)
-		if err != nil {
-			if errors.Is(err, os.ErrNotExist) {
-				// A state directory without state.json is one being created
-				// right now, or one whose can died at birth: leave young ones.
-				continue
+	if root != "" {
+		errs = append(errs, sweepStates(root))
+	}
+	if os.Geteuid() == 0 { // rootless cans make no bridge and no cgroup
+		owned := func(id string) bool { return root != "" && ownedBy(root, id) }
+		errs = append(errs, sweepNetwork(owned), sweepCgroups(owned))
+	}
+	if all {
+		errs = append(errs, cleanupShared())
+	}
+	return errors.Join(errs...)
+}
+
+// sweepDead is what every can does before it starts: it undoes the
+// containers whose can died, found by their state directories. Reading one
+// small file per container, it is cheap; the sweep by owner (listing
+// cgroups and rules) is left to can cleanup.
+func sweepDead() error {
+	root, err := stateRoot(false)
+	if err != nil || root == "" {
+		return err
+	}
+	return sweepStates(root)
+}
+
+// sweepStates undoes every container in root whose can is dead.
+func sweepStates(root string) error {
+	ents, err := os.ReadDir(root)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, e := range ents {
+		name, dir := e.Name(), filepath.Join(root, e.Name())
+		if dir == network.DefaultStateDir || !e.IsDir() {
+			continue // the bridge's address allocator lives here too
+		}
+		if strings.HasPrefix(name, ".new-") {
+			// A state directory before its rename into place (newState):
+			// its name says whose it is.
+			var pid int
+			var start uint64
+			if _, err := fmt.Sscanf(name, ".new-%d-%d-", &pid, &start); err == nil && !alive(pid, start) {
+				errs = append(errs, os.RemoveAll(dir))
 			}
+			continue
+		}
+		st, err := loadState(dir)
+		if errors.Is(err, fs.ErrNotExist) {
+			// A state directory is born with its state.json (newState) and
+			// loses it only as it is removed: this removal was cut short.
+			errs = append(errs, os.RemoveAll(dir))
+			continue
+		}
+		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
@@ -32,28 +92,88 @@ func Cleanup(all bool) error {
 			errs = append(errs, fmt.Errorf("container %s: %w", st.ID, err))
 		}
 	}
-	if all {
-		if err := cleanupShared(); err != nil {
-			errs = append(errs, err)
-		}
-	}
 	return errors.Join(errs...)
 }
 
-// undo removes, in reverse order of making, what st records.
+// ownedBy reports whether container id has a state directory in root whose
+// can is alive. It is asked at the moment of each decision: a can makes its
+// state directory before anything else, so a container being born is
+// never taken for an orphan.
+func ownedBy(root, id string) bool {
+	st, err := loadState(filepath.Join(root, id))
+	return err == nil && st.alive()
+}
+
+// undo removes what st's container made, newest first, then st itself. The
+// cgroups, addresses and rules are found by the container's ID, so that
+// what was being made when can died is found too.
 func (st *State) undo() error {
 	var errs []error
-	if st.Network != "" {
-		errs = append(errs, releaseNetwork(st.ID, st.Network))
+	if os.Geteuid() == 0 {
+		errs = append(errs, sweepNetwork(func(owner string) bool { return owner != st.ID }))
 	}
-	if len(st.Cgroups) > 0 {
-		errs = append(errs, destroyCgroup(st.ID))
-	}
+	errs = append(errs, destroyCgroup(st.ID))
 	if st.WorkDir != "" {
-		errs = append(errs, os.RemoveAll(st.WorkDir))
+		// state.json is read back from disk: remove only what can makes.
+		if filepath.Base(st.WorkDir) != ".work-"+st.ID {
+			errs = append(errs, fmt.Errorf("state %s names work dir %s, which can does not make: left alone", st.dir, st.WorkDir))
+		} else {
+			errs = append(errs, os.RemoveAll(st.WorkDir))
+		}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
 	return st.remove()
+}
+
+// sweepNetwork releases the addresses and port rules whose owner is not
+// owned, in every subnet a bridge was used with (one allocator directory
+// each, named like 10.88.0.0-16).
+func sweepNetwork(owned func(id string) bool) error {
+	ents, err := os.ReadDir(network.DefaultStateDir)
+	if err != nil {
+		return nil // no bridge was ever used
+	}
+	var errs []error
+	for _, e := range ents {
+		i := strings.LastIndexByte(e.Name(), '-')
+		if !e.IsDir() || i < 0 {
+			continue
+		}
+		_, subnet, err := net.ParseCIDR(e.Name()[:i] + "/" + e.Name()[i+1:])
+		if err != nil {
+			continue
+		}
+		errs = append(errs, network.Bridge{Subnet: subnet}.Sweep(owned))
+	}
+	return errors.Join(errs...)
+}
+
+// canID matches the IDs can makes (NewID): only such cgroups are swept.
+var canID = regexp.MustCompile(`^[0-9a-f]{12}$`)
+
+// orphanAge is how old an empty cgroup with no owner must be before
+// sweepCgroups removes it: a can in another mount namespace (another state
+// root) has an empty cgroup for a moment between making it and moving its
+// child in, and that one must be left alone.
+const orphanAge = time.Minute
+
+// sweepCgroups removes the cgroups under tincan/ that no live container owns:
+// those of cans killed before a record of them existed (older cans wrote the
+// record after making the cgroup). It never kills: a cgroup with a process
+// in it is left, whoever it belongs to.
+func sweepCgroups(owned func(id string) bool) error {
+	found, err := cgroup.List()
+	if err != nil {
+		return nil // no cgroup filesystem, so nothing to sweep
+	}
+	var errs []error
+	for _, c := range found {
+		if !canID.MatchString(c.ID) || c.Busy || time.Since(c.Made) < orphanAge || owned(c.ID) {
+			continue
+		}
+		errs = append(errs, destroyCgroup(c.ID))
+	}
+	return errors.Join(errs...)
 }

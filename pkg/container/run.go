@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -32,7 +33,7 @@ func Run(spec Spec) (code int, err error) {
 		return 0, err
 	}
 	// Whatever earlier cans killed by SIGKILL left behind goes first.
-	if err := Cleanup(false); err != nil {
+	if err := sweepDead(); err != nil {
 		fmt.Fprintf(os.Stderr, "can: cleanup of earlier containers: %v\n", err)
 	}
 	// Until teardown is done, signals are ours to handle, not fatal.
@@ -40,7 +41,16 @@ func Run(spec Spec) (code int, err error) {
 	signal.Notify(sigs, unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT)
 	defer signal.Stop(sigs)
 
-	st, err := newState(spec.ID)
+	// The state directory comes first, with all that cleanup needs to know
+	// (DESIGN.md, rule 16): from here on, a SIGKILL at any instant leaves
+	// only what can cleanup finds, by this record or by the container's ID.
+	var l layers.Layers
+	var workDir string
+	if spec.Layers != "" {
+		l = layers.Layers{Dir: spec.Layers}
+		workDir = l.WorkPath(spec.ID)
+	}
+	st, err := newState(spec.ID, workDir)
 	if err != nil {
 		return 0, err
 	}
@@ -55,7 +65,6 @@ func Run(spec Spec) (code int, err error) {
 	undo = append(undo, st.remove)
 
 	if spec.Layers != "" {
-		l := layers.Layers{Dir: spec.Layers}
 		lock, err := l.Lock(false)
 		if err != nil {
 			return 0, err
@@ -64,12 +73,10 @@ func Run(spec Spec) (code int, err error) {
 		if _, err := l.Upper(); err != nil {
 			return 0, fmt.Errorf("--fs %s: container layer: %w", spec.Layers, err)
 		}
-		work, err := l.WorkDir(spec.ID)
-		if err != nil {
+		if err := l.MakeWorkDir(workDir); err != nil {
 			return 0, err
 		}
-		st.WorkDir = work
-		undo = append(undo, func() error { return os.RemoveAll(work) })
+		undo = append(undo, func() error { return os.RemoveAll(workDir) })
 		if spec.Rootfs == "" {
 			// A mount point of our own; the overlay is mounted on it inside
 			// the container's mount namespace, so the host never sees it.
@@ -79,24 +86,17 @@ func Run(spec Spec) (code int, err error) {
 			}
 		}
 	}
-	if err := st.save(); err != nil {
-		return 0, err
-	}
 	config, err := writeConfig(st.dir, spec)
 	if err != nil {
 		return 0, err
 	}
 
+	// Found by the container's ID if can dies half way through making it.
 	cg, err := newCgroup(spec.ID, spec.Limits)
 	if err != nil {
 		return 0, err
 	}
 	if cg != nil {
-		st.Cgroups = cg.Paths()
-		if err := st.save(); err != nil {
-			cg.Destroy()
-			return 0, err
-		}
 		undo = append(undo, cg.Destroy)
 	}
 
@@ -126,8 +126,6 @@ func Run(spec Spec) (code int, err error) {
 		return 0, err
 	}
 	if att != nil {
-		st.Network = netRecordOf(att)
-		st.save()
 		// Release, not Detach: by teardown the child is reaped, and the
 		// kernel deletes the veth with its network namespace. Deleting it
 		// ourselves would wait for RCU, tens of milliseconds.
@@ -233,6 +231,9 @@ func (s *Spec) check() error {
 	for _, t := range s.Tmpfs {
 		if !strings.HasPrefix(t.Path, "/") {
 			return fmt.Errorf("--tmpfs %s: the path must be absolute, as seen inside the container (e.g. /tmp:size=64m)", t.Path)
+		}
+		if slices.Contains(strings.Split(t.Path, "/"), "..") {
+			return fmt.Errorf("--tmpfs %s: \"..\" is refused: name the directory itself (e.g. /tmp)", t.Path)
 		}
 	}
 	return nil

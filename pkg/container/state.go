@@ -4,15 +4,20 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // StateRoot holds one directory per container: /run/tincan/<id>. It is on
-// tmpfs, so a reboot forgets it, as it forgets the containers. Rootless, it
-// is $XDG_RUNTIME_DIR/tincan (or /tmp/tincan-<uid>).
+// tmpfs, so a reboot forgets it, as it forgets the containers. Rootless, it is
+// $XDG_RUNTIME_DIR/tincan (a directory only the user can write, made by the
+// login manager), or else $TMPDIR/tincan-<uid> (/tmp by default).
 func StateRoot() string {
 	if os.Geteuid() == 0 {
 		return "/run/tincan"
@@ -20,44 +25,102 @@ func StateRoot() string {
 	if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" {
 		return filepath.Join(d, "tincan")
 	}
-	return fmt.Sprintf("/tmp/tincan-%d", os.Geteuid())
+	return filepath.Join(os.TempDir(), fmt.Sprintf("tincan-%d", os.Geteuid()))
 }
 
-// State is what a running container left on the host, written before each
-// thing is made, so that `can cleanup` can undo it if can is SIGKILLed.
+// stateRoot returns StateRoot, made (with create) and checked. can trusts
+// what it reads there: Cleanup removes the directories a state.json names.
+// In a directory such as /tmp, anyone can create tincan-<uid> first, with a
+// planted state.json pointing at the victim's files; so the root must be a
+// real directory (not a symlink: Lstat), owned by us, that nobody else may
+// write. It returns ("", nil) when the root does not exist and create is false.
+func stateRoot(create bool) (string, error) {
+	root := StateRoot()
+	mode := os.FileMode(0o711) // others may pass through to a --user-ns container's files
+	if os.Geteuid() != 0 {
+		mode = 0o700
+	}
+	if create {
+		if err := os.MkdirAll(filepath.Dir(root), 0o755); err != nil {
+			return "", fmt.Errorf("state directory %s: %w", root, err)
+		}
+		if err := os.Mkdir(root, mode); err != nil && !errors.Is(err, fs.ErrExist) {
+			return "", fmt.Errorf("state directory %s: %w", root, err)
+		}
+	}
+	fi, err := os.Lstat(root)
+	if errors.Is(err, fs.ErrNotExist) && !create {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("state directory %s: %w", root, err)
+	}
+	st := fi.Sys().(*syscall.Stat_t)
+	switch {
+	case !fi.IsDir():
+		return "", fmt.Errorf("state directory %s is not a directory (a symlink?): someone may have planted it; remove it (rm %s)", root, root)
+	case int(st.Uid) != os.Geteuid():
+		return "", fmt.Errorf("state directory %s belongs to uid %d, not to you (uid %d): someone may have planted it; remove it (rm -r %s) or set XDG_RUNTIME_DIR", root, st.Uid, os.Geteuid(), root)
+	case fi.Mode().Perm()&0o022 != 0:
+		return "", fmt.Errorf("state directory %s is writable by others (mode %v): chmod %o %s", root, fi.Mode().Perm(), mode, root)
+	}
+	return root, nil
+}
+
+// State is what a running container left on the host. Its directory appears
+// with it, before anything else is made (newState), and says where to look
+// for the rest: cgroups, addresses and rules are found by the container's ID,
+// the overlay work dir by WorkDir. So a can SIGKILLed at any instant leaves
+// nothing `can cleanup` cannot find.
 type State struct {
-	ID        string   `json:"id"`
-	Owner     int      `json:"owner"`      // can's PID
-	OwnerTime uint64   `json:"owner_time"` // its start time, against PID reuse
-	Pid       int      `json:"pid,omitempty"`
-	WorkDir   string   `json:"work_dir,omitempty"` // overlay work dir to remove
-	MountDir  string   `json:"mount_dir,omitempty"`
-	Cgroups   []string `json:"cgroups,omitempty"`
-	Network   string   `json:"network,omitempty"` // bridge attachment, for release
+	ID        string `json:"id"`
+	Owner     int    `json:"owner"`      // can's PID
+	OwnerTime uint64 `json:"owner_time"` // its start time, against PID reuse
+	Pid       int    `json:"pid,omitempty"`
+	WorkDir   string `json:"work_dir,omitempty"` // overlay work dir to remove
 	dir       string
 }
 
-func newState(id string) (*State, error) {
-	root := StateRoot()
-	dir := filepath.Join(root, id)
+// newState makes the state directory of container id, with state.json in it,
+// recording workDir before it is made. The directory is made under a
+// temporary name and renamed into place: rename(2) is atomic, so the
+// directory <id> never exists without its state.json. If can dies before the
+// rename, the temporary name (.new-<pid>-<start time>-<id>) says whose it was.
+func newState(id, workDir string) (*State, error) {
+	st := &State{ID: id, Owner: os.Getpid(), WorkDir: workDir}
+	st.OwnerTime, _ = startTime(st.Owner)
+	b, _ := json.MarshalIndent(st, "", "  ")
 	var err error
 	for try := 0; try < 3; try++ {
+		var root string
+		if root, err = stateRoot(true); err != nil {
+			return nil, err
+		}
+		st.dir = filepath.Join(root, id)
+		tmp := filepath.Join(root, fmt.Sprintf(".new-%d-%d-%s", st.Owner, st.OwnerTime, id))
 		// 0711: others may pass through, to the files a container in a user
-		// namespace binds in (hosts, resolv.conf), but not list the containers.
-		if err = os.MkdirAll(root, 0o711); err != nil {
-			return nil, fmt.Errorf("state directory %s: %w", root, err)
+		// namespace binds in (hosts, resolv.conf), but not list them.
+		if err = os.Mkdir(tmp, 0o711); errors.Is(err, fs.ErrNotExist) {
+			continue // a can that just ended removed the empty root: again
 		}
-		// A can that just ended may remove root between the two calls.
-		if err = os.Mkdir(dir, 0o711); !errors.Is(err, os.ErrNotExist) {
-			break
+		if err == nil {
+			if err = os.WriteFile(filepath.Join(tmp, "state.json"), b, 0o600); err == nil {
+				err = os.Rename(tmp, st.dir)
+			}
+			if err != nil {
+				os.RemoveAll(tmp)
+			}
 		}
+		if err != nil {
+			os.Remove(root) // only if empty: a full /run leaves no empty root
+			if errors.Is(err, fs.ErrExist) || errors.Is(err, unix.ENOTEMPTY) {
+				return nil, fmt.Errorf("state directory %s exists: another container has the id %s", st.dir, id)
+			}
+			return nil, fmt.Errorf("state directory %s: %w", st.dir, err)
+		}
+		return st, nil
 	}
-	if err != nil {
-		return nil, fmt.Errorf("state directory %s: %w", dir, err)
-	}
-	st := &State{ID: id, Owner: os.Getpid(), dir: dir}
-	st.OwnerTime, _ = startTime(st.Owner)
-	return st, st.save()
+	return nil, fmt.Errorf("state directory %s: %w", st.dir, err)
 }
 
 // remove removes the state directory, and the state root when it is left
@@ -91,9 +154,12 @@ func loadState(dir string) (*State, error) {
 }
 
 // alive reports whether the can that owns s still runs.
-func (s *State) alive() bool {
-	t, err := startTime(s.Owner)
-	return err == nil && t == s.OwnerTime
+func (s *State) alive() bool { return alive(s.Owner, s.OwnerTime) }
+
+// alive reports whether process pid, started at start, still runs.
+func alive(pid int, start uint64) bool {
+	t, err := startTime(pid)
+	return err == nil && t == start
 }
 
 // startTime reads field 22 of /proc/<pid>/stat: with the PID it names a

@@ -1,7 +1,6 @@
 package container
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -42,11 +41,6 @@ func destroyCgroup(id string) error {
 		return err
 	}
 	return cg.Destroy()
-}
-
-// netRecord is what state.json keeps of a bridge attachment.
-type netRecord struct {
-	Subnet string `json:"subnet"`
 }
 
 // attachNetwork plugs a --net bridge container into the bridge while it
@@ -97,11 +91,6 @@ func attachNetwork(spec Spec, pid int, stateDir string) (*network.Attachment, er
 	return a, nil
 }
 
-func netRecordOf(a *network.Attachment) string {
-	b, _ := json.Marshal(netRecord{Subnet: a.Bridge.Subnet.String()})
-	return string(b)
-}
-
 // writeNetFiles writes hosts and resolv.conf into the state directory.
 func writeNetFiles(dir, host string, ip net.IP) error {
 	resolv, err := network.ContainerResolvConf()
@@ -112,19 +101,6 @@ func writeNetFiles(dir, host string, ip net.IP) error {
 		return err
 	}
 	return os.WriteFile(filepath.Join(dir, "resolv.conf"), resolv, 0o644)
-}
-
-// releaseNetwork frees the address and rules of a container whose can died.
-func releaseNetwork(id, record string) error {
-	var r netRecord
-	if err := json.Unmarshal([]byte(record), &r); err != nil {
-		return err
-	}
-	var b network.Bridge
-	if _, subnet, err := net.ParseCIDR(r.Subnet); err == nil {
-		b.Subnet = subnet
-	}
-	return b.Sweep(func(owner string) bool { return owner != id })
 }
 
 // cleanupShared removes the bridge, its table and allocations (cleanup --all).

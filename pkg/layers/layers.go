@@ -83,37 +83,41 @@ func (l Layers) Upper() (string, error) {
 	return p, os.MkdirAll(p, 0o755)
 }
 
-// WorkDir returns a fresh, empty overlay work directory for one container. It
-// must be on the same filesystem as the upper layer; the caller removes it.
-func (l Layers) WorkDir(id string) (string, error) {
-	p := filepath.Join(l.Dir, ".work-"+id)
-	if err := os.Mkdir(p, 0o700); err != nil {
-		return "", fmt.Errorf("overlay work dir: %w", err)
+// WorkPath is the overlay work directory of container id. It must be on
+// the same filesystem as the upper layer, so it is in DIR.
+func (l Layers) WorkPath(id string) string { return filepath.Join(l.Dir, ".work-"+id) }
+
+// MakeWorkDir makes the fresh, empty work directory path (WorkPath) that
+// overlay needs; the caller removes it.
+func (l Layers) MakeWorkDir(path string) error {
+	if err := os.Mkdir(path, 0o700); err != nil {
+		return fmt.Errorf("overlay work dir: %w", err)
 	}
-	return p, nil
+	return nil
 }
 
 func (l Layers) config() string { return filepath.Join(l.Dir, "config") }
 
-// Lock takes DIR's lock: shared for a running container, exclusive for
-// commit, so commit is refused while any container uses DIR (flock(2); the
-// kernel drops the lock when its holder dies, even by SIGKILL).
-func (l Layers) Lock(exclusive bool) (*os.File, error) {
-	f, err := os.OpenFile(filepath.Join(l.Dir, ".lock"), os.O_CREATE|os.O_RDONLY, 0o600)
+// Lock takes DIR's lock, for a running container or for commit (an
+// flock(2) on DIR itself, so nothing is left in DIR; the kernel drops the
+// lock when its holder dies, even by SIGKILL). Both hold it exclusively:
+// commit must not move the upper layer from under a container, and two
+// containers on one DIR would share its upper layer, which overlayfs says
+// gives undefined behaviour (filesystems/overlayfs.rst, "Changes to
+// underlying filesystems"). So a second container is refused, as is commit
+// while one runs.
+func (l Layers) Lock(commit bool) (*os.File, error) {
+	f, err := os.Open(l.Dir)
 	if err != nil {
 		return nil, fmt.Errorf("--fs %s: %w", l.Dir, err)
 	}
-	how := unix.LOCK_SH
-	if exclusive {
-		how = unix.LOCK_EX
-	}
-	if err := unix.Flock(int(f.Fd()), how|unix.LOCK_NB); err != nil {
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
 		f.Close()
 		if errors.Is(err, unix.EWOULDBLOCK) {
-			if exclusive {
+			if commit {
 				return nil, fmt.Errorf("--fs %s is busy: a container is using it; commit when it has exited", l.Dir)
 			}
-			return nil, fmt.Errorf("--fs %s is busy: it is being committed; try again", l.Dir)
+			return nil, fmt.Errorf("--fs %s is busy: another container runs on it (or it is being committed), and two would share its writable layer: wait for it to exit, or run on a copy of %[1]s", l.Dir)
 		}
 		return nil, fmt.Errorf("--fs %s: lock: %w", l.Dir, err)
 	}
@@ -126,15 +130,15 @@ func (l Layers) Lock(exclusive bool) (*os.File, error) {
 // overlay left in the layer, so a file deleted in the container stays deleted
 // in the image. It returns the new layer's path.
 func (l Layers) Commit() (string, error) {
+	images, err := l.Images()
+	if err != nil {
+		return "", err
+	}
 	lock, err := l.Lock(true)
 	if err != nil {
 		return "", err
 	}
 	defer lock.Close()
-	images, err := l.Images()
-	if err != nil {
-		return "", err
-	}
 	top, _ := strconv.Atoi(filepath.Base(images[len(images)-1]))
 	next := filepath.Join(l.Dir, "image", strconv.Itoa(top+1))
 	upper := filepath.Join(l.Dir, "container")

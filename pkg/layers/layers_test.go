@@ -58,3 +58,26 @@ func TestCommitRefusedWhileInUse(t *testing.T) {
 	_, err = l.Commit()
 	require.NoError(t, err)
 }
+
+// Two containers on one DIR would share its upper layer: the second lock is
+// refused. The lock is on DIR itself: a failed commit leaves nothing in DIR.
+func TestOneContainerAtATime(t *testing.T) {
+	dir := t.TempDir()
+	mkdirs(t, dir, "image/0")
+	l := Layers{Dir: dir}
+	first, err := l.Lock(false)
+	require.NoError(t, err)
+	_, err = l.Lock(false)
+	require.ErrorContains(t, err, "is busy: another container runs on it")
+	first.Close()
+	second, err := l.Lock(false)
+	require.NoError(t, err)
+	second.Close()
+
+	empty := t.TempDir()
+	_, err = Layers{Dir: empty}.Commit()
+	require.Error(t, err)
+	ents, err := os.ReadDir(empty)
+	require.NoError(t, err)
+	require.Empty(t, ents)
+}

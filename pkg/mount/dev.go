@@ -33,14 +33,25 @@ var Devices = []struct {
 // (userns true) the kernel refuses mknod of devices, for good reason: root
 // there could otherwise make a node for the host's disk. So each node is a
 // bind mount of the host's own node onto an empty file (runc does the same).
-// root/dev must exist.
+// root/dev is found inside root (InRoot), made if missing.
 func Dev(root string, userns bool) error {
-	dev := filepath.Join(root, "dev")
-	// Not MS_NODEV, which would make every node in it unusable; MS_STRICTATIME
-	// because that is what devtmpfs uses and what runc passes.
-	if err := Mount("tmpfs", dev, "tmpfs", unix.MS_NOSUID|unix.MS_STRICTATIME, "mode=755,size=65536k"); err != nil {
+	target, err := InRoot(root, "/dev", true)
+	if err != nil {
 		return err
 	}
+	defer target.Close()
+	// Not MS_NODEV, which would make every node in it unusable; MS_STRICTATIME
+	// because that is what devtmpfs uses and what runc passes.
+	if err := Mount("tmpfs", target.Path(), "tmpfs", unix.MS_NOSUID|unix.MS_STRICTATIME, "mode=755,size=65536k"); err != nil {
+		return err
+	}
+	// The rest goes in the new tmpfs, reached through a handle on it.
+	top, err := InRoot(root, "/dev", true)
+	if err != nil {
+		return err
+	}
+	defer top.Close()
+	dev := top.Path()
 	for _, d := range Devices {
 		path := filepath.Join(dev, d.Name)
 		if userns {
@@ -95,28 +106,39 @@ func Devpts(target string) error {
 // the queues of the IPC namespace of whoever mounts it (mq_overview(7)), so a
 // process in the container's IPC namespace must mount it.
 func Mqueue(root string) error {
-	target := filepath.Join(root, "dev/mqueue")
-	if err := Mkdir(target, 0o755); err != nil {
+	target, err := InRoot(root, "/dev/mqueue", true)
+	if err != nil {
 		return err
 	}
-	return Mount("mqueue", target, "mqueue", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "")
+	defer target.Close()
+	return Mount("mqueue", target.Path(), "mqueue", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "")
 }
 
-// Sys gives root a read-only /sys (root/sys must exist). As real root it is a
+// Sys gives root a read-only /sys (root/sys found inside root, see InRoot). As real root it is a
 // new sysfs. In a user namespace the kernel lets a new sysfs be mounted only by
 // the owner of the current network namespace (sysfs shows that namespace's
 // network devices), so there it binds the host's /sys, read-only; the mounts
 // below it (/sys/fs/cgroup...) keep their flags, and their files belong to the
 // host's root, who is nobody inside.
 func Sys(root string, userns bool) error {
-	target := filepath.Join(root, "sys")
-	if !userns {
-		return Mount("sysfs", target, "sysfs", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "")
-	}
-	if err := Bind("/sys", target); err != nil {
+	target, err := InRoot(root, "/sys", true)
+	if err != nil {
 		return err
 	}
-	return RemountReadOnly(target)
+	defer target.Close()
+	if !userns {
+		return Mount("sysfs", target.Path(), "sysfs", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "")
+	}
+	if err := Bind("/sys", target.Path()); err != nil {
+		return err
+	}
+	// The handle is on the directory under the bind: remount the bind itself.
+	top, err := InRoot(root, "/sys", true)
+	if err != nil {
+		return err
+	}
+	defer top.Close()
+	return RemountReadOnly(top.Path())
 }
 
 // InUserNamespace reports whether this process is in a user namespace other

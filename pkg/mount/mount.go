@@ -38,7 +38,7 @@ func Mount(source, target, fstype string, flags uintptr, data string) error {
 	trace.Call("mount(%s, %s, %s, %s, %s)", trace.Str(source), trace.Str(target),
 		trace.Str(fstype), trace.Flags(flags, flagNames), trace.Str(data))
 	if err := unix.Mount(source, target, fstype, flags, data); err != nil {
-		return fmt.Errorf("mount %s on %s: %w%s", describe(source, fstype), target, err, hint(target, err))
+		return fmt.Errorf("mount %s on %s: %w%s", describe(source, fstype), describeTarget(target), err, hint(target, err))
 	}
 	return nil
 }

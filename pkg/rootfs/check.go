@@ -6,6 +6,8 @@ import (
 	"os"
 
 	"golang.org/x/sys/unix"
+
+	"tincan.dev/pkg/mount"
 )
 
 // Check tells, in one line with the fix, why dir cannot be a container's
@@ -40,13 +42,9 @@ func Check(dir string, files ...string) error {
 	return nil
 }
 
-// openInRoot opens name below the directory root as if root were "/":
-// openat2(2) with RESOLVE_IN_ROOT treats "..", absolute paths and absolute
-// symlinks as a chroot would, so whatever name or the links it crosses say,
-// the file opened is inside root (Linux 5.6).
+// openInRoot opens name below the directory root as if root were "/"
+// (mount.OpenInRoot: openat2(2) with RESOLVE_IN_ROOT, Linux 5.6), so whatever
+// name or the links it crosses say, the file opened is inside root.
 func openInRoot(root int, name string, flags uint64) (int, error) {
-	return unix.Openat2(root, name, &unix.OpenHow{
-		Flags:   flags | unix.O_CLOEXEC,
-		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS,
-	})
+	return mount.OpenInRoot(root, name, flags)
 }

@@ -9,9 +9,12 @@ import (
 	"io"
 	"os"
 	"path"
+	"path/filepath"
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"tincan.dev/pkg/mount"
 )
 
 // ImportFile unpacks the tarball at file into dir, like Import.
@@ -42,10 +45,24 @@ func ImportFile(file, dir string) error {
 // Owners are set only when running as root. Device nodes and fifos are
 // skipped: a container gets a fresh /dev (pkg/mount.Dev), and creating device
 // nodes from an archive is how an image would smuggle in the host's disk.
-func Import(r io.Reader, dir string) error {
+func Import(r io.Reader, dir string) (err error) {
+	_, serr := os.Lstat(dir)
+	made := errors.Is(serr, os.ErrNotExist)
 	if err := emptyDir(dir); err != nil {
 		return err
 	}
+	defer func() {
+		if err != nil { // leave dir as it was: missing, or empty
+			if made {
+				os.RemoveAll(dir)
+				return
+			}
+			ents, _ := os.ReadDir(dir)
+			for _, e := range ents {
+				os.RemoveAll(filepath.Join(dir, e.Name()))
+			}
+		}
+	}()
 	br := bufio.NewReader(r)
 	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
 		zr, err := gzip.NewReader(br)
@@ -199,19 +216,8 @@ func setOwnerMode(fd int, h *tar.Header) error {
 func mode(h *tar.Header) uint32 { return uint32(h.Mode) & 0o7777 }
 
 // mkdirAll opens the directory dir below root, creating what is missing
-// (mode 0755, like tar does for directories the archive does not list).
+// (mode 0755, like tar does for directories the archive does not list), each
+// symlink on the way followed inside root (mount.MkdirAllInRoot).
 func mkdirAll(root int, dir string) (int, error) {
-	fd, err := openInRoot(root, dir, unix.O_PATH|unix.O_DIRECTORY)
-	if !errors.Is(err, unix.ENOENT) || dir == "." {
-		return fd, err
-	}
-	parent, err := mkdirAll(root, path.Dir(dir))
-	if err != nil {
-		return -1, err
-	}
-	defer unix.Close(parent)
-	if err := unix.Mkdirat(parent, path.Base(dir), 0o755); err != nil && !errors.Is(err, unix.EEXIST) {
-		return -1, err
-	}
-	return openInRoot(root, dir, unix.O_PATH|unix.O_DIRECTORY)
+	return mount.MkdirAllInRoot(root, dir)
 }

@@ -47,12 +47,13 @@ import (
 // threaded program linked with glibc 2.34 or newer: it believes the kernel
 // and gives up.)
 //
-// Where tincan differs from Docker: io_uring is refused, as Docker has done
-// since 2023 (its operations do not pass through seccomp at all), and so is
-// name_to_handle_at without CAP_DAC_READ_SEARCH, like its sister
-// open_by_handle_at (Docker's documentation lists it as blocked); 32-bit
-// programs are killed (see archCheck) where Docker allows them through a
-// second table.
+// Where tincan differs from Docker's profile: io_uring is refused (its
+// operations do not pass through seccomp at all; Docker refuses it too
+// since 2023); name_to_handle_at goes with open_by_handle_at, which takes
+// its handles, behind CAP_DAC_READ_SEARCH (Docker allows it to everyone
+// again since 2023, for systemd, which names cgroup paths with it:
+// moby/moby#45766); 32-bit programs are killed (see archCheck) where Docker
+// allows them through a second table.
 
 // allowed are the calls any container may make, grouped by what they are
 // for; the arch file adds those only its architecture has (allowedArch).
@@ -186,7 +187,9 @@ var capAllowed = []capCalls{
 // obsolete calls (uselib, ustat, _sysctl...).
 
 // Three calls are allowed only for some arguments, compared as 32 bits: the
-// kernel reads each argument as an int, so its high half is ignored there too.
+// kernel reads only the low half of each (an int; clone takes
+// lower_32_bits(flags)), so a check of all 64 bits could be fooled by a
+// high half the kernel then ignores.
 //
 // clone: only without cloneNewFlags, the flags that make new namespaces (on
 // amd64 and arm64 the flags are clone's first argument). CLONE_NEWTIME is not
@@ -240,31 +243,46 @@ var (
 	}()
 )
 
-// answers says what the filter does with each call number from 0 to the
-// highest the lists know, for a container keeping the capabilities keep.
-// Every number not listed, a gap or a call left out, gets EPERM.
+// highest is the highest call number the lists know, the last call of the
+// kernel they were written for: every number above gets ENOSYS.
+var highest = func() uintptr {
+	h := uintptr(0)
+	for _, list := range [][]uintptr{allowed, allowedArch} {
+		for _, nr := range list {
+			h = max(h, nr)
+		}
+	}
+	for _, groups := range [][]capCalls{capAllowed, capAllowedArch} {
+		for _, g := range groups {
+			for _, nr := range g.calls {
+				h = max(h, nr)
+			}
+		}
+	}
+	return h
+}()
+
+// answers says what the filter does with each call number from 0 to
+// highest, for a container keeping the capabilities keep. Every number not
+// listed, a gap or a call left out, gets EPERM.
 func answers(keep uint64) []answer {
-	all := append(append([]uintptr{}, allowed...), allowedArch...)
-	for _, g := range append(capAllowed, capAllowedArch...) {
-		all = append(all, g.calls...)
-	}
-	highest := uintptr(0)
-	for _, nr := range all {
-		highest = max(highest, nr)
-	}
 	a := make([]answer, highest+1)
 	for i := range a {
 		a[i] = eperm
 	}
-	for _, nr := range append(allowed, allowedArch...) {
-		a[nr] = allow
+	for _, list := range [][]uintptr{allowed, allowedArch} {
+		for _, nr := range list {
+			a[nr] = allow
+		}
 	}
 	a[unix.SYS_CLONE], a[unix.SYS_CLONE3] = cloneNoNamespaces, enosys
 	a[unix.SYS_SOCKET], a[unix.SYS_PERSONALITY] = socketNoVsock, personalityKnown
-	for _, g := range append(capAllowed, capAllowedArch...) {
-		if keep&(1<<g.cap) != 0 {
-			for _, nr := range g.calls {
-				a[nr] = allow
+	for _, groups := range [][]capCalls{capAllowed, capAllowedArch} {
+		for _, g := range groups {
+			if keep&(1<<g.cap) != 0 {
+				for _, nr := range g.calls {
+					a[nr] = allow
+				}
 			}
 		}
 	}
@@ -295,23 +313,34 @@ func spans(keep uint64) []span {
 // same says whether two answers are one: allow, eperm and enosys are shared.
 func same(a, b answer) bool { return &a[0] == &b[0] }
 
-// search writes a binary search over the spans, sorted by lo: each "jge lo"
-// halves the spans left, so a call finds its answer after nine comparisons
-// or so rather than after hundreds in a row. A conditional jump reaches at
-// most 255 instructions ahead; ja, which always jumps, reaches any.
-func search(s []span) []unix.SockFilter {
+// search appends to p a binary search over the spans, sorted by lo: each
+// "jge lo" halves the spans left, so a call finds its answer after six
+// comparisons or so rather than after hundreds in a row. A conditional jump
+// reaches at most 255 instructions ahead; ja, which always jumps, reaches any.
+func search(p []unix.SockFilter, s []span) []unix.SockFilter {
 	if len(s) == 1 {
-		return s[0].answer
+		return append(p, s[0].answer...)
 	}
 	mid := len(s) / 2
-	left, right := search(s[:mid]), search(s[mid:])
-	var p []unix.SockFilter
-	if len(left) <= 255 {
-		p = append(p, jge(s[mid].lo, len(left), 0))
+	if n := size(s[:mid]); n <= 255 {
+		p = append(p, jge(s[mid].lo, n, 0)) // at or above: skip the lower half
 	} else {
-		p = append(p, jge(s[mid].lo, 0, 1), ja(len(left)))
+		p = append(p, jge(s[mid].lo, 0, 1), ja(n))
 	}
-	return append(append(p, left...), right...)
+	return search(search(p, s[:mid]), s[mid:])
+}
+
+// size is the length of search's program for s.
+func size(s []span) int {
+	if len(s) == 1 {
+		return len(s[0].answer)
+	}
+	mid := len(s) / 2
+	n := size(s[:mid])
+	if n > 255 {
+		n++ // the ja
+	}
+	return 1 + n + size(s[mid:])
 }
 
 // program writes the filter for a container keeping the capabilities keep:
@@ -321,7 +350,7 @@ func search(s []span) []unix.SockFilter {
 // once for each call number when it is installed and remembers which calls
 // it always allows, whatever their arguments; read and write then skip it.
 func program(keep uint64) []unix.SockFilter {
-	return append(archCheck(), search(spans(keep))...)
+	return search(archCheck(), spans(keep))
 }
 
 // defaultFilter is the program for Docker's capabilities, built once per

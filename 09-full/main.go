@@ -61,10 +61,9 @@ func parse(args []string) (container.Spec, error) {
 	)
 	fs := flag.NewFlagSet("can", flag.ContinueOnError)
 	// A mistyped flag gets one line naming it, not the whole usage: the
-	// flag package would print both to the output, so it gets none, and the
-	// usage is printed only when asked for (--help, -h), to stdout.
+	// flag package would print both to its output, so that goes nowhere;
+	// the error comes back as one line, the usage only for --help, to stdout.
 	fs.SetOutput(io.Discard)
-	fs.Usage = func() {}
 	fs.StringVar(&spec.Rootfs, "chroot", "", "root filesystem `DIR` (entered with pivot_root), or the mount point for --fs")
 	fs.BoolVar(&spec.NoPivot, "no-pivot", false, "enter --chroot with chroot(2), for a root on ramfs")
 	fs.StringVar(&spec.Layers, "fs", "", "layered root in `DIR`: image/0, image/1, ... (top last), config, container (writable)")

@@ -36,10 +36,9 @@ type Child func(args []string) error
 func Main(name, usage string, parent Parent, child Child) {
 	flag.CommandLine.Init(name, flag.ContinueOnError)
 	// A mistyped flag gets one line naming it, not the whole usage: the flag
-	// package prints nothing itself, and the usage goes to stdout only when
-	// asked for with -h or --help.
+	// package would print both to its output, so that goes nowhere; the
+	// error comes back as one line, the usage only for --help, to stdout.
 	flag.CommandLine.SetOutput(io.Discard)
-	flag.Usage = func() {}
 	verbose := flag.Bool("v", false, "trace each kernel call (same as TINCAN_TRACE=1)")
 	if err := flag.CommandLine.Parse(os.Args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {

@@ -356,15 +356,17 @@ func program(keep uint64) []unix.SockFilter {
 // defaultFilter is the program for Docker's capabilities, built once per
 // process, the first time it is needed, not at start-up: only a container's
 // child installs a filter. Building it takes some 10 µs of CPU here
-// (BenchmarkProgram); seccomp(2) checking and caching it takes ten times that
-// (BenchmarkInstall), less than the longer, linear denylist this filter
-// replaced. The kernel copies the program at install, so one slice serves
+// (BenchmarkProgram); seccomp(2) checking and caching it, ten to twenty
+// times that (BenchmarkInstall), yet less than for the longer, linear
+// denylist this filter replaced. The kernel copies the program at install, so one slice serves
 // every container this process starts.
 var defaultFilter = sync.OnceValue(func() []unix.SockFilter {
 	keep, _ := CapMask(DefaultCaps())
 	return program(keep)
 })
 
+// filter is the program for keep: the default one, or one built for other
+// capabilities (--cap-add in Docker's terms).
 func filter(keep uint64) []unix.SockFilter {
 	if dflt, _ := CapMask(DefaultCaps()); keep == dflt {
 		return defaultFilter()

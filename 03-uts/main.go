@@ -14,7 +14,7 @@ import (
 	"tincan.dev/pkg/step"
 )
 
-var hostname = flag.String("hostname", "tincan", "the container's hostname, 1 to 64 bytes")
+var hostname = flag.String("hostname", "tincan", "the container's hostname: letters, digits, - and ., 1 to 64 bytes")
 
 func main() {
 	step.Main("03-uts", "[--hostname NAME] [--] [CMD [ARG...]]", parent, child)

@@ -44,15 +44,19 @@ func TestHostnameInOwnUTSNamespace(t *testing.T) {
 
 func TestBadHostnameRefused(t *testing.T) {
 	testenv.NeedRoot(t)
-	for _, name := range []string{"", strings.Repeat("a", 65)} {
+	// A newline would add a line to the container's /etc/hosts; RFC 1123
+	// allows letters, digits, '-' and '.', labels of at most 63.
+	for _, name := range []string{"", strings.Repeat("a", 65), "box\n6.6.6.6 bank", "-box", strings.Repeat("a", 64)} {
 		r := testenv.RunArgs(t, "03-uts", "--hostname", name, "--", "true")
 		require.Equal(t, 125, r.Code, "hostname %q", name)
 		require.Equal(t, 1, strings.Count(r.Stderr, "\n"), "want one line, got %q", r.Stderr)
 		require.Contains(t, r.Stderr, "03-uts: hostname ")
 	}
 	// 64 bytes is the limit, and allowed.
-	r := testenv.RunArgs(t, "03-uts", "--hostname", strings.Repeat("a", 64), "--", "hostname")
+	long := strings.Repeat("a", 32) + "." + strings.Repeat("b", 31)
+	r := testenv.RunArgs(t, "03-uts", "--hostname", long, "--", "hostname")
 	require.Equal(t, 0, r.Code, r.Stderr)
+	require.Equal(t, long+"\n", r.Stdout)
 }
 
 func TestRootless(t *testing.T) {

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -59,10 +60,10 @@ func parse(args []string) (container.Spec, error) {
 		verbose            bool
 	)
 	fs := flag.NewFlagSet("can", flag.ContinueOnError)
-	fs.Usage = func() {
-		fmt.Fprintln(os.Stderr, "usage: can [flags] [--] [CMD [ARG...]]\n       can commit --fs DIR\n       can cleanup [--all]")
-		fs.PrintDefaults()
-	}
+	// A mistyped flag gets one line naming it, not the whole usage: the
+	// flag package would print both to its output, so that goes nowhere;
+	// the error comes back as one line, the usage only for --help, to stdout.
+	fs.SetOutput(io.Discard)
 	fs.StringVar(&spec.Rootfs, "chroot", "", "root filesystem `DIR` (entered with pivot_root), or the mount point for --fs")
 	fs.BoolVar(&spec.NoPivot, "no-pivot", false, "enter --chroot with chroot(2), for a root on ramfs")
 	fs.StringVar(&spec.Layers, "fs", "", "layered root in `DIR`: image/0, image/1, ... (top last), config, container (writable)")
@@ -86,9 +87,15 @@ func parse(args []string) (container.Spec, error) {
 	fs.BoolVar(&verbose, "v", false, "trace each kernel call (same as TINCAN_TRACE=1)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			fmt.Println("usage: can [flags] [--] [CMD [ARG...]]\n       can commit --fs DIR\n       can cleanup [--all]")
+			fs.SetOutput(os.Stdout)
+			fs.PrintDefaults()
 			os.Exit(0)
 		}
-		os.Exit(reexec.CodeFailed)
+		return spec, fmt.Errorf("%w (see can --help)", err)
+	}
+	if spec.StopTimeout < 0 {
+		return spec, fmt.Errorf("--stop-timeout %v: give a duration of 0 or more, such as 10s", spec.StopTimeout)
 	}
 	if verbose {
 		trace.Enable()
@@ -100,7 +107,12 @@ func parse(args []string) (container.Spec, error) {
 		}
 	}
 	for _, t := range tmpfs {
-		spec.Tmpfs = append(spec.Tmpfs, container.ParseTmpfs(t))
+		m := container.ParseTmpfs(t)
+		if filepath.Clean(m.Path) == "/" {
+			// A tmpfs on / would hide the whole root filesystem, CMD included.
+			return spec, fmt.Errorf("--tmpfs %s: cannot hide the container's root: give a directory in it, such as /tmp (or --read-only for a root that cannot be written)", t)
+		}
+		spec.Tmpfs = append(spec.Tmpfs, m)
 	}
 	spec.Net.Mode, spec.Net.Ports = netMode, ports
 	if netns != "" {

@@ -64,12 +64,13 @@ func (l Limits) Validate() error {
 	switch {
 	case l.Memory < 0:
 		return fmt.Errorf("memory limit %d: must be positive", l.Memory)
+	case l.CPUs > float64(runtime.NumCPU()):
+		// Such a quota could never be used up: it would limit nothing.
+		// Checked first: the quota of a huge count overflows an int64.
+		return fmt.Errorf("CPU limit %g: more than the %d CPUs here", l.CPUs, runtime.NumCPU())
 	case l.CPUs < 0, l.CPUs > 0 && quota(l.CPUs) < 1000, math.IsNaN(l.CPUs):
 		// The kernel takes quotas from 1ms (cpu.cfs_quota_us >= 1000).
 		return fmt.Errorf("CPU limit %g: must be at least 0.01 (a quota of 1ms per 100ms period)", l.CPUs)
-	case l.CPUs > float64(runtime.NumCPU()):
-		// Such a quota could never be used up: it would limit nothing.
-		return fmt.Errorf("CPU limit %g: more than the %d CPUs here", l.CPUs, runtime.NumCPU())
 	case l.Pids < 0:
 		return fmt.Errorf("pids limit %d: must be positive", l.Pids)
 	}

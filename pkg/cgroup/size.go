@@ -3,6 +3,7 @@ package cgroup
 import (
 	"fmt"
 	"math"
+	"runtime"
 	"strconv"
 	"strings"
 )
@@ -73,9 +74,17 @@ func ParseCPUs(s string) (float64, error) {
 	return c, nil
 }
 
+// MinMemory is the smallest memory limit ParseLimits takes: Docker's (it says
+// "Minimum memory limit allowed is 6MB"). The kernel takes any limit, even
+// one byte, but then CMD is killed by the OOM killer before its first line
+// runs: what it must load, and the runtime's child that becomes it, are
+// charged to the cgroup. Refusing says why; the OOM kill would not.
+const MinMemory = 6 << 20
+
 // ParseLimits reads the --memory, --cpus and --pids flags that 08-cgroup and
 // can share ("" for a flag not given). A limit asked for is never dropped: a
-// value that cannot be set is refused, naming the flag and the value.
+// value that cannot be set, or could never work, is refused in one line naming
+// the flag, the value and the range.
 func ParseLimits(memory, cpus, pids string) (Limits, error) {
 	var l Limits
 	var err error
@@ -83,16 +92,21 @@ func ParseLimits(memory, cpus, pids string) (Limits, error) {
 		if l.Memory, err = ParseSize(memory); err != nil {
 			return l, fmt.Errorf("--memory: %w", err)
 		}
-		if l.Memory == 0 {
-			return l, fmt.Errorf("--memory %s: give a size of at least one page, such as 4K", memory)
+		if l.Memory < MinMemory {
+			return l, fmt.Errorf("--memory %s: the minimum memory limit allowed is %s, as in Docker: less and CMD is OOM-killed before it starts", memory, FormatSize(MinMemory))
 		}
 	}
 	if cpus != "" {
 		if l.CPUs, err = ParseCPUs(cpus); err != nil {
 			return l, fmt.Errorf("--cpus: %w", err)
 		}
-		if l.CPUs <= 0 {
-			return l, fmt.Errorf("--cpus %s: give a number of CPUs from 0.01 up", cpus)
+		// Docker's range: from 1ms of every 100ms period (the kernel's
+		// smallest quota) to all the CPUs here (a bigger quota limits nothing).
+		switch n := runtime.NumCPU(); {
+		case l.CPUs < 0.01:
+			return l, fmt.Errorf("--cpus %s: the minimum is 0.01 (a quota of 1ms per 100ms period)", cpus)
+		case l.CPUs > float64(n):
+			return l, fmt.Errorf("--cpus %s: the maximum is %d, the CPUs this machine has (a bigger quota limits nothing)", cpus, n)
 		}
 	}
 	if pids != "" {

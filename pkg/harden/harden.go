@@ -69,7 +69,7 @@ func Apply(c Config) error {
 	}
 	seccomp := c.Seccomp && !c.Privileged
 	if seccomp && !c.NoNewPrivs {
-		if err := installFilter(); err != nil {
+		if err := installFilter(keep); err != nil {
 			return err
 		}
 	}
@@ -82,7 +82,7 @@ func Apply(c Config) error {
 		}
 	}
 	if seccomp && c.NoNewPrivs {
-		return installFilter()
+		return installFilter(keep)
 	}
 	return nil
 }

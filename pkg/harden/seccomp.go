@@ -24,75 +24,187 @@ import (
 // and returns what the kernel does with the call: run it, fail it with an
 // errno, or kill the process.
 //
-// Docker's default profile (moby/profiles seccomp/default.json) is an
-// allowlist of over 300 calls: anything else fails with EPERM. This filter
-// is written the other way round, as the list of calls that allowlist leaves
-// out for a container with Docker's default capabilities (Docker's documented
-// table, docs.docker.com/engine/security/seccomp, plus the newer mount API and
-// io_uring): every other call is allowed. Why: the list fits on a screen and
-// says why each call is refused, and it needs no per-kernel table of the
-// hundreds of harmless calls. The price, honestly: a system call added to a
-// later kernel is allowed here until someone lists it, where Docker's filter
-// refuses it. Also unlike Docker's, the filter does not follow extra
-// capabilities (with CAP_SYS_ADMIN, Docker allows mount): turn it off instead.
-// And 32-bit x86 programs are killed (see archCheck) where Docker allows them
-// through a second table.
+// The filter is Docker's default profile (moby/profiles seccomp/default.json,
+// https://docs.docker.com/engine/security/seccomp/), an allowlist: the calls
+// below are allowed, some only when the container keeps a capability that
+// would let it do the same anyway, and every other call is refused. How it
+// is refused matters:
 //
-// Every refused call fails with EPERM, as in Docker, except clone3: its flags
-// sit in a struct in memory, which a filter cannot read, so a filter cannot
-// tell a new thread from a new namespace. Docker answers ENOSYS, "this kernel
-// has no clone3", and the C library falls back to clone(2), whose flags are a
-// register the filter can check. Answering EPERM instead breaks every
+//   - a call the list knows of but does not allow fails with EPERM, "you may
+//     not": the program reports it and stops;
+//   - a call newer than the list (a number above the highest it names) fails
+//     with ENOSYS, "this kernel has no such call": that is what the C library
+//     gets from an older kernel, and it falls back to the older call it
+//     replaces (fchmodat2 to fchmodat, statmount to reading mountinfo).
+//     EPERM there would break each program that tries the new call first.
+//     It still refuses everything the list's authors did not look at: a
+//     denylist lets such calls through until someone adds them.
+//
+// clone3 gets ENOSYS too, though the list knows it: its flags sit in a struct
+// in memory, which a filter cannot read, so it cannot tell a new thread from
+// a new namespace. ENOSYS makes the C library fall back to clone(2), whose
+// flags are a register the filter does check. (EPERM there breaks every
 // threaded program linked with glibc 2.34 or newer: it believes the kernel
-// and gives up.
+// and gives up.)
+//
+// Where tincan differs from Docker's profile: io_uring is refused (its
+// operations do not pass through seccomp at all; Docker refuses it too
+// since 2023); name_to_handle_at goes with open_by_handle_at, which takes
+// its handles, behind CAP_DAC_READ_SEARCH (Docker allows it to everyone
+// again since 2023, for systemd, which names cgroup paths with it:
+// moby/moby#45766); 32-bit programs are killed (see archCheck) where Docker
+// allows them through a second table.
 
-// denied are the calls refused outright, grouped by Docker's reasons; the
-// arch file adds the calls only its architecture has (deniedArch).
-var denied = []uintptr{
-	// Namespaces and mounts: the container must not rebuild its own walls.
-	unix.SYS_UNSHARE, unix.SYS_SETNS, unix.SYS_MOUNT, unix.SYS_UMOUNT2, unix.SYS_PIVOT_ROOT,
-	unix.SYS_FSOPEN, unix.SYS_FSCONFIG, unix.SYS_FSMOUNT, unix.SYS_FSPICK,
-	unix.SYS_MOVE_MOUNT, unix.SYS_OPEN_TREE, unix.SYS_MOUNT_SETATTR,
-	// The container's name is the runtime's to set, before the filter.
-	unix.SYS_SETHOSTNAME, unix.SYS_SETDOMAINNAME,
-	// Host-wide state that namespaces do not cover: keyrings, the clock,
-	// swap, quotas, process accounting.
-	unix.SYS_ADD_KEY, unix.SYS_KEYCTL, unix.SYS_REQUEST_KEY,
-	unix.SYS_SETTIMEOFDAY, unix.SYS_CLOCK_SETTIME,
-	unix.SYS_SWAPON, unix.SYS_SWAPOFF, unix.SYS_QUOTACTL, unix.SYS_QUOTACTL_FD,
-	unix.SYS_ACCT, unix.SYS_NFSSERVCTL, unix.SYS_VHANGUP,
-	// The kernel itself: modules, booting another kernel, rebooting.
-	unix.SYS_INIT_MODULE, unix.SYS_FINIT_MODULE, unix.SYS_DELETE_MODULE,
-	unix.SYS_KEXEC_LOAD, unix.SYS_KEXEC_FILE_LOAD, unix.SYS_REBOOT,
-	// Looking into the kernel and other processes: leaks about the host.
-	unix.SYS_BPF, unix.SYS_PERF_EVENT_OPEN, unix.SYS_LOOKUP_DCOOKIE, unix.SYS_SYSLOG,
-	unix.SYS_FANOTIFY_INIT, unix.SYS_KCMP, unix.SYS_PIDFD_GETFD, unix.SYS_PROCESS_MADVISE,
-	unix.SYS_LSM_GET_SELF_ATTR, unix.SYS_LSM_SET_SELF_ATTR, unix.SYS_LSM_LIST_MODULES,
-	// open_by_handle_at opens any file of a file system by its handle,
-	// around the container's root: the 2014 "shocker" breakout.
-	unix.SYS_OPEN_BY_HANDLE_AT,
-	// NUMA memory policy and page moving: host-wide memory placement.
-	unix.SYS_GET_MEMPOLICY, unix.SYS_SET_MEMPOLICY, unix.SYS_SET_MEMPOLICY_HOME_NODE,
-	unix.SYS_MBIND, unix.SYS_MOVE_PAGES, unix.SYS_MIGRATE_PAGES,
-	// userfaultfd lets a process stall the kernel on a page fault it
-	// controls, the usual way to win a kernel race in an exploit.
-	unix.SYS_USERFAULTFD,
-	// io_uring runs its operations without passing through seccomp at all.
-	unix.SYS_IO_URING_SETUP, unix.SYS_IO_URING_ENTER, unix.SYS_IO_URING_REGISTER,
+// allowed are the calls any container may make, grouped by what they are
+// for; the arch file adds those only its architecture has (allowedArch).
+var allowed = []uintptr{
+	// Files: open, read and write, and the file descriptors themselves.
+	unix.SYS_OPENAT, unix.SYS_OPENAT2, unix.SYS_CLOSE, unix.SYS_CLOSE_RANGE,
+	unix.SYS_READ, unix.SYS_WRITE, unix.SYS_READV, unix.SYS_WRITEV,
+	unix.SYS_PREAD64, unix.SYS_PWRITE64, unix.SYS_PREADV, unix.SYS_PWRITEV,
+	unix.SYS_PREADV2, unix.SYS_PWRITEV2, unix.SYS_LSEEK, unix.SYS_IOCTL,
+	unix.SYS_DUP, unix.SYS_DUP3, unix.SYS_FCNTL, unix.SYS_FLOCK, unix.SYS_PIPE2,
+	unix.SYS_FSYNC, unix.SYS_FDATASYNC, unix.SYS_SYNC, unix.SYS_SYNCFS, unix.SYS_SYNC_FILE_RANGE,
+	unix.SYS_TRUNCATE, unix.SYS_FTRUNCATE, unix.SYS_FALLOCATE, unix.SYS_FADVISE64, unix.SYS_READAHEAD,
+	unix.SYS_SENDFILE, unix.SYS_SPLICE, unix.SYS_TEE, unix.SYS_VMSPLICE, unix.SYS_COPY_FILE_RANGE,
+	// Files: names, metadata and directories.
+	unix.SYS_FSTAT, unix.SYS_NEWFSTATAT, unix.SYS_STATX, unix.SYS_STATFS, unix.SYS_FSTATFS,
+	unix.SYS_FACCESSAT, unix.SYS_FACCESSAT2, unix.SYS_READLINKAT, unix.SYS_GETDENTS64,
+	unix.SYS_GETCWD, unix.SYS_CHDIR, unix.SYS_FCHDIR, unix.SYS_UMASK,
+	unix.SYS_MKDIRAT, unix.SYS_MKNODAT, unix.SYS_LINKAT, unix.SYS_SYMLINKAT,
+	unix.SYS_RENAMEAT, unix.SYS_RENAMEAT2, unix.SYS_UNLINKAT,
+	unix.SYS_FCHMOD, unix.SYS_FCHMODAT, unix.SYS_FCHOWN, unix.SYS_FCHOWNAT, unix.SYS_UTIMENSAT,
+	unix.SYS_GETXATTR, unix.SYS_LGETXATTR, unix.SYS_FGETXATTR,
+	unix.SYS_SETXATTR, unix.SYS_LSETXATTR, unix.SYS_FSETXATTR,
+	unix.SYS_LISTXATTR, unix.SYS_LLISTXATTR, unix.SYS_FLISTXATTR,
+	unix.SYS_REMOVEXATTR, unix.SYS_LREMOVEXATTR, unix.SYS_FREMOVEXATTR,
+	// Waiting for events: epoll, poll, event and timer descriptors,
+	// inotify, fanotify's marks (its init needs CAP_SYS_ADMIN), Linux AIO.
+	unix.SYS_EPOLL_CREATE1, unix.SYS_EPOLL_CTL, unix.SYS_EPOLL_PWAIT, unix.SYS_EPOLL_PWAIT2,
+	unix.SYS_PPOLL, unix.SYS_PSELECT6, unix.SYS_EVENTFD2, unix.SYS_SIGNALFD4,
+	unix.SYS_TIMERFD_CREATE, unix.SYS_TIMERFD_SETTIME, unix.SYS_TIMERFD_GETTIME,
+	unix.SYS_INOTIFY_INIT1, unix.SYS_INOTIFY_ADD_WATCH, unix.SYS_INOTIFY_RM_WATCH, unix.SYS_FANOTIFY_MARK,
+	unix.SYS_IO_SETUP, unix.SYS_IO_DESTROY, unix.SYS_IO_SUBMIT, unix.SYS_IO_CANCEL,
+	unix.SYS_IO_GETEVENTS, unix.SYS_IO_PGETEVENTS,
+	// Memory of the process's own.
+	unix.SYS_BRK, unix.SYS_MMAP, unix.SYS_MUNMAP, unix.SYS_MREMAP, unix.SYS_MPROTECT,
+	unix.SYS_MADVISE, unix.SYS_MINCORE, unix.SYS_MSYNC, unix.SYS_REMAP_FILE_PAGES,
+	unix.SYS_MLOCK, unix.SYS_MLOCK2, unix.SYS_MUNLOCK, unix.SYS_MLOCKALL, unix.SYS_MUNLOCKALL,
+	unix.SYS_MEMBARRIER, unix.SYS_MEMFD_CREATE, unix.SYS_MEMFD_SECRET,
+	unix.SYS_PKEY_ALLOC, unix.SYS_PKEY_FREE, unix.SYS_PKEY_MPROTECT,
+	// Processes and threads (clone is checked below), their limits and
+	// scheduling. ptrace is allowed since Linux 4.8, which checks seccomp
+	// again after a tracer changes a call: before, tracing escaped the filter.
+	unix.SYS_EXECVE, unix.SYS_EXECVEAT, unix.SYS_EXIT, unix.SYS_EXIT_GROUP,
+	unix.SYS_WAIT4, unix.SYS_WAITID, unix.SYS_KILL, unix.SYS_TKILL, unix.SYS_TGKILL,
+	unix.SYS_PIDFD_OPEN, unix.SYS_PIDFD_SEND_SIGNAL, unix.SYS_PROCESS_MRELEASE,
+	unix.SYS_GETPID, unix.SYS_GETPPID, unix.SYS_GETTID, unix.SYS_SET_TID_ADDRESS,
+	unix.SYS_FUTEX, unix.SYS_FUTEX_WAITV, unix.SYS_SET_ROBUST_LIST, unix.SYS_GET_ROBUST_LIST, unix.SYS_RSEQ,
+	unix.SYS_PRCTL, unix.SYS_CAPGET, unix.SYS_CAPSET,
+	unix.SYS_PTRACE, unix.SYS_PROCESS_VM_READV, unix.SYS_PROCESS_VM_WRITEV,
+	unix.SYS_GETRLIMIT, unix.SYS_SETRLIMIT, unix.SYS_PRLIMIT64, unix.SYS_GETRUSAGE, unix.SYS_TIMES,
+	unix.SYS_GETPRIORITY, unix.SYS_SETPRIORITY, unix.SYS_IOPRIO_GET, unix.SYS_IOPRIO_SET,
+	unix.SYS_SCHED_YIELD, unix.SYS_SCHED_GETAFFINITY, unix.SYS_SCHED_SETAFFINITY,
+	unix.SYS_SCHED_GETATTR, unix.SYS_SCHED_SETATTR, unix.SYS_SCHED_GETPARAM, unix.SYS_SCHED_SETPARAM,
+	unix.SYS_SCHED_GETSCHEDULER, unix.SYS_SCHED_SETSCHEDULER, unix.SYS_SCHED_RR_GET_INTERVAL,
+	unix.SYS_SCHED_GET_PRIORITY_MAX, unix.SYS_SCHED_GET_PRIORITY_MIN,
+	// A program may shut itself in further: its own seccomp filter, landlock.
+	unix.SYS_SECCOMP, unix.SYS_LANDLOCK_CREATE_RULESET, unix.SYS_LANDLOCK_ADD_RULE, unix.SYS_LANDLOCK_RESTRICT_SELF,
+	// Who the process is: user and group ids, process groups, sessions.
+	unix.SYS_GETUID, unix.SYS_GETEUID, unix.SYS_GETGID, unix.SYS_GETEGID,
+	unix.SYS_GETRESUID, unix.SYS_GETRESGID, unix.SYS_GETGROUPS,
+	unix.SYS_SETUID, unix.SYS_SETGID, unix.SYS_SETREUID, unix.SYS_SETREGID,
+	unix.SYS_SETRESUID, unix.SYS_SETRESGID, unix.SYS_SETGROUPS, unix.SYS_SETFSUID, unix.SYS_SETFSGID,
+	unix.SYS_GETPGID, unix.SYS_SETPGID, unix.SYS_GETSID, unix.SYS_SETSID,
+	// Signals.
+	unix.SYS_RT_SIGACTION, unix.SYS_RT_SIGPROCMASK, unix.SYS_RT_SIGRETURN, unix.SYS_RT_SIGPENDING,
+	unix.SYS_RT_SIGSUSPEND, unix.SYS_RT_SIGTIMEDWAIT, unix.SYS_RT_SIGQUEUEINFO, unix.SYS_RT_TGSIGQUEUEINFO,
+	unix.SYS_SIGALTSTACK, unix.SYS_RESTART_SYSCALL,
+	// Time: reading clocks, sleeping, timers. adjtimex and clock_adjtime
+	// only read without CAP_SYS_TIME.
+	unix.SYS_CLOCK_GETTIME, unix.SYS_CLOCK_GETRES, unix.SYS_CLOCK_NANOSLEEP, unix.SYS_NANOSLEEP,
+	unix.SYS_GETTIMEOFDAY, unix.SYS_GETITIMER, unix.SYS_SETITIMER,
+	unix.SYS_TIMER_CREATE, unix.SYS_TIMER_SETTIME, unix.SYS_TIMER_GETTIME,
+	unix.SYS_TIMER_GETOVERRUN, unix.SYS_TIMER_DELETE, unix.SYS_ADJTIMEX, unix.SYS_CLOCK_ADJTIME,
+	// Network (socket is checked below), in the container's own namespace.
+	unix.SYS_SOCKETPAIR, unix.SYS_BIND, unix.SYS_CONNECT, unix.SYS_LISTEN, unix.SYS_ACCEPT, unix.SYS_ACCEPT4,
+	unix.SYS_GETSOCKNAME, unix.SYS_GETPEERNAME, unix.SYS_GETSOCKOPT, unix.SYS_SETSOCKOPT,
+	unix.SYS_SENDTO, unix.SYS_RECVFROM, unix.SYS_SENDMSG, unix.SYS_RECVMSG,
+	unix.SYS_SENDMMSG, unix.SYS_RECVMMSG, unix.SYS_SHUTDOWN,
+	// System V and POSIX IPC, in the container's own IPC namespace.
+	unix.SYS_SEMGET, unix.SYS_SEMOP, unix.SYS_SEMTIMEDOP, unix.SYS_SEMCTL,
+	unix.SYS_MSGGET, unix.SYS_MSGSND, unix.SYS_MSGRCV, unix.SYS_MSGCTL,
+	unix.SYS_SHMGET, unix.SYS_SHMAT, unix.SYS_SHMDT, unix.SYS_SHMCTL,
+	unix.SYS_MQ_OPEN, unix.SYS_MQ_UNLINK, unix.SYS_MQ_TIMEDSEND, unix.SYS_MQ_TIMEDRECEIVE,
+	unix.SYS_MQ_NOTIFY, unix.SYS_MQ_GETSETATTR,
+	// The machine, as far as it is anyone's business.
+	unix.SYS_UNAME, unix.SYS_SYSINFO, unix.SYS_GETRANDOM, unix.SYS_GETCPU,
 }
 
-// cloneNewFlags are clone(2)'s flags that make new namespaces: clone is
-// refused when any of them is set (the flags are clone's first argument on
-// amd64 and arm64; only 32 bits of it are flags). CLONE_NEWTIME is not among
-// them: clone cannot ask for it, its bit is part of the exit signal.
+// capCalls are calls allowed only to a container that keeps cap: each does
+// what the capability is for (mount needs CAP_SYS_ADMIN anyway), and the
+// kernel code behind them is more than an unprivileged container should
+// reach. Without the capability they fail with EPERM, which is what the
+// kernel would answer too.
+type capCalls struct {
+	cap   int
+	calls []uintptr
+}
+
+// capAllowed are Docker's; the arch file adds capAllowedArch.
+var capAllowed = []capCalls{
+	// Namespaces, mounts, the host's name: the container's walls. With
+	// CAP_SYS_ADMIN any clone is allowed, and clone3 too.
+	{unix.CAP_SYS_ADMIN, []uintptr{
+		unix.SYS_CLONE, unix.SYS_CLONE3, unix.SYS_UNSHARE, unix.SYS_SETNS,
+		unix.SYS_MOUNT, unix.SYS_UMOUNT2, unix.SYS_MOUNT_SETATTR, unix.SYS_MOVE_MOUNT, unix.SYS_OPEN_TREE,
+		unix.SYS_FSOPEN, unix.SYS_FSCONFIG, unix.SYS_FSMOUNT, unix.SYS_FSPICK,
+		unix.SYS_SETHOSTNAME, unix.SYS_SETDOMAINNAME, unix.SYS_QUOTACTL, unix.SYS_QUOTACTL_FD,
+		unix.SYS_BPF, unix.SYS_PERF_EVENT_OPEN, unix.SYS_FANOTIFY_INIT, unix.SYS_LOOKUP_DCOOKIE, unix.SYS_SYSLOG,
+	}},
+	// A file handle opens any file of a file system, around the container's
+	// root: the 2014 "shocker" breakout read the host's /etc/shadow so.
+	{unix.CAP_DAC_READ_SEARCH, []uintptr{unix.SYS_OPEN_BY_HANDLE_AT, unix.SYS_NAME_TO_HANDLE_AT}},
+	{unix.CAP_SYS_CHROOT, []uintptr{unix.SYS_CHROOT}}, // one of Docker's 14
+	{unix.CAP_SYS_BOOT, []uintptr{unix.SYS_REBOOT}},
+	{unix.CAP_SYS_MODULE, []uintptr{unix.SYS_INIT_MODULE, unix.SYS_FINIT_MODULE, unix.SYS_DELETE_MODULE}},
+	{unix.CAP_SYS_PACCT, []uintptr{unix.SYS_ACCT}},
+	// Looking into other processes, beyond ptrace's own checks.
+	{unix.CAP_SYS_PTRACE, []uintptr{unix.SYS_KCMP, unix.SYS_PIDFD_GETFD, unix.SYS_PROCESS_MADVISE}},
+	{unix.CAP_SYS_TIME, []uintptr{unix.SYS_SETTIMEOFDAY, unix.SYS_CLOCK_SETTIME}},
+	{unix.CAP_SYS_TTY_CONFIG, []uintptr{unix.SYS_VHANGUP}},
+	// NUMA memory placement: host-wide.
+	{unix.CAP_SYS_NICE, []uintptr{unix.SYS_GET_MEMPOLICY, unix.SYS_SET_MEMPOLICY,
+		unix.SYS_SET_MEMPOLICY_HOME_NODE, unix.SYS_MBIND}},
+	{unix.CAP_SYSLOG, []uintptr{unix.SYS_SYSLOG}},
+	{unix.CAP_BPF, []uintptr{unix.SYS_BPF}},
+	{unix.CAP_PERFMON, []uintptr{unix.SYS_PERF_EVENT_OPEN}},
+}
+
+// Left out, so refused with EPERM: keyrings (keyctl, add_key: not
+// namespaced), swapon, kexec_load, userfaultfd (the usual way to win a race
+// in a kernel exploit), io_uring, move_pages and migrate_pages, and the
+// obsolete calls (uselib, ustat, _sysctl...).
+
+// Three calls are allowed only for some arguments, compared as 32 bits: the
+// kernel reads only the low half of each (an int; clone takes
+// lower_32_bits(flags)), so a check of all 64 bits could be fooled by a
+// high half the kernel then ignores.
+//
+// clone: only without cloneNewFlags, the flags that make new namespaces (on
+// amd64 and arm64 the flags are clone's first argument). CLONE_NEWTIME is not
+// among them: clone cannot ask for it, its bit is part of the exit signal.
 const cloneNewFlags = unix.CLONE_NEWNS | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC |
 	unix.CLONE_NEWUSER | unix.CLONE_NEWPID | unix.CLONE_NEWNET | unix.CLONE_NEWCGROUP
 
-// personalities are the only arguments personality(2) may take, as in Docker:
-// the default Linux persona, PER_LINUX32, UNAME26, both, and 0xffffffff, which
-// only asks for the current one. The others turn on emulations of other
-// Unixes, little used and little tested: kernel bugs live there.
+// personality: the default Linux persona, PER_LINUX32, UNAME26, both, and
+// 0xffffffff, which only asks for the current one. The others turn on
+// emulations of other Unixes, little used and little tested: kernel bugs live
+// there.
 var personalities = []uint32{0, 0x8, 0x20000, 0x20008, 0xffffffff}
+
+// socket: any family but AF_VSOCK, the sockets a virtual machine talks to
+// its host through: a container inside a VM must not reach the hypervisor.
 
 // Offsets into seccomp_data, and the return values (seccomp(2), "Filter return values").
 const (
@@ -106,50 +218,166 @@ const (
 	retKill   = unix.SECCOMP_RET_KILL_PROCESS
 )
 
-// program writes the filter. Jumps name the instruction they go to; assemble
-// turns the names into the forward offsets BPF wants.
-//
-// An allowed call walks past every listed number, some 60 comparisons. It
-// costs nothing at run time: since Linux 5.11 the kernel runs a new filter
-// once for each call number when it is installed and remembers which calls
-// it always allows, whatever their arguments; read and write then skip it.
-// Checking, translating and caching the filter, seccomp(2) takes about
-// 0.1 ms here: one more reason to build it once and keep it small.
-func program() []unix.SockFilter {
-	p := archCheck()
-	p = append(p,
-		jeq(unix.SYS_CLONE3, "enosys", ""),
-		jeq(unix.SYS_CLONE, "clone", ""),
-		jeq(unix.SYS_PERSONALITY, "personality", ""),
-	)
-	for _, nr := range append(denied, deniedArch...) {
-		p = append(p, jeq(uint32(nr), "eperm", ""))
+// An answer is the end of the filter for one call: a return, or a check of
+// its first argument and then a return. Instructions jump by counting
+// forward: jt and jf say how many to skip when the test is true or false.
+type answer []unix.SockFilter
+
+var (
+	allow  = answer{ret(retAllow)}
+	eperm  = answer{ret(retEPERM)}
+	enosys = answer{ret(retENOSYS)}
+	kill   = answer{ret(retKill)}
+
+	// clone: flags that make a namespace? EPERM : allow.
+	cloneNoNamespaces = answer{ld(offArg0), jset(cloneNewFlags, 0, 1), ret(retEPERM), ret(retAllow)}
+	// socket: AF_VSOCK? EPERM : allow.
+	socketNoVsock = answer{ld(offArg0), jeq(unix.AF_VSOCK, 0, 1), ret(retEPERM), ret(retAllow)}
+	// personality: one of personalities? allow : EPERM.
+	personalityKnown = func() answer {
+		a := answer{ld(offArg0)}
+		for i, k := range personalities {
+			a = append(a, jeq(k, len(personalities)-i, 0))
+		}
+		return append(a, ret(retEPERM), ret(retAllow))
+	}()
+)
+
+// highest is the highest call number the lists know, the last call of the
+// kernel they were written for: every number above gets ENOSYS.
+var highest = func() uintptr {
+	h := uintptr(0)
+	for _, list := range [][]uintptr{allowed, allowedArch} {
+		for _, nr := range list {
+			h = max(h, nr)
+		}
 	}
-	p = append(p,
-		ret("", retAllow), // every call not listed
-		label("clone", ld(offArg0)),
-		jset(cloneNewFlags, "eperm", "allow"),
-		label("personality", ld(offArg0)),
-	)
-	for _, k := range personalities {
-		p = append(p, jeq(k, "allow", ""))
+	for _, groups := range [][]capCalls{capAllowed, capAllowedArch} {
+		for _, g := range groups {
+			for _, nr := range g.calls {
+				h = max(h, nr)
+			}
+		}
 	}
-	return assemble(append(p,
-		ret("eperm", retEPERM), // also: no personality matched
-		ret("allow", retAllow),
-		ret("enosys", retENOSYS),
-		ret("kill", retKill),
-	))
+	return h
+}()
+
+// answers says what the filter does with each call number from 0 to
+// highest, for a container keeping the capabilities keep. Every number not
+// listed, a gap or a call left out, gets EPERM.
+func answers(keep uint64) []answer {
+	a := make([]answer, highest+1)
+	for i := range a {
+		a[i] = eperm
+	}
+	for _, list := range [][]uintptr{allowed, allowedArch} {
+		for _, nr := range list {
+			a[nr] = allow
+		}
+	}
+	a[unix.SYS_CLONE], a[unix.SYS_CLONE3] = cloneNoNamespaces, enosys
+	a[unix.SYS_SOCKET], a[unix.SYS_PERSONALITY] = socketNoVsock, personalityKnown
+	for _, groups := range [][]capCalls{capAllowed, capAllowedArch} {
+		for _, g := range groups {
+			if keep&(1<<g.cap) != 0 {
+				for _, nr := range g.calls {
+					a[nr] = allow
+				}
+			}
+		}
+	}
+	return a
 }
 
-// filter is the program, built once per process: the kernel copies it at
-// install, so one slice serves every container this process starts.
-var filter = sync.OnceValue(program)
+// A span is the call numbers from lo up to the next span's lo, which all get
+// the same answer.
+type span struct {
+	lo     uint32
+	answer answer
+}
+
+// spans cuts the numbers into runs of the same answer, adds ENOSYS for every
+// number above the highest known, and the arch file's own (archSpans).
+func spans(keep uint64) []span {
+	var s []span
+	a := answers(keep)
+	for nr := range a {
+		if nr == 0 || !same(a[nr], a[nr-1]) {
+			s = append(s, span{uint32(nr), a[nr]})
+		}
+	}
+	s = append(s, span{uint32(len(a)), enosys})
+	return append(s, archSpans...)
+}
+
+// same says whether two answers are one: allow, eperm and enosys are shared.
+func same(a, b answer) bool { return &a[0] == &b[0] }
+
+// search appends to p a binary search over the spans, sorted by lo: each
+// "jge lo" halves the spans left, so a call finds its answer after six
+// comparisons or so rather than after hundreds in a row. A conditional jump
+// reaches at most 255 instructions ahead; ja, which always jumps, reaches any.
+func search(p []unix.SockFilter, s []span) []unix.SockFilter {
+	if len(s) == 1 {
+		return append(p, s[0].answer...)
+	}
+	mid := len(s) / 2
+	if n := size(s[:mid]); n <= 255 {
+		p = append(p, jge(s[mid].lo, n, 0)) // at or above: skip the lower half
+	} else {
+		p = append(p, jge(s[mid].lo, 0, 1), ja(n))
+	}
+	return search(search(p, s[:mid]), s[mid:])
+}
+
+// size is the length of search's program for s.
+func size(s []span) int {
+	if len(s) == 1 {
+		return len(s[0].answer)
+	}
+	mid := len(s) / 2
+	n := size(s[:mid])
+	if n > 255 {
+		n++ // the ja
+	}
+	return 1 + n + size(s[mid:])
+}
+
+// program writes the filter for a container keeping the capabilities keep:
+// the check of the ABI, then the search on the call's number.
+//
+// It costs nothing at run time: since Linux 5.11 the kernel runs a new filter
+// once for each call number when it is installed and remembers which calls
+// it always allows, whatever their arguments; read and write then skip it.
+func program(keep uint64) []unix.SockFilter {
+	return search(archCheck(), spans(keep))
+}
+
+// defaultFilter is the program for Docker's capabilities, built once per
+// process, the first time it is needed, not at start-up: only a container's
+// child installs a filter. Building it takes some 10 µs of CPU here
+// (BenchmarkProgram); seccomp(2) checking and caching it, ten to twenty
+// times that (BenchmarkInstall), yet less than for the longer, linear
+// denylist this filter replaced. The kernel copies the program at install, so one slice serves
+// every container this process starts.
+var defaultFilter = sync.OnceValue(func() []unix.SockFilter {
+	keep, _ := CapMask(DefaultCaps())
+	return program(keep)
+})
+
+// filter is the program for keep: the default one, or one built for other
+// capabilities (--cap-add in Docker's terms).
+func filter(keep uint64) []unix.SockFilter {
+	if dflt, _ := CapMask(DefaultCaps()); keep == dflt {
+		return defaultFilter()
+	}
+	return program(keep)
+}
 
 // installFilter is seccomp(SECCOMP_SET_MODE_FILTER, 0, &prog). Flags 0: the
 // filter applies to this thread only, which is the thread that will execve.
-func installFilter() error {
-	f := filter()
+func installFilter(keep uint64) error {
+	f := filter(keep)
 	prog := unix.SockFprog{Len: uint16(len(f)), Filter: &f[0]}
 	call := fmt.Sprintf("seccomp(SECCOMP_SET_MODE_FILTER, 0, {len=%d})", len(f))
 	trace.Call("%s", call)
@@ -165,52 +393,23 @@ func installFilter() error {
 	return wrap(call, errno, "see seccomp(2)")
 }
 
-// insn is one BPF instruction whose jump targets are names; "" is the next
-// instruction.
-type insn struct {
-	name   string
-	code   uint16
-	k      uint32
-	jt, jf string
+// The instructions the filter uses (bpf(4) of the BSDs documents them best):
+// load 32 bits of seccomp_data into the accumulator, compare it with a
+// constant and skip jt or jf instructions, skip k always, return k.
+func ld(off uint32) unix.SockFilter {
+	return unix.SockFilter{Code: unix.BPF_LD | unix.BPF_W | unix.BPF_ABS, K: off}
 }
+func jeq(k uint32, jt, jf int) unix.SockFilter  { return jump(unix.BPF_JEQ, k, jt, jf) }
+func jge(k uint32, jt, jf int) unix.SockFilter  { return jump(unix.BPF_JGE, k, jt, jf) }
+func jset(k uint32, jt, jf int) unix.SockFilter { return jump(unix.BPF_JSET, k, jt, jf) }
+func ja(n int) unix.SockFilter {
+	return unix.SockFilter{Code: unix.BPF_JMP | unix.BPF_JA, K: uint32(n)}
+}
+func ret(k uint32) unix.SockFilter { return unix.SockFilter{Code: unix.BPF_RET | unix.BPF_K, K: k} }
 
-func ld(off uint32) insn { return insn{code: unix.BPF_LD | unix.BPF_W | unix.BPF_ABS, k: off} }
-func jeq(k uint32, jt, jf string) insn {
-	return insn{code: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, k: k, jt: jt, jf: jf}
-}
-func jge(k uint32, jt, jf string) insn {
-	return insn{code: unix.BPF_JMP | unix.BPF_JGE | unix.BPF_K, k: k, jt: jt, jf: jf}
-}
-func jset(k uint32, jt, jf string) insn {
-	return insn{code: unix.BPF_JMP | unix.BPF_JSET | unix.BPF_K, k: k, jt: jt, jf: jf}
-}
-func ret(name string, k uint32) insn {
-	return insn{name: name, code: unix.BPF_RET | unix.BPF_K, k: k}
-}
-func label(name string, i insn) insn { i.name = name; return i }
-
-// assemble resolves the names. BPF only jumps forward, by at most 255.
-func assemble(p []insn) []unix.SockFilter {
-	at := map[string]int{}
-	for i, in := range p {
-		if in.name != "" {
-			at[in.name] = i
-		}
+func jump(op uint16, k uint32, jt, jf int) unix.SockFilter {
+	if jt < 0 || jt > 255 || jf < 0 || jf > 255 {
+		panic(fmt.Sprintf("harden: jump by %d or %d: BPF jumps forward, by at most 255", jt, jf))
 	}
-	off := func(from int, to string) uint8 {
-		if to == "" {
-			return 0
-		}
-		d, ok := at[to]
-		d -= from + 1
-		if !ok || d < 0 || d > 255 {
-			panic("harden: bad jump to " + to)
-		}
-		return uint8(d)
-	}
-	out := make([]unix.SockFilter, len(p))
-	for i, in := range p {
-		out[i] = unix.SockFilter{Code: in.code, K: in.k, Jt: off(i, in.jt), Jf: off(i, in.jf)}
-	}
-	return out
+	return unix.SockFilter{Code: unix.BPF_JMP | op | unix.BPF_K, K: k, Jt: uint8(jt), Jf: uint8(jf)}
 }

@@ -71,6 +71,36 @@ func RemountReadOnly(p string) error {
 	if err := unix.Statfs(p, &st); err != nil {
 		return err
 	}
-	keep := uintptr(st.Flags) & (unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC | unix.MS_RELATIME | unix.MS_NOATIME | unix.MS_NODIRATIME)
-	return Mount("", p, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY|keep, "")
+	return Mount("", p, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY|mountFlags(st.Flags), "")
+}
+
+// statfsToMount pairs each flag statfs(2) reports in f_flags (ST_*) with the
+// mount(2) flag (MS_*) that sets it. They are two sets of numbers: most
+// share a bit, but ST_RELATIME is 0x1000, which as a mount flag is MS_BIND,
+// while MS_RELATIME is 0x200000. So each is translated by name, as runc's
+// getMountFlags does, never passed through as a bit mask.
+var statfsToMount = []struct{ st, ms uintptr }{
+	{unix.ST_RDONLY, unix.MS_RDONLY},
+	{unix.ST_NOSUID, unix.MS_NOSUID},
+	{unix.ST_NODEV, unix.MS_NODEV},
+	{unix.ST_NOEXEC, unix.MS_NOEXEC},
+	{unix.ST_SYNCHRONOUS, unix.MS_SYNCHRONOUS},
+	{unix.ST_MANDLOCK, unix.MS_MANDLOCK},
+	{unix.ST_NOATIME, unix.MS_NOATIME},
+	{unix.ST_NODIRATIME, unix.MS_NODIRATIME},
+	{unix.ST_RELATIME, unix.MS_RELATIME},
+}
+
+// mountFlags turns statfs's f_flags into the mount flags that keep them on a
+// remount. Keeping the atime flags matters in a user namespace: a mount
+// inherited from the host has them locked, and a remount that changes them
+// is refused with EPERM (mount_namespaces(7), "Restrictions on mount namespaces").
+func mountFlags(statfs int64) uintptr {
+	var ms uintptr
+	for _, f := range statfsToMount {
+		if uintptr(statfs)&f.st != 0 {
+			ms |= f.ms
+		}
+	}
+	return ms
 }

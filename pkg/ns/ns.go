@@ -7,8 +7,10 @@
 package ns
 
 import (
+	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -33,14 +35,44 @@ func Inode(pid int, kind string) (uint64, error) {
 // HostnameMax is the longest hostname the kernel takes (HOST_NAME_MAX).
 const HostnameMax = 64
 
-// CheckHostname refuses a name sethostname(2) would refuse, before any
-// namespace exists, so the user gets the reason rather than EINVAL.
+// CheckHostname refuses a name that is not a host name, before any namespace
+// exists, so the user gets the reason rather than EINVAL or a broken file.
+//
+// sethostname(2) takes any 64 bytes, newlines included; but the name is also
+// written into the container's /etc/hosts, where "box\n6.6.6.6 bank" would
+// add a line. So the name must be one RFC 1123 allows (section 2.1): labels
+// of letters, digits and hyphens, joined by dots, each 1 to 63 long and
+// neither starting nor ending with a hyphen. RFC 1123 allows 253 bytes in
+// all; the kernel's 64 is the tighter bound.
 func CheckHostname(name string) error {
 	switch {
 	case name == "":
 		return fmt.Errorf("hostname is empty: give a name of 1 to %d bytes", HostnameMax)
 	case len(name) > HostnameMax:
 		return fmt.Errorf("hostname %.20q... is %d bytes: the kernel takes at most %d (HOST_NAME_MAX)", name, len(name), HostnameMax)
+	}
+	for _, label := range strings.Split(name, ".") {
+		if err := checkLabel(label); err != nil {
+			return fmt.Errorf("hostname %q: %s: use letters, digits, '-' and '.' (RFC 1123)", name, err)
+		}
+	}
+	return nil
+}
+
+// checkLabel says what is wrong with one dot-separated part of a host name.
+func checkLabel(l string) error {
+	switch {
+	case l == "":
+		return errors.New("empty label (two dots, or a dot at an end)")
+	case len(l) > 63:
+		return fmt.Errorf("label %.20q... is %d bytes, more than 63", l, len(l))
+	case l[0] == '-' || l[len(l)-1] == '-':
+		return fmt.Errorf("label %q starts or ends with '-'", l)
+	}
+	for _, c := range l {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-') {
+			return fmt.Errorf("%q is not allowed", c)
+		}
 	}
 	return nil
 }

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 
 	"tincan.dev/pkg/reexec"
@@ -34,16 +35,19 @@ type Child func(args []string) error
 // process is the re-executed child. It never returns.
 func Main(name, usage string, parent Parent, child Child) {
 	flag.CommandLine.Init(name, flag.ContinueOnError)
-	flag.Usage = func() {
-		fmt.Fprintf(os.Stderr, "usage: %s %s\n", name, usage)
-		flag.PrintDefaults()
-	}
+	// A mistyped flag gets one line naming it, not the whole usage: the flag
+	// package would print both to its output, so that goes nowhere; the
+	// error comes back as one line, the usage only for --help, to stdout.
+	flag.CommandLine.SetOutput(io.Discard)
 	verbose := flag.Bool("v", false, "trace each kernel call (same as TINCAN_TRACE=1)")
 	if err := flag.CommandLine.Parse(os.Args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			fmt.Printf("usage: %s %s\n", name, usage)
+			flag.CommandLine.SetOutput(os.Stdout)
+			flag.PrintDefaults()
 			os.Exit(0)
 		}
-		os.Exit(reexec.CodeFailed) // flag has printed the reason and usage
+		Exit(name, 0, fmt.Errorf("%w (see %s --help)", err, name))
 	}
 	if *verbose {
 		trace.Enable()

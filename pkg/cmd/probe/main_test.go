@@ -84,6 +84,8 @@ func TestSyscall(t *testing.T) {
 	require.Equal(t, "EINVAL\n", out)
 	out, _ = probe(t, "syscall", "fork")
 	require.Equal(t, "ok\n", out)
+	out, _ = probe(t, "syscall", "1000") // a number no kernel has
+	require.Equal(t, "ENOSYS\n", out)
 	if testenv.Root() {
 		out, _ = probe(t, "syscall", "mount")
 		require.Equal(t, "ENODEV\n", out)
@@ -95,7 +97,7 @@ func TestSyscall(t *testing.T) {
 }
 
 func TestUsage(t *testing.T) {
-	for _, args := range [][]string{nil, {"nosuch"}, {"syscall"}, {"syscall", "nosuch"}} {
+	for _, args := range [][]string{nil, {"nosuch"}, {"syscall"}, {"syscall", "nosuch"}, {"syscall", "-1"}} {
 		r := testenv.Run(t, exec.Command(testenv.Probe(t), args...))
 		require.Equal(t, 2, r.Code, "%v", args)
 		require.Contains(t, r.Stderr, "usage: probe")

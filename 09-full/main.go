@@ -135,8 +135,8 @@ func parse(args []string) (container.Spec, error) {
 func commit(args []string) error {
 	fs := flag.NewFlagSet("can commit", flag.ContinueOnError)
 	dir := fs.String("fs", "", "the layered root `DIR` to commit")
-	if err := fs.Parse(args); err != nil {
-		os.Exit(reexec.CodeFailed)
+	if err := parseSub(fs, args, "can commit --fs DIR"); err != nil {
+		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("commit: unexpected argument %q: usage: can commit --fs DIR", fs.Arg(0))
@@ -163,13 +163,30 @@ func commit(args []string) error {
 func cleanup(args []string) error {
 	fs := flag.NewFlagSet("can cleanup", flag.ContinueOnError)
 	all := fs.Bool("all", false, "also remove the bridge, the nft table and all address allocations")
-	if err := fs.Parse(args); err != nil {
-		os.Exit(reexec.CodeFailed)
+	if err := parseSub(fs, args, "can cleanup [--all]"); err != nil {
+		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("cleanup: unexpected argument %q: usage: can cleanup [--all]", fs.Arg(0))
 	}
 	return container.Cleanup(*all)
+}
+
+// parseSub parses a subcommand's flags as parse does the run flags: a
+// mistake is one line naming it, --help prints the usage to stdout.
+func parseSub(fs *flag.FlagSet, args []string, usage string) error {
+	fs.SetOutput(io.Discard)
+	err := fs.Parse(args)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Println("usage: " + usage)
+		fs.SetOutput(os.Stdout)
+		fs.PrintDefaults()
+		os.Exit(0)
+	}
+	if err != nil {
+		return fmt.Errorf("%w (see %s --help)", err, fs.Name())
+	}
+	return nil
 }
 
 func exit(code int, err error) {

@@ -153,6 +153,12 @@ func TestCommitAndCleanupArgs(t *testing.T) {
 	r = testenv.Run(t, exec.Command(canBin(), "cleanup", "extra"))
 	require.Equal(t, 125, r.Code)
 	require.Equal(t, "can: cleanup: unexpected argument \"extra\": usage: can cleanup [--all]\n", r.Stderr)
+	// A mistyped flag is one line naming it, as for the run flags.
+	for _, sub := range []string{"commit", "cleanup"} {
+		r = testenv.Run(t, exec.Command(canBin(), sub, "--bogus"))
+		require.Equal(t, 125, r.Code)
+		require.Equal(t, "can: flag provided but not defined: -bogus (see can "+sub+" --help)\n", r.Stderr)
+	}
 }
 
 // config.json holds the -e values, which may be secrets: only root reads it.

@@ -572,3 +572,71 @@ func values(m map[string]string) []string {
 	}
 	return v
 }
+
+// CVE-2020-8558: route_localnet on the bridge must not open the host's
+// 127.0.0.1 to containers. The container here sends a TCP SYN to 127.0.0.1
+// through the gateway's MAC, as a container with CAP_NET_RAW can: the test
+// makes its kernel do it, from inside the container's namespace, by removing
+// 127.0.0.1 from lo there and routing 127.0.0.1 through the gateway instead
+// (with route_localnet on its eth0, so it may). A listener
+// on the host's 127.0.0.1 must not hear it, while a port published on
+// 127.0.0.1 still works. Then the test removes the guard and tries again:
+// the attack must reach the listener, or it proved nothing.
+func TestLocalhostNotReachableFromContainer(t *testing.T) {
+	b := testBridge(t)
+	a, pid := attach(t, b, "test-8558", nil)
+	p, _ := network.ParsePort("127.0.0.1:8081:80")
+	require.NoError(t, a.Publish([]network.Port{p}))
+	serve(t, pid, "tcp", ":80")
+	require.Equal(t, a.Gateway.String(), ask(t, 0, "tcp", "127.0.0.1:8081"), "the port published on 127.0.0.1")
+	serve(t, 0, "tcp", "127.0.0.1:7777") // the host's private service
+
+	in(t, pid, func() {
+		require.NoError(t, os.WriteFile("/proc/sys/net/ipv4/conf/eth0/route_localnet", []byte("1"), 0o644))
+		// Without 127.0.0.1 on lo, the kernel here neither delivers
+		// 127.0.0.0/8 locally (the address's local routes go with it) nor
+		// takes the host's answers, from 127.0.0.1, for its own packets.
+		lo, err := netlink.LinkByName("lo")
+		require.NoError(t, err)
+		require.NoError(t, netlink.AddrDel(lo, &netlink.Addr{IPNet: network.MustCIDR("127.0.0.1/8")}))
+		eth0, err := netlink.LinkByName("eth0")
+		require.NoError(t, err)
+		require.NoError(t, netlink.RouteAdd(&netlink.Route{LinkIndex: eth0.Attrs().Index,
+			Dst: network.MustCIDR("127.0.0.1/32"), Gw: a.Gateway}))
+	})
+	var err error
+	in(t, pid, func() {
+		var c net.Conn
+		if c, err = net.DialTimeout("tcp4", "127.0.0.1:7777", 2*time.Second); err == nil {
+			c.Close()
+		}
+	})
+	require.Error(t, err, "the container reached the host's 127.0.0.1:7777")
+
+	c, err := nftables.New()
+	require.NoError(t, err)
+	c.FlushChain(&nftables.Chain{Table: &nftables.Table{Family: nftables.TableFamilyIPv4, Name: b.Table}, Name: "input"})
+	require.NoError(t, c.Flush())
+	require.Equal(t, a.IP.IP.String(), ask(t, pid, "tcp", "127.0.0.1:7777"),
+		"without the guard the attack should work: the test does not attack what it thinks")
+}
+
+// A table made by a can from before the guard gets it at the next start.
+func TestEnsureAddsGuardToOldTable(t *testing.T) {
+	b := testBridge(t)
+	require.NoError(t, b.Ensure())
+	c, err := nftables.New()
+	require.NoError(t, err)
+	input := &nftables.Chain{Table: &nftables.Table{Family: nftables.TableFamilyIPv4, Name: b.Table}, Name: "input"}
+	c.FlushChain(input)
+	c.DelChain(input)
+	require.NoError(t, c.Flush())
+	require.NoError(t, b.Ensure())
+	rules, err := c.GetRules(input.Table, input)
+	require.NoError(t, err)
+	require.Len(t, rules, 2, "the guard's accept and drop")
+	require.NoError(t, b.Ensure())
+	rules, err = c.GetRules(input.Table, input)
+	require.NoError(t, err)
+	require.Len(t, rules, 2, "a second Ensure doubled the guard")
+}

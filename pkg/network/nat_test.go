@@ -55,7 +55,18 @@ func TestNATRules(t *testing.T) {
 		`postrouting: ip saddr 10.88.0.0/16 oifname != "tincan0" masquerade`,
 		`postrouting: ip saddr 10.88.0.0/16 oifname "tincan0" ct status dnat masquerade`,
 		`postrouting: ip saddr 127.0.0.0/8 oifname "tincan0" masquerade`,
+		`input: iifname "tincan0" ip daddr 127.0.0.0/8 ct status dnat accept`,
+		`input: iifname "tincan0" ip daddr 127.0.0.0/8 drop`,
 	}, texts)
+	drop := natRules("tincan0", subnet)[6].exprs
+	require.Equal(t, []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyIIFNAME, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte("tincan0\x00\x00\x00\x00\x00\x00\x00\x00\x00")},
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 16, Len: 4},
+		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4, Mask: []byte{255, 0, 0, 0}, Xor: []byte{0, 0, 0, 0}},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{127, 0, 0, 0}},
+		&expr.Verdict{Kind: expr.VerdictDrop},
+	}, drop)
 	out := natRules("tincan0", subnet)[2].exprs
 	require.Equal(t, []expr.Any{
 		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 12, Len: 4},

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/nftables"
 	"github.com/stretchr/testify/require"
 	"github.com/vishvananda/netlink"
 
@@ -221,4 +222,74 @@ func TestBridgeTwentyAtOnce(t *testing.T) {
 	held, _ := network.Bridge{}.IPAM().Allocated()
 	require.Empty(t, held, "addresses still allocated")
 	requireNoState(t)
+}
+
+// A host port a program of the host listens on is refused, as Docker does,
+// and so is a -p HOSTIP that is not the host's. The refused container leaves
+// nothing: no veth, rule, address, cgroup or state.
+func TestBridgePublishRefused(t *testing.T) {
+	testenv.NeedRoot(t)
+	cleanupAll(t)
+	root := rootWithProbe(t)
+	ln, err := net.Listen("tcp4", "127.0.0.1:8086") // the host's own service
+	require.NoError(t, err)
+	defer ln.Close()
+	for _, c := range []struct{ port, says string }{
+		{"8086:80", "address already in use"},
+		{"203.0.113.9:8087:80", "203.0.113.9 is not an address of this host"},
+	} {
+		r := can(t, "--net", "bridge", "--memory", "64m", "-p", c.port, "--chroot", root, "--", "true")
+		require.Equal(t, 125, r.Code, r.Stderr)
+		require.Contains(t, r.Stderr, c.says)
+		require.Equal(t, 1, strings.Count(r.Stderr, "\n"), r.Stderr)
+	}
+	requireNoState(t)
+	held, err := network.Bridge{}.IPAM().Allocated()
+	require.NoError(t, err)
+	require.Empty(t, held, "addresses still allocated")
+	requireNoVeths(t)
+	nt, err := nftables.New()
+	require.NoError(t, err)
+	tb := &nftables.Table{Family: nftables.TableFamilyIPv4, Name: "tincan"}
+	rules, err := nt.GetRules(tb, &nftables.Chain{Table: tb, Name: "ports"})
+	require.NoError(t, err)
+	require.Empty(t, rules, "a refused port left its rule")
+	// The service still has its clients.
+	go func() {
+		if c, err := ln.Accept(); err == nil {
+			c.Write([]byte("host\n"))
+			c.Close()
+		}
+	}()
+	require.Equal(t, "host\n", httpGetRaw(t, "127.0.0.1:8086"))
+}
+
+// httpGetRaw reads what the server at addr says first.
+func httpGetRaw(t *testing.T, addr string) string {
+	t.Helper()
+	c, err := net.DialTimeout("tcp4", addr, time.Second)
+	require.NoError(t, err)
+	defer c.Close()
+	b, err := io.ReadAll(c)
+	require.NoError(t, err)
+	return string(b)
+}
+
+// requireNoVeths waits until no container's veth is left: the kernel deletes
+// each with its container's network namespace, a little after can's end.
+func requireNoVeths(t *testing.T) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		var left []string
+		links, _ := netlink.LinkList()
+		for _, l := range links {
+			if l.Type() == "veth" && strings.HasPrefix(l.Attrs().Name, "tincan-") && !strings.HasPrefix(l.Attrs().Name, "tincan0-") {
+				left = append(left, l.Attrs().Name)
+			}
+		}
+		if len(left) == 0 {
+			return
+		}
+		require.True(t, time.Now().Before(deadline), "containers' veths left: %v", left)
+	}
 }

@@ -209,6 +209,8 @@ type Attachment struct {
 	IP       *net.IPNet // eth0's address inside, such as 10.88.0.2/16
 	Gateway  net.IP     // the bridge's address, the default route inside
 	HostVeth string     // the host end of the cable, tincan-<id>
+
+	held []*os.File // the sockets that hold the published ports, see reserve
 }
 
 // HostVeth names the host end of a container's veth: tincan- and the first
@@ -269,7 +271,8 @@ func (b Bridge) Attach(id string, pid int, want net.IP) (*Attachment, error) {
 
 // Publish makes each port of the host lead to the container: one DNAT rule
 // per port, tagged with the container's id. A port another container has
-// published already is refused, and then none of ports is published.
+// published already is refused, and so is one a program of the host uses
+// (see reserve); then none of ports is published.
 func (a *Attachment) Publish(ports []Port) error {
 	if len(ports) == 0 {
 		return nil
@@ -304,17 +307,99 @@ func (a *Attachment) Publish(ports []Port) error {
 			}
 		}
 	}
+	var held []*os.File
+	for _, p := range ports {
+		f, err := reserve(p)
+		if err != nil {
+			closeAll(held)
+			return err
+		}
+		held = append(held, f)
+	}
 	for _, p := range ports {
 		t.add(dnatRule(a.ID, p, a.IP.IP))
 	}
-	return t.flush()
+	if err := t.flush(); err != nil {
+		closeAll(held)
+		return err
+	}
+	a.held = append(a.held, held...)
+	return nil
+}
+
+// reserve binds a socket to the host port p publishes, and keeps it, as
+// docker-proxy does for Docker. The DNAT rule alone would take the port from
+// under a program of the host that listens there: its clients would reach
+// the container instead, and neither side would be told. The bind asks the
+// kernel the questions the rule cannot: it fails with EADDRINUSE when a
+// socket of the host holds the port (on HostIP, or on any address when
+// HostIP is nil), and with EADDRNOTAVAIL when HostIP is not an address of
+// this host (unless ip_nonlocal_bind is on). Kept open for the container's
+// life, the socket also makes a program that starts later fail to bind,
+// instead of silently never getting a packet. A TCP socket listens, so that
+// SO_REUSEADDR on the other side does not let it in (bind(2), socket(7)); no
+// connection ever reaches it, as the DNAT rules send them to the container
+// before the kernel looks for a socket. The socket lives as long as can does,
+// which waits for the container; a can killed by SIGKILL frees it with its
+// other files, and can cleanup deletes the rule.
+func reserve(p Port) (*os.File, error) {
+	typ, name := unix.SOCK_STREAM, "SOCK_STREAM"
+	if p.Proto == "udp" {
+		typ, name = unix.SOCK_DGRAM, "SOCK_DGRAM"
+	}
+	trace.Call("socket(AF_INET, %s|SOCK_CLOEXEC, 0)", name)
+	fd, err := unix.Socket(unix.AF_INET, typ|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("port %s: socket: %w", p, err)
+	}
+	f := os.NewFile(uintptr(fd), "port "+p.String())
+	ip := net.IPv4zero.To4()
+	if p.HostIP != nil {
+		ip = p.HostIP.To4()
+	}
+	addr := &unix.SockaddrInet4{Port: int(p.HostPort)}
+	copy(addr.Addr[:], ip)
+	if typ == unix.SOCK_STREAM {
+		// A connection of a past program of the host, in TIME_WAIT on
+		// the port, is no reason to refuse it.
+		trace.Call("setsockopt(%d, SOL_SOCKET, SO_REUSEADDR, 1)", fd)
+		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("port %s: SO_REUSEADDR: %w", p, err)
+		}
+	}
+	trace.Call("bind(%d, {%s:%d})", fd, ip, p.HostPort)
+	err = unix.Bind(fd, addr)
+	if err == nil && typ == unix.SOCK_STREAM {
+		trace.Call("listen(%d, 1)", fd)
+		err = unix.Listen(fd, 1)
+	}
+	switch {
+	case err == nil:
+		return f, nil
+	case errors.Is(err, unix.EADDRINUSE):
+		err = fmt.Errorf("port %s: host port %s:%d/%s: %w: a program of the host uses it; stop it or publish another port", p, ip, p.HostPort, p.Proto, err)
+	case errors.Is(err, unix.EADDRNOTAVAIL):
+		err = fmt.Errorf("port %s: %s is not an address of this host: give one of them (ip -4 addr) or none", p, ip)
+	default:
+		err = fmt.Errorf("port %s: bind %s:%d/%s: %w", p, ip, p.HostPort, p.Proto, err)
+	}
+	f.Close()
+	return nil, err
+}
+
+func closeAll(files []*os.File) {
+	for _, f := range files {
+		f.Close()
+	}
 }
 
 // Release frees what a container that has exited held on the host: its
-// rules and its address. It leaves the veth to the kernel, which deletes it
-// with the container's network namespace, after the namespace's last
-// process: deleting it here would wait for RCU grace periods, some 20 ms at
-// every container's end (DESIGN.md, rule 8). It can run twice.
+// rules, the ports' sockets and its address. It leaves the veth to the
+// kernel, which deletes it with the container's network namespace, after
+// the namespace's last process: deleting it here would wait for RCU grace
+// periods, some 20 ms at every container's end (DESIGN.md, rule 8). It can
+// run twice.
 func (a *Attachment) Release() error {
 	b, err := a.Bridge.withDefaults()
 	if err != nil {
@@ -327,6 +412,9 @@ func (a *Attachment) Release() error {
 		ports, err = t.deleteRules(func(owner string) bool { return owner == a.ID })
 	}
 	errs = append(errs, err)
+	// The rules are gone: the ports may serve the host again.
+	closeAll(a.held)
+	a.held = nil
 	for _, p := range ports {
 		if p.Proto == "udp" {
 			errs = append(errs, forgetConnections(a.IP.IP))

@@ -640,3 +640,65 @@ func TestEnsureAddsGuardToOldTable(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, rules, 2, "a second Ensure doubled the guard")
 }
+
+// Publishing a port a program of the host uses would steal its clients:
+// refused, TCP and UDP, and nothing is published.
+func TestPublishPortInUseRefused(t *testing.T) {
+	b := testBridge(t)
+	a, _ := attach(t, b, "test-busy", nil)
+	serve(t, 0, "tcp", "127.0.0.1:8082")
+	serve(t, 0, "udp", ":5354")
+	for _, spec := range []string{"8082:80", "127.0.0.1:8082:80", "5354:53/udp", "127.0.0.1:5354:53/udp"} {
+		p, _ := network.ParsePort(spec)
+		err := a.Publish([]network.Port{p})
+		require.ErrorContains(t, err, "address already in use", spec)
+		require.Equal(t, 1, strings.Count(err.Error(), "\n")+1, "one line")
+	}
+	// One busy port of two: neither is published.
+	ok, _ := network.ParsePort("8083:80")
+	busy, _ := network.ParsePort("8082:80")
+	require.Error(t, a.Publish([]network.Port{ok, busy}))
+	require.Empty(t, portRules(t, b), "a refused port left a rule")
+	l, err := net.Listen("tcp4", ":8083")
+	require.NoError(t, err, "a refused publication still holds a port")
+	l.Close()
+}
+
+// A published port stays the container's: a program of the host that starts
+// later is told, SO_REUSEADDR or not, instead of never hearing a packet.
+// After Release the port is the host's again.
+func TestPublishHoldsPort(t *testing.T) {
+	b := testBridge(t)
+	a, _ := attach(t, b, "test-hold", nil)
+	tcp, _ := network.ParsePort("8084:80")
+	udp, _ := network.ParsePort("127.0.0.1:5355:53/udp")
+	require.NoError(t, a.Publish([]network.Port{tcp, udp}))
+	_, err := net.Listen("tcp4", "127.0.0.1:8084") // Go sets SO_REUSEADDR
+	require.ErrorIs(t, err, syscall.EADDRINUSE)
+	_, err = net.ListenPacket("udp4", ":5355")
+	require.ErrorIs(t, err, syscall.EADDRINUSE)
+	require.NoError(t, a.Release())
+	l, err := net.Listen("tcp4", "127.0.0.1:8084")
+	require.NoError(t, err, "Release kept the port")
+	l.Close()
+}
+
+// -p HOSTIP:... with an address that is not the host's is refused.
+func TestPublishForeignHostIPRefused(t *testing.T) {
+	b := testBridge(t)
+	a, _ := attach(t, b, "test-far", nil)
+	p, _ := network.ParsePort("203.0.113.9:8085:80")
+	require.EqualError(t, a.Publish([]network.Port{p}),
+		"port 203.0.113.9:8085:80/tcp: 203.0.113.9 is not an address of this host: give one of them (ip -4 addr) or none")
+	require.Empty(t, portRules(t, b))
+}
+
+// portRules lists the rules of b's ports chain.
+func portRules(t *testing.T, b network.Bridge) []*nftables.Rule {
+	c, err := nftables.New()
+	require.NoError(t, err)
+	tb := &nftables.Table{Family: nftables.TableFamilyIPv4, Name: b.Table}
+	rules, err := c.GetRules(tb, &nftables.Chain{Table: tb, Name: "ports"})
+	require.NoError(t, err)
+	return rules
+}

@@ -21,7 +21,7 @@ import (
 )
 
 // The sandbox's network namespace (pkg/testenv) plays the host. The tests
-// wire more namespaces to it: an "internet" with a server at 192.0.2.2, and
+// wire more namespaces to it: an "internet" with a server at 203.0.113.2, and
 // a client at 198.51.100.2 for published ports. No packet leaves them.
 
 // server runs can --net bridge with busybox httpd serving /etc on port 80,
@@ -88,11 +88,11 @@ func TestBridgeContainerToContainer(t *testing.T) {
 	testenv.NeedRoot(t)
 	cleanupAll(t)
 	root := rootWithProbe(t)
-	server(t, root, "--ip", "10.88.0.9", "--hostname", "web")
-	httpGet(t, 0, "http://10.88.0.9:80/hosts") // up
-	r := can(t, "--net", "bridge", "--chroot", root, "--", "wget", "-q", "-O", "-", "http://10.88.0.9/hosts")
+	server(t, root, "--ip", "10.77.0.9", "--hostname", "web")
+	httpGet(t, 0, "http://10.77.0.9:80/hosts") // up
+	r := can(t, "--net", "bridge", "--chroot", root, "--", "wget", "-q", "-O", "-", "http://10.77.0.9/hosts")
 	require.Equal(t, 0, r.Code, r.Stderr)
-	require.Contains(t, r.Stdout, "10.88.0.9\tweb\n")
+	require.Contains(t, r.Stdout, "10.77.0.9\tweb\n")
 }
 
 // A container reaches a server outside through MASQUERADE: the server sees
@@ -100,11 +100,11 @@ func TestBridgeContainerToContainer(t *testing.T) {
 func TestBridgeMasquerade(t *testing.T) {
 	testenv.NeedRoot(t)
 	cleanupAll(t)
-	inet := testenv.Wire(t, "tincan-test-wan", "192.0.2.1", "192.0.2.2")
+	inet := testenv.Wire(t, "tincan-test-wan", "203.0.113.1", "203.0.113.2")
 	var ln net.Listener
 	testenv.InNetns(t, inet, func() {
 		var err error
-		ln, err = net.Listen("tcp", "192.0.2.2:9000")
+		ln, err = net.Listen("tcp", "203.0.113.2:9000")
 		require.NoError(t, err)
 	})
 	defer ln.Close()
@@ -119,10 +119,10 @@ func TestBridgeMasquerade(t *testing.T) {
 		seen <- c.RemoteAddr().(*net.TCPAddr).IP.String()
 		c.Close()
 	}()
-	r := can(t, "--net", "bridge", "--chroot", rootWithProbe(t), "--", "nc", "192.0.2.2", "9000")
+	r := can(t, "--net", "bridge", "--chroot", rootWithProbe(t), "--", "nc", "203.0.113.2", "9000")
 	require.Equal(t, 0, r.Code, r.Stderr)
 	require.Equal(t, "hello from outside\n", r.Stdout)
-	require.Equal(t, "192.0.2.1", <-seen, "the server did not see the host's address")
+	require.Equal(t, "203.0.113.1", <-seen, "the server did not see the host's address")
 }
 
 // A published port is reached from another host and from the host itself.
@@ -130,20 +130,20 @@ func TestBridgePublishedPort(t *testing.T) {
 	testenv.NeedRoot(t)
 	cleanupAll(t)
 	client := testenv.Wire(t, "tincan-test-lan", "198.51.100.1", "198.51.100.2")
-	server(t, rootWithProbe(t), "--ip", "10.88.0.10", "--hostname", "web", "-p", "8080:80")
-	require.Contains(t, httpGet(t, client, "http://198.51.100.1:8080/hosts"), "10.88.0.10\tweb\n")
-	require.Contains(t, httpGet(t, 0, "http://127.0.0.1:8080/hosts"), "10.88.0.10\tweb\n")
+	server(t, rootWithProbe(t), "--ip", "10.77.0.10", "--hostname", "web", "-p", "8080:80")
+	require.Contains(t, httpGet(t, client, "http://198.51.100.1:8080/hosts"), "10.77.0.10\tweb\n")
+	require.Contains(t, httpGet(t, 0, "http://127.0.0.1:8080/hosts"), "10.77.0.10\tweb\n")
 }
 
 func TestBridgeSameIPRefused(t *testing.T) {
 	testenv.NeedRoot(t)
 	cleanupAll(t)
 	root := rootWithProbe(t)
-	server(t, root, "--ip", "10.88.0.11")
-	httpGet(t, 0, "http://10.88.0.11:80/hosts")
-	r := can(t, "--net", "bridge", "--ip", "10.88.0.11", "--chroot", root, "--", "true")
+	server(t, root, "--ip", "10.77.0.11")
+	httpGet(t, 0, "http://10.77.0.11:80/hosts")
+	r := can(t, "--net", "bridge", "--ip", "10.77.0.11", "--chroot", root, "--", "true")
 	require.Equal(t, 125, r.Code)
-	require.Contains(t, r.Stderr, "10.88.0.11 is taken")
+	require.Contains(t, r.Stderr, "10.77.0.11 is taken")
 	require.Equal(t, 1, strings.Count(r.Stderr, "\n"), r.Stderr)
 }
 
@@ -204,21 +204,7 @@ func TestBridgeTwentyAtOnce(t *testing.T) {
 	}
 	close(release)
 	wg.Wait()
-	// The kernel deletes each veth with its container's network namespace,
-	// a little after can has exited.
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		var left []string
-		links, _ := netlink.LinkList()
-		for _, l := range links {
-			if strings.HasPrefix(l.Attrs().Name, "tincan-") && l.Type() == "veth" {
-				left = append(left, l.Attrs().Name)
-			}
-		}
-		if len(left) == 0 {
-			break
-		}
-		require.True(t, time.Now().Before(deadline), "containers' veths left: %v", left)
-	}
+	requireNoVeths(t)
 	held, _ := network.Bridge{}.IPAM().Allocated()
 	require.Empty(t, held, "addresses still allocated")
 	requireNoState(t)
@@ -283,7 +269,7 @@ func requireNoVeths(t *testing.T) {
 		var left []string
 		links, _ := netlink.LinkList()
 		for _, l := range links {
-			if l.Type() == "veth" && strings.HasPrefix(l.Attrs().Name, "tincan-") && !strings.HasPrefix(l.Attrs().Name, "tincan0-") {
+			if l.Type() == "veth" && strings.HasPrefix(l.Attrs().Name, "tc-") {
 				left = append(left, l.Attrs().Name)
 			}
 		}
@@ -292,4 +278,31 @@ func requireNoVeths(t *testing.T) {
 		}
 		require.True(t, time.Now().Before(deadline), "containers' veths left: %v", left)
 	}
+}
+
+// --subnet is refused, in one line and leaving nothing, when it would take
+// addresses that are not the containers': a route of the host, loopback, or
+// too few addresses. Without --subnet, can picks one no route uses.
+func TestBridgeSubnetRefused(t *testing.T) {
+	testenv.NeedRoot(t)
+	cleanupAll(t)
+	root := rootWithProbe(t)
+	testenv.Wire(t, "tincan-test-lan", "10.77.0.1", "10.77.0.2") // a host route in the first pool
+	for subnet, says := range map[string]string{
+		"10.77.0.0/16": "subnet 10.77.0.0/16 overlaps the route 10.77.0.0/24 dev tincan-test-lan of this host",
+		"127.0.0.0/16": "subnet 127.0.0.0/16 overlaps 127.0.0.0/8, loopback addresses",
+		"10.9.9.0/31":  "a /31 or /32 leaves no address for a container",
+	} {
+		r := can(t, "--net", "bridge", "--subnet", subnet, "--chroot", root, "--", "true")
+		require.Equal(t, 125, r.Code, r.Stderr)
+		require.Contains(t, r.Stderr, says)
+		require.Equal(t, 1, strings.Count(r.Stderr, "\n"), r.Stderr)
+		_, err := netlink.LinkByName("tincan0")
+		require.Error(t, err, "--subnet %s was refused, yet the bridge was made", subnet)
+	}
+	requireNoState(t)
+	requireNoVeths(t)
+	r := can(t, "--net", "bridge", "--chroot", root, "--", "ip", "-4", "-o", "addr", "show", "dev", "eth0")
+	require.Equal(t, 0, r.Code, r.Stderr)
+	require.Contains(t, r.Stdout, " 10.78.0.", "the default subnet should skip 10.77.0.0/16, which a route uses")
 }

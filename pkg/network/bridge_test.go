@@ -22,13 +22,13 @@ import (
 
 // As root the tests run in the sandbox's own network namespace (pkg/testenv):
 // it plays the host. Inside it they make more namespaces: containers, an
-// "internet" with a server at 192.0.2.2, and a client at 198.51.100.2 that
+// "internet" with a server at 203.0.113.2, and a client at 198.51.100.2 that
 // reaches published ports at the host's 198.51.100.1. No packet leaves them.
 func TestMain(m *testing.M) { testenv.Main(m) }
 
 const (
-	wanHost = "192.0.2.1" // the host's address toward the internet namespace
-	server  = "192.0.2.2" // the internet's server
+	wanHost = "203.0.113.1" // the host's address toward the internet namespace
+	server  = "203.0.113.2" // the internet's server
 	lanHost = "198.51.100.1"
 	client  = "198.51.100.2"
 )
@@ -160,7 +160,7 @@ func TestContainerToContainer(t *testing.T) {
 	a1, pid1 := attach(t, b, "test-c1", nil)
 	a2, pid2 := attach(t, b, "test-c2", nil)
 	require.NotEqual(t, a1.IP.String(), a2.IP.String())
-	require.Equal(t, "10.88.0.1", a1.Gateway.String())
+	require.Equal(t, "10.77.0.1", a1.Gateway.String())
 	serve(t, pid2, "tcp", ":80")
 	require.Equal(t, a1.IP.IP.String(), ask(t, pid1, "tcp", a2.IP.IP.String()+":80"),
 		"container 2 should see container 1's own address: they share the bridge, no NAT between them")
@@ -180,7 +180,7 @@ func TestContainerToContainer(t *testing.T) {
 				gw = r.Gw.String()
 			}
 		}
-		require.Equal(t, "10.88.0.1", gw, "no default route through the bridge")
+		require.Equal(t, "10.77.0.1", gw, "no default route through the bridge")
 	})
 	host, err := netlink.LinkByName(a1.HostVeth)
 	require.NoError(t, err)
@@ -207,11 +207,11 @@ func TestPublishTCP(t *testing.T) {
 	require.NoError(t, a.Publish([]network.Port{p}))
 	serve(t, pid, "tcp", ":80")
 	require.Equal(t, client, ask(t, lan, "tcp", lanHost+":8080"), "from outside: the server sees the client")
-	require.Equal(t, "10.88.0.1", ask(t, 0, "tcp", "127.0.0.1:8080"), "from the host's 127.0.0.1")
+	require.Equal(t, "10.77.0.1", ask(t, 0, "tcp", "127.0.0.1:8080"), "from the host's 127.0.0.1")
 	require.Equal(t, lanHost, ask(t, 0, "tcp", lanHost+":8080"), "from the host to its own address: the source is that address")
 	_, other := attach(t, b, "test-hair", nil)
-	require.Equal(t, "10.88.0.1", ask(t, other, "tcp", lanHost+":8080"), "hairpin: another container through the host's address")
-	require.Equal(t, "10.88.0.1", ask(t, pid, "tcp", lanHost+":8080"), "hairpin: the container to its own published port")
+	require.Equal(t, "10.77.0.1", ask(t, other, "tcp", lanHost+":8080"), "hairpin: another container through the host's address")
+	require.Equal(t, "10.77.0.1", ask(t, pid, "tcp", lanHost+":8080"), "hairpin: the container to its own published port")
 }
 
 func TestPublishUDP(t *testing.T) {
@@ -223,7 +223,7 @@ func TestPublishUDP(t *testing.T) {
 	require.NoError(t, a.Publish([]network.Port{p}))
 	serve(t, pid, "udp", ":53")
 	require.Equal(t, client, ask(t, lan, "udp", lanHost+":5353"))
-	require.Equal(t, "10.88.0.1", ask(t, 0, "udp", "127.0.0.1:5353"))
+	require.Equal(t, "10.77.0.1", ask(t, 0, "udp", "127.0.0.1:5353"))
 }
 
 // A UDP client that keeps its socket keeps its conntrack entry, and with it
@@ -274,7 +274,7 @@ func TestPublishOnHostIP(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, a.Publish([]network.Port{p}))
 	serve(t, pid, "tcp", ":80")
-	require.Equal(t, "10.88.0.1", ask(t, 0, "tcp", "127.0.0.1:8081"))
+	require.Equal(t, "10.77.0.1", ask(t, 0, "tcp", "127.0.0.1:8081"))
 	var err2 error
 	in(t, lan, func() { _, err2 = net.DialTimeout("tcp4", lanHost+":8081", time.Second) })
 	require.Error(t, err2, "a port published on 127.0.0.1 is reachable from outside")
@@ -282,11 +282,11 @@ func TestPublishOnHostIP(t *testing.T) {
 
 func TestSameIPRefused(t *testing.T) {
 	b := testBridge(t)
-	want := net.ParseIP("10.88.7.7")
+	want := net.ParseIP("10.77.7.7")
 	a, _ := attach(t, b, "test-ip1", want)
-	require.Equal(t, "10.88.7.7/16", a.IP.String())
+	require.Equal(t, "10.77.7.7/16", a.IP.String())
 	_, err := b.Attach("test-ip2", container(t), want)
-	require.EqualError(t, err, "address 10.88.7.7 is taken by container test-ip1: choose another --ip or none")
+	require.EqualError(t, err, "address 10.77.7.7 is taken by container test-ip1: choose another --ip or none")
 	_, err = netlink.LinkByName(network.HostVeth("test-ip2"))
 	require.Error(t, err, "the refused container's veth was made")
 }
@@ -534,7 +534,8 @@ func tables(t *testing.T) []string {
 	return names
 }
 
-// testLinks lists the links named tincan-* other than the test's wires.
+// testLinks lists the links named tincan-* or tc-* (containers' veths)
+// other than the test's wires.
 // (Not from /sys/class/net: sysfs shows the network namespace of whoever
 // mounted it, here the host's.)
 func testLinks(t *testing.T) []string {
@@ -543,7 +544,7 @@ func testLinks(t *testing.T) []string {
 	var names []string
 	for _, l := range links {
 		n := l.Attrs().Name
-		if strings.HasPrefix(n, "tincan-") && n != "tincan-test-wan" && n != "tincan-test-lan" {
+		if (strings.HasPrefix(n, "tincan-") || strings.HasPrefix(n, "tc-")) && n != "tincan-test-wan" && n != "tincan-test-lan" {
 			names = append(names, n)
 		}
 	}
@@ -701,4 +702,83 @@ func portRules(t *testing.T, b network.Bridge) []*nftables.Rule {
 	rules, err := c.GetRules(tb, &nftables.Chain{Table: tb, Name: "ports"})
 	require.NoError(t, err)
 	return rules
+}
+
+// Subnets that are not the containers' to take are refused before anything
+// is made; these need no root.
+func TestSubnetRefused(t *testing.T) {
+	for subnet, says := range map[string]string{
+		"127.0.0.0/16":   "subnet 127.0.0.0/16 overlaps 127.0.0.0/8, loopback addresses: choose a private subnet such as 10.77.0.0/16",
+		"96.0.0.0/3":     "subnet 96.0.0.0/3: give an IPv4 subnet from /8 to /30 (a /31 or /32 leaves no address for a container), such as 10.77.0.0/16",
+		"10.1.2.0/31":    "subnet 10.1.2.0/31: give an IPv4 subnet from /8 to /30 (a /31 or /32 leaves no address for a container), such as 10.77.0.0/16",
+		"169.254.9.0/24": "subnet 169.254.9.0/24 overlaps 169.254.0.0/16, link-local addresses: choose a private subnet such as 10.77.0.0/16",
+		"239.1.0.0/16":   "subnet 239.1.0.0/16 overlaps 224.0.0.0/3, multicast and reserved addresses: choose a private subnet such as 10.77.0.0/16",
+		"0.1.0.0/16":     `subnet 0.1.0.0/16 overlaps 0.0.0.0/8, "this network" addresses: choose a private subnet such as 10.77.0.0/16`,
+	} {
+		_, n, err := net.ParseCIDR(subnet)
+		require.NoError(t, err)
+		b := network.Bridge{Name: "tincan-test0", Subnet: n, StateDir: t.TempDir()}
+		_, err = b.Attach("test-sub", os.Getpid(), nil)
+		require.EqualError(t, err, says)
+	}
+}
+
+// A subnet that overlaps a route of the host would take its addresses: the
+// bridge is not made.
+func TestSubnetOverlappingRouteRefused(t *testing.T) {
+	b := testBridge(t)
+	wire(t, "tincan-test-lan", lanHost, client)
+	_, b.Subnet, _ = net.ParseCIDR("198.51.100.128/25")
+	_, err := b.Attach("test-sub", container(t), nil)
+	require.EqualError(t, err, "subnet 198.51.100.128/25 overlaps the route 198.51.100.0/24 dev tincan-test-lan of this host: choose a subnet no route uses (ip route)")
+	_, err = netlink.LinkByName(b.Name)
+	require.Error(t, err, "the refused subnet's bridge was made")
+}
+
+// Without a subnet, a bridge takes the first pool no route overlaps, and
+// keeps it while it exists, whatever routes come later.
+func TestDefaultSubnetAvoidsRoutes(t *testing.T) {
+	b := testBridge(t)
+	wire(t, "tincan-test-lan", "10.77.3.1", "10.77.3.2") // 10.77.0.0/16 is taken
+	a, _ := attach(t, b, "test-pool", nil)
+	require.Equal(t, "10.78.0.0/16", a.Bridge.Subnet.String())
+	require.NoError(t, network.Delete("tincan-test-lan"))
+	again := network.Bridge{Name: b.Name, Table: b.Table, StateDir: b.StateDir}
+	a2, _ := attach(t, again, "test-pool2", nil)
+	require.Equal(t, "10.78.0.0/16", a2.Bridge.Subnet.String(), "the existing bridge's subnet is the answer")
+}
+
+// Host veth names hold whole IDs: two IDs that share a prefix (can's are 12
+// hex digits) never share a veth, and every name fits IFNAMSIZ.
+func TestHostVethNames(t *testing.T) {
+	require.Equal(t, "tc-c0ffee123456", network.HostVeth("c0ffee123456"))
+	require.NotEqual(t, network.HostVeth("c0ffee123456"), network.HostVeth("c0ffee12ffff"))
+	long := strings.Repeat("ab", 32) // an OCI runtime's 64-digit ID
+	require.NotEqual(t, network.HostVeth(long), network.HostVeth(long[:63]+"c"))
+	for _, id := range []string{"c0ffee123456", long, "a/b", "x y", "", "é"} {
+		name := network.HostVeth(id)
+		require.LessOrEqual(t, len(name), 15, name)
+		require.Regexp(t, `^tc-[a-zA-Z0-9_.-]+$`, name)
+	}
+}
+
+// Cleanup deletes a veth only when it is its owner's: a link that has the
+// dead container's name but another owner stays.
+func TestSweepKeepsOthersVeth(t *testing.T) {
+	b := testBridge(t)
+	live, _ := attach(t, b, "test-live", nil)
+	ip, err := b.IPAM().Allocate("test-dead", nil) // its can died before its veth was made
+	require.NoError(t, err)
+	require.NotNil(t, ip)
+	other := network.Veth{Host: network.HostVeth("test-dead"), Alias: "test-other", Peer: "eth0", PeerPid: container(t)}
+	require.NoError(t, other.Add())
+	t.Cleanup(func() { network.Delete(other.Host) })
+	require.NoError(t, b.Sweep(func(id string) bool { return id != "test-dead" }))
+	_, err = netlink.LinkByName(other.Host)
+	require.NoError(t, err, "Sweep deleted a veth test-dead does not own")
+	_, err = netlink.LinkByName(live.HostVeth)
+	require.NoError(t, err, "Sweep deleted a live container's veth")
+	held, err := b.IPAM().Allocated()
+	require.NoError(t, err)
+	require.Equal(t, []string{"test-live"}, values(held))
 }

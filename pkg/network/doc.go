@@ -12,7 +12,7 @@
 //
 // A container on the bridge, from start to end:
 //
-//	b := network.Bridge{}                      // tincan0, 10.88.0.0/16, table tincan
+//	b := network.Bridge{}                      // tincan0, a free subnet (Pools), table tincan
 //	err := b.CheckForward()                    // a warning: a forward chain drops (Docker's)
 //	a, err := b.Attach(id, pid, nil)           // pid waits in its new netns
 //	err = a.Publish([]network.Port{p})         // p from network.ParsePort("8080:80")

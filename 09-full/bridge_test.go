@@ -306,3 +306,41 @@ func TestBridgeSubnetRefused(t *testing.T) {
 	require.Equal(t, 0, r.Code, r.Stderr)
 	require.Contains(t, r.Stdout, " 10.78.0.", "the default subnet should skip 10.77.0.0/16, which a route uses")
 }
+
+// CVE-2020-8558: a container with Docker's capabilities (CAP_NET_RAW among
+// them) sends a TCP SYN to 127.0.0.1 in a frame for the gateway's MAC (the
+// probe's syn: a packet socket, as an attacker would). route_localnet, on
+// for the host's own 127.0.0.1 clients of published ports, would let the
+// host answer from a service that listens on 127.0.0.1 only; the guard in
+// table tincan must drop it, while the port published on 127.0.0.1 still
+// works. Then the test removes the guard and sends the SYN again: it must
+// get through, or the test attacked nothing.
+func TestBridgeLocalhostGuard(t *testing.T) {
+	testenv.NeedRoot(t)
+	cleanupAll(t)
+	root := rootWithProbe(t)
+	ln, err := net.Listen("tcp4", "127.0.0.1:7777") // the host's private service
+	require.NoError(t, err)
+	defer ln.Close()
+	server(t, root, "--ip", "10.77.0.12", "--hostname", "web", "-p", "127.0.0.1:8088:80")
+	require.Contains(t, httpGet(t, 0, "http://127.0.0.1:8088/hosts"), "10.77.0.12\tweb\n")
+	br, err := netlink.LinkByName("tincan0")
+	require.NoError(t, err)
+	mac := br.Attrs().HardwareAddr.String()
+	attack := func() string {
+		// The ping makes the host learn the container's MAC, from its ARP
+		// request for the gateway, as any traffic of a container does: the
+		// host's own ARP request, sent from 127.0.0.1, would go unanswered.
+		r := can(t, "--net", "bridge", "--chroot", root, "--", "sh", "-c",
+			"ping -c 1 -W 1 10.77.0.1 >/dev/null; exec /probe syn "+mac+" 127.0.0.1:7777")
+		require.Equal(t, 0, r.Code, r.Stderr)
+		return strings.TrimSpace(r.Stdout)
+	}
+	require.Equal(t, "none", attack(), "the container reached the host's 127.0.0.1:7777")
+
+	nt, err := nftables.New()
+	require.NoError(t, err)
+	nt.FlushChain(&nftables.Chain{Table: &nftables.Table{Family: nftables.TableFamilyIPv4, Name: "tincan"}, Name: "input"})
+	require.NoError(t, nt.Flush())
+	require.Equal(t, "syn-ack", attack(), "without the guard the SYN should get through: the probe does not attack")
+}

@@ -11,6 +11,7 @@
 //	probe uid            uid, gid, and the lines of uid_map and gid_map
 //	probe hostname       the UTS namespace's host name
 //	probe syscall NAME   ok, or the errno name (EPERM, ENOSYS, ...) the call got
+//	probe syn MAC IP:PORT  a raw TCP SYN out of eth0 to MAC: syn-ack, rst or none
 //
 // Every subcommand exits 0 once it has printed its answer; a probe that
 // cannot read what it was asked exits 1, a bad command line exits 2.
@@ -54,6 +55,11 @@ func main() {
 			usage()
 		}
 		fmt.Println(result(calls[os.Args[2]]()))
+	case "syn":
+		if len(os.Args) != 4 {
+			usage()
+		}
+		err = syn(os.Args[2], os.Args[3])
 	default:
 		usage()
 	}
@@ -64,7 +70,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: probe mypid|ns|caps|mounts|uid|hostname|syscall NAME")
+	fmt.Fprintln(os.Stderr, "usage: probe mypid|ns|caps|mounts|uid|hostname|syscall NAME|syn MAC IP:PORT")
 	fmt.Fprintln(os.Stderr, "       syscall NAME: clone clone3 fork keyctl mount personality unshare")
 	os.Exit(2)
 }

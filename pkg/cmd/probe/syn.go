@@ -66,32 +66,45 @@ func syn(mac, dst string) error {
 	tv := unix.NsecToTimeval(int64(100 * time.Millisecond))
 	unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
 	buf := make([]byte, 1500)
-	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); {
-		n, _, err := unix.Recvfrom(fd, buf, 0)
-		if err != nil || n < 40 {
-			continue
+	// Read what came, then look at the clock: a probe that was not
+	// scheduled for a second still finds the answer waiting.
+	for deadline := time.Now().Add(time.Second); ; {
+		if answer := readAnswer(fd, buf, dip, uint16(port), sport); answer != "" {
+			fmt.Println(answer)
+			return nil
 		}
-		ip := buf[:n]
-		ihl := int(ip[0]&0xf) * 4
-		if ip[9] != unix.IPPROTO_TCP || !net.IP(ip[12:16]).Equal(dip) || n < ihl+20 {
-			continue
+		if time.Now().After(deadline) {
+			break
 		}
-		tcp := ip[ihl:]
-		if binary.BigEndian.Uint16(tcp[0:]) != uint16(port) || binary.BigEndian.Uint16(tcp[2:]) != sport {
-			continue
-		}
-		switch flags := tcp[13]; {
-		case flags&0x12 == 0x12: // SYN and ACK
-			fmt.Println("syn-ack")
-		case flags&0x04 != 0: // RST
-			fmt.Println("rst")
-		default:
-			fmt.Printf("flags %#x\n", flags)
-		}
-		return nil
 	}
 	fmt.Println("none")
 	return nil
+}
+
+// readAnswer reads one packet, or waits 100 ms for one, and names the TCP
+// flags of an answer from dip:port to sport; "" for anything else.
+func readAnswer(fd int, buf []byte, dip net.IP, port, sport uint16) string {
+	n, _, err := unix.Recvfrom(fd, buf, 0)
+	if err != nil || n < 40 {
+		return ""
+	}
+	ip := buf[:n]
+	ihl := int(ip[0]&0xf) * 4
+	if ip[9] != unix.IPPROTO_TCP || !net.IP(ip[12:16]).Equal(dip) || n < ihl+20 {
+		return ""
+	}
+	tcp := ip[ihl:]
+	if binary.BigEndian.Uint16(tcp[0:]) != port || binary.BigEndian.Uint16(tcp[2:]) != sport {
+		return ""
+	}
+	switch flags := tcp[13]; {
+	case flags&0x12 == 0x12: // SYN and ACK
+		return "syn-ack"
+	case flags&0x04 != 0: // RST
+		return "rst"
+	default:
+		return fmt.Sprintf("flags %#x", flags)
+	}
 }
 
 // synPacket builds an IPv4 header and a TCP header with SYN set (RFC 791,

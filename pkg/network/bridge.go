@@ -486,8 +486,11 @@ func (a *Attachment) Publish(ports []Port) error {
 // the container instead, and neither side would be told. The bind asks the
 // kernel the questions the rule cannot: it fails with EADDRINUSE when a
 // socket of the host holds the port (on HostIP, or on any address when
-// HostIP is nil), and with EADDRNOTAVAIL when HostIP is not an address of
-// this host (unless ip_nonlocal_bind is on). Kept open for the container's
+// HostIP is nil). A HostIP that is not an address of this host is refused
+// first, from the kernel's routing answer for it (type local, as the rules'
+// fib daddr type local asks): bind's EADDRNOTAVAIL says the same, but not on
+// hosts that set ip_nonlocal_bind, and there the port would silently never
+// be reached. Kept open for the container's
 // life, the socket also makes a program that starts later fail to bind,
 // instead of silently never getting a packet. A TCP socket listens, so that
 // SO_REUSEADDR on the other side does not let it in (bind(2), socket(7)); no
@@ -496,6 +499,9 @@ func (a *Attachment) Publish(ports []Port) error {
 // which waits for the container; a can killed by SIGKILL frees it with its
 // other files, and can cleanup deletes the rule.
 func reserve(p Port) (*os.File, error) {
+	if p.HostIP != nil && !isLocal(p.HostIP) {
+		return nil, fmt.Errorf("port %s: %s is not an address of this host: give one of them (ip -4 addr) or none", p, p.HostIP)
+	}
 	typ, name := unix.SOCK_STREAM, "SOCK_STREAM"
 	if p.Proto == "udp" {
 		typ, name = unix.SOCK_DGRAM, "SOCK_DGRAM"
@@ -539,6 +545,14 @@ func reserve(p Port) (*os.File, error) {
 	}
 	f.Close()
 	return nil, err
+}
+
+// isLocal reports whether the host's routing delivers packets to ip
+// locally (ip route get: "local").
+func isLocal(ip net.IP) bool {
+	trace.Call("RTM_GETROUTE {dst: %s}", ip)
+	routes, err := netlink.RouteGet(ip)
+	return err == nil && len(routes) > 0 && routes[0].Type == unix.RTN_LOCAL
 }
 
 func closeAll(files []*os.File) {

@@ -72,7 +72,7 @@ func parse(args []string) (container.Spec, error) {
 	fs.StringVar(&netMode, "net", "none", "network: none (own namespace, lo only), host, bridge")
 	fs.StringVar(&netns, "netns", "", "join the network namespace `NAME` made by ip netns add NAME")
 	fs.StringVar(&spec.Net.IP, "ip", "", "--net bridge: the container's address")
-	fs.StringVar(&spec.Net.Subnet, "subnet", "", "--net bridge: the bridge's subnet (default 10.88.0.0/16)")
+	fs.StringVar(&spec.Net.Subnet, "subnet", "", "--net bridge: the bridge's subnet (default: the first of 10.77.0.0/16 to 10.87.0.0/16 no host route uses)")
 	fs.Var(&ports, "p", "--net bridge: publish `[HOSTIP:]HOSTPORT:PORT[/tcp|/udp]` (repeatable)")
 	fs.Var(&env, "e", "set `KEY=VALUE` in the container's environment (repeatable)")
 	fs.StringVar(&spec.Cwd, "w", "", "working `DIR` inside the container")

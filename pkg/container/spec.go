@@ -70,7 +70,7 @@ type Net struct {
 	Mode   string // "none" (own namespace, lo only), "host", "netns" (join NetNS), "bridge"
 	NetNS  string // name under /run/netns, for Mode "netns"
 	IP     string // bridge: requested address
-	Subnet string // bridge: subnet (default 10.88.0.0/16)
+	Subnet string // bridge: subnet (default: the bridge's, or the first of network.Pools no route uses)
 	Ports  []string
 }
 

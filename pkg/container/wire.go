@@ -55,7 +55,7 @@ func attachNetwork(spec Spec, pid int, stateDir string) (*network.Attachment, er
 	if spec.Net.Subnet != "" {
 		_, subnet, err := net.ParseCIDR(spec.Net.Subnet)
 		if err != nil {
-			return nil, fmt.Errorf("--subnet %q: give a CIDR such as 10.88.0.0/16", spec.Net.Subnet)
+			return nil, fmt.Errorf("--subnet %q: give a CIDR such as 10.77.0.0/16", spec.Net.Subnet)
 		}
 		b.Subnet = subnet
 	}

@@ -1,6 +1,8 @@
 package network
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -21,14 +23,39 @@ const (
 	DefaultStateDir = "/run/tincan/ipam"
 )
 
-// DefaultSubnet is the containers' subnet; the gateway, .1, is on the bridge.
-var DefaultSubnet = &net.IPNet{IP: net.IPv4(10, 88, 0, 0).To4(), Mask: net.CIDRMask(16, 32)}
+// Pools are the subnets a bridge given none chooses from: the first that
+// overlaps no route of the host, as Docker's default-address-pools do. A
+// subnet that overlaps a route takes addresses the host reaches elsewhere (its
+// own network, a VPN's): packets to them would go to the containers. The
+// list keeps clear of the subnets other software chooses without looking:
+// podman's 10.88.0.0/16 and its 10.89+ networks, Docker's 172.17-31 and
+// 192.168, Kubernetes' 10.96.0.0/12 and 10.244.0.0/16.
+var Pools = pools("10.77.0.0/16", 11) // 10.77.0.0/16 to 10.87.0.0/16
+
+// pools returns n subnets, first and the ones that follow it.
+func pools(first string, n int) []*net.IPNet {
+	_, p, _ := net.ParseCIDR(first)
+	ones, _ := p.Mask.Size()
+	var all []*net.IPNet
+	for i := 0; i < n; i++ {
+		all = append(all, &net.IPNet{IP: addIP(p.IP, uint32(i)<<(32-ones)), Mask: p.Mask})
+	}
+	return all
+}
+
+// reserved are the ranges no bridge may overlap, whatever the routes say.
+var reserved = []struct{ subnet, what string }{
+	{"0.0.0.0/8", `"this network"`},
+	{"127.0.0.0/8", "loopback"},
+	{"169.254.0.0/16", "link-local"},
+	{"224.0.0.0/3", "multicast and reserved"},
+}
 
 // Bridge is a software switch on the host with the containers plugged into it
 // (the CNI bridge plugin's picture):
 //
-//	container 1: eth0 10.88.0.2 ─ veth ─ tincan-c1 ┐
-//	container 2: eth0 10.88.0.3 ─ veth ─ tincan-c2 ┴ tincan0 10.88.0.1/16 ─ host routing, NAT ─ eth0 of the host
+//	container 1: eth0 10.77.0.2 ─ veth ─ tc-c1 ┐
+//	container 2: eth0 10.77.0.3 ─ veth ─ tc-c2 ┴ tincan0 10.77.0.1/16 ─ host routing, NAT ─ eth0 of the host
 //
 // The containers reach each other through the bridge, in one layer-2
 // segment, and everything else through the host: their default route is the
@@ -37,7 +64,7 @@ var DefaultSubnet = &net.IPNet{IP: net.IPv4(10, 88, 0, 0).To4(), Mask: net.CIDRM
 // ports in (see nat.go). The zero value of each field means its default.
 type Bridge struct {
 	Name     string     // the bridge link, tincan0
-	Subnet   *net.IPNet // 10.88.0.0/16
+	Subnet   *net.IPNet // the existing bridge's, or the first free of Pools
 	StateDir string     // holds the address allocator's directory per subnet, /run/tincan/ipam
 	Table    string     // the nftables table, tincan
 }
@@ -46,25 +73,122 @@ func (b Bridge) withDefaults() (Bridge, error) {
 	if b.Name == "" {
 		b.Name = DefaultBridge
 	}
-	if b.Subnet == nil {
-		b.Subnet = DefaultSubnet
-	}
 	if b.StateDir == "" {
 		b.StateDir = DefaultStateDir
 	}
 	if b.Table == "" {
 		b.Table = DefaultTable
 	}
+	if b.Subnet == nil {
+		subnet, err := b.chooseSubnet()
+		if err != nil {
+			return b, err
+		}
+		b.Subnet = subnet
+	}
 	ones, bits := b.Subnet.Mask.Size()
 	if b.Subnet.IP.To4() == nil || bits != 32 || ones < 8 || ones > 30 {
-		return b, fmt.Errorf("subnet %s: give an IPv4 subnet from /8 to /30, such as 10.88.0.0/16", b.Subnet)
+		return b, fmt.Errorf("subnet %s: give an IPv4 subnet from /8 to /30 (a /31 or /32 leaves no address for a container), such as %s", b.Subnet, Pools[0])
 	}
 	b.Subnet = &net.IPNet{IP: b.Subnet.IP.Mask(b.Subnet.Mask).To4(), Mask: b.Subnet.Mask}
+	for _, r := range reserved {
+		_, n, _ := net.ParseCIDR(r.subnet)
+		if overlaps(b.Subnet, n) {
+			return b, fmt.Errorf("subnet %s overlaps %s, %s addresses: choose a private subnet such as %s", b.Subnet, n, r.what, Pools[0])
+		}
+	}
 	return b, nil
 }
 
+// chooseSubnet answers the subnet of the bridge, when it has an address:
+// containers on it keep theirs while the host's routes change. Otherwise it
+// is the first of Pools that no route of the host overlaps.
+func (b Bridge) chooseSubnet() (*net.IPNet, error) {
+	if link, err := netlink.LinkByName(b.Name); err == nil {
+		addrs, err := netlink.AddrList(link, netlink.FAMILY_V4)
+		if err != nil {
+			return nil, fmt.Errorf("addresses of %s: %w", b.Name, err)
+		}
+		if len(addrs) > 0 {
+			a := addrs[0].IPNet
+			return &net.IPNet{IP: a.IP.Mask(a.Mask), Mask: a.Mask}, nil
+		}
+	}
+	routes, err := hostRoutes(b.Name)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range Pools {
+		if routeOver(p, routes) == nil {
+			return p, nil
+		}
+	}
+	return nil, fmt.Errorf("every default subnet, %s to %s, overlaps a route of this host (ip route): choose a free one with --subnet",
+		Pools[0], Pools[len(Pools)-1])
+}
+
+// checkRoutes refuses a subnet that overlaps a route of the host.
+func (b Bridge) checkRoutes() error {
+	routes, err := hostRoutes(b.Name)
+	if err != nil {
+		return err
+	}
+	if r := routeOver(b.Subnet, routes); r != nil {
+		dev := ""
+		if l, err := netlink.LinkByIndex(r.LinkIndex); err == nil {
+			dev = " dev " + l.Attrs().Name
+		}
+		return fmt.Errorf("subnet %s overlaps the route %s%s of this host: choose a subnet no route uses (ip route)", b.Subnet, r.Dst, dev)
+	}
+	return nil
+}
+
+// hostRoutes lists the routes of the main table (ip route), but the
+// default route, which overlaps everything, and those of the bridge itself.
+func hostRoutes(bridge string) ([]netlink.Route, error) {
+	trace.Call("RTM_GETROUTE {family: AF_INET, table: main}")
+	all, err := netlink.RouteList(nil, netlink.FAMILY_V4)
+	if err != nil {
+		return nil, fmt.Errorf("list the host's routes: %w", err)
+	}
+	own := -1
+	if l, err := netlink.LinkByName(bridge); err == nil {
+		own = l.Attrs().Index
+	}
+	var routes []netlink.Route
+	for _, r := range all {
+		if ones, _ := maskSize(r.Dst); r.Dst != nil && ones > 0 && r.LinkIndex != own {
+			routes = append(routes, r)
+		}
+	}
+	return routes, nil
+}
+
+func maskSize(n *net.IPNet) (int, int) {
+	if n == nil {
+		return 0, 0
+	}
+	return n.Mask.Size()
+}
+
+// routeOver returns the first route whose destination overlaps n, or nil.
+func routeOver(n *net.IPNet, routes []netlink.Route) *netlink.Route {
+	for i := range routes {
+		if overlaps(n, routes[i].Dst) {
+			return &routes[i]
+		}
+	}
+	return nil
+}
+
+// overlaps reports whether two subnets share an address: as subnets nest or
+// are apart, one then holds the other's first address.
+func overlaps(a, b *net.IPNet) bool {
+	return a.Contains(b.IP.Mask(b.Mask)) || b.Contains(a.IP.Mask(a.Mask))
+}
+
 // IPAM is the bridge's address allocator: a directory per subnet, such as
-// /run/tincan/ipam/10.88.0.0-16.
+// /run/tincan/ipam/10.77.0.0-16.
 func (b Bridge) IPAM() IPAM {
 	b, _ = b.withDefaults()
 	dir := strings.ReplaceAll(b.Subnet.String(), "/", "-")
@@ -104,21 +228,29 @@ func (b Bridge) Ensure() error {
 }
 
 func (b Bridge) ensureLink(gw *net.IPNet) error {
-	attrs := netlink.NewLinkAttrs()
-	attrs.Name = b.Name
-	// A bridge takes the lowest MAC address of its ports unless it was given
-	// one: then each container that comes or goes could change the gateway's
-	// MAC under the others' ARP caches. A fixed address, from the gateway's
-	// IP in the locally administered range (02:...), keeps it still.
-	attrs.HardwareAddr = net.HardwareAddr(append([]byte{0x02, 0x42}, gw.IP.To4()...))
-	trace.Call("RTM_NEWLINK {kind: bridge, name: %q, address: %s, flags: NLM_F_CREATE|NLM_F_EXCL}", b.Name, attrs.HardwareAddr)
-	err := netlink.LinkAdd(&netlink.Bridge{LinkAttrs: attrs})
-	if err != nil && !errors.Is(err, unix.EEXIST) {
-		return fmt.Errorf("create bridge %s: %w", b.Name, err)
-	}
 	link, err := netlink.LinkByName(b.Name)
 	if err != nil {
-		return fmt.Errorf("find bridge %s: %w", b.Name, err)
+		// No bridge yet, so no container on the subnet: a last look that
+		// it is still free, before the bridge's route takes it.
+		if err := b.checkRoutes(); err != nil {
+			return err
+		}
+		attrs := netlink.NewLinkAttrs()
+		attrs.Name = b.Name
+		// A bridge takes the lowest MAC address of its ports unless it was
+		// given one: then each container that comes or goes could change
+		// the gateway's MAC under the others' ARP caches. A fixed address,
+		// from the gateway's IP in the locally administered range
+		// (02:...), keeps it still.
+		attrs.HardwareAddr = net.HardwareAddr(append([]byte{0x02, 0x42}, gw.IP.To4()...))
+		trace.Call("RTM_NEWLINK {kind: bridge, name: %q, address: %s, flags: NLM_F_CREATE|NLM_F_EXCL}", b.Name, attrs.HardwareAddr)
+		err := netlink.LinkAdd(&netlink.Bridge{LinkAttrs: attrs})
+		if err != nil && !errors.Is(err, unix.EEXIST) {
+			return fmt.Errorf("create bridge %s: %w", b.Name, err)
+		}
+		if link, err = netlink.LinkByName(b.Name); err != nil {
+			return fmt.Errorf("find bridge %s: %w", b.Name, err)
+		}
 	}
 	if link.Type() != "bridge" {
 		return fmt.Errorf("%s is a %s link, not a bridge: remove it or choose another name", b.Name, link.Type())
@@ -206,18 +338,41 @@ func (b Bridge) CheckForward() error {
 type Attachment struct {
 	Bridge   Bridge
 	ID       string     // the container's id, the owner of its address and rules
-	IP       *net.IPNet // eth0's address inside, such as 10.88.0.2/16
+	IP       *net.IPNet // eth0's address inside, such as 10.77.0.2/16
 	Gateway  net.IP     // the bridge's address, the default route inside
-	HostVeth string     // the host end of the cable, tincan-<id>
+	HostVeth string     // the host end of the cable, tc-<id>
+
+	held []*os.File // the sockets that hold the published ports, see reserve
 }
 
-// HostVeth names the host end of a container's veth: tincan- and the first
-// 8 characters of its id, as link names hold 15 bytes (IFNAMSIZ).
+// HostVeth names the host end of a container's veth. A link name holds 15
+// bytes (IFNAMSIZ, 16, with its NUL), too few for "tincan-" and can's IDs of
+// 12 hex digits; "tc-" and the whole ID fit, so two containers never share a
+// name (a prefix of the ID would: cleanup after one could delete the
+// other's). An ID that does not fit, or holds what a link name may not (/,
+// :, spaces), becomes the first 12 hex digits of its SHA-256. Those could
+// still meet, once in 2^48, so the veth carries its owner's whole ID as its
+// alias too (IFLA_IFALIAS, ip link's "alias"), and cleanup deletes a veth
+// only when the alias names the owner.
 func HostVeth(id string) string {
-	if len(id) > 8 {
-		id = id[:8]
+	fits := len(id) > 0 && len(id) <= 12
+	for _, c := range id {
+		fits = fits && (c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.')
 	}
-	return "tincan-" + id
+	if !fits {
+		sum := sha256.Sum256([]byte(id))
+		id = hex.EncodeToString(sum[:6])
+	}
+	return "tc-" + id
+}
+
+// deleteOwned deletes the veth name if its alias says owner made it.
+func deleteOwned(name, owner string) error {
+	link, err := netlink.LinkByName(name)
+	if err != nil || link.Attrs().Alias != owner {
+		return nil // gone with its namespace, or another container's
+	}
+	return Delete(name)
 }
 
 // Attach plugs the container whose process is pid into the bridge, with the
@@ -245,7 +400,7 @@ func (b Bridge) Attach(id string, pid int, want net.IP) (*Attachment, error) {
 		Gateway:  b.IPAM().Gateway(),
 		HostVeth: HostVeth(id),
 	}
-	v := Veth{Host: a.HostVeth, Peer: "eth0", PeerAddr: a.IP, PeerPid: pid, Master: b.Name}
+	v := Veth{Host: a.HostVeth, Alias: id, Peer: "eth0", PeerAddr: a.IP, PeerPid: pid, Master: b.Name}
 	err = v.add(func(h *netlink.Handle) error {
 		if err := configure(h, "lo", nil); err != nil {
 			return err
@@ -269,7 +424,8 @@ func (b Bridge) Attach(id string, pid int, want net.IP) (*Attachment, error) {
 
 // Publish makes each port of the host lead to the container: one DNAT rule
 // per port, tagged with the container's id. A port another container has
-// published already is refused, and then none of ports is published.
+// published already is refused, and so is one a program of the host uses
+// (see reserve); then none of ports is published.
 func (a *Attachment) Publish(ports []Port) error {
 	if len(ports) == 0 {
 		return nil
@@ -304,17 +460,113 @@ func (a *Attachment) Publish(ports []Port) error {
 			}
 		}
 	}
+	var held []*os.File
+	for _, p := range ports {
+		f, err := reserve(p)
+		if err != nil {
+			closeAll(held)
+			return err
+		}
+		held = append(held, f)
+	}
 	for _, p := range ports {
 		t.add(dnatRule(a.ID, p, a.IP.IP))
 	}
-	return t.flush()
+	if err := t.flush(); err != nil {
+		closeAll(held)
+		return err
+	}
+	a.held = append(a.held, held...)
+	return nil
+}
+
+// reserve binds a socket to the host port p publishes, and keeps it, as
+// docker-proxy does for Docker. The DNAT rule alone would take the port from
+// under a program of the host that listens there: its clients would reach
+// the container instead, and neither side would be told. The bind asks the
+// kernel the questions the rule cannot: it fails with EADDRINUSE when a
+// socket of the host holds the port (on HostIP, or on any address when
+// HostIP is nil). A HostIP that is not an address of this host is refused
+// first, from the kernel's routing answer for it (type local, as the rules'
+// fib daddr type local asks): bind's EADDRNOTAVAIL says the same, but not on
+// hosts that set ip_nonlocal_bind, and there the port would silently never
+// be reached. Kept open for the container's
+// life, the socket also makes a program that starts later fail to bind,
+// instead of silently never getting a packet. A TCP socket listens, so that
+// SO_REUSEADDR on the other side does not let it in (bind(2), socket(7)); no
+// connection ever reaches it, as the DNAT rules send them to the container
+// before the kernel looks for a socket. The socket lives as long as can does,
+// which waits for the container; a can killed by SIGKILL frees it with its
+// other files, and can cleanup deletes the rule.
+func reserve(p Port) (*os.File, error) {
+	if p.HostIP != nil && !isLocal(p.HostIP) {
+		return nil, fmt.Errorf("port %s: %s is not an address of this host: give one of them (ip -4 addr) or none", p, p.HostIP)
+	}
+	typ, name := unix.SOCK_STREAM, "SOCK_STREAM"
+	if p.Proto == "udp" {
+		typ, name = unix.SOCK_DGRAM, "SOCK_DGRAM"
+	}
+	trace.Call("socket(AF_INET, %s|SOCK_CLOEXEC, 0)", name)
+	fd, err := unix.Socket(unix.AF_INET, typ|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("port %s: socket: %w", p, err)
+	}
+	f := os.NewFile(uintptr(fd), "port "+p.String())
+	ip := net.IPv4zero.To4()
+	if p.HostIP != nil {
+		ip = p.HostIP.To4()
+	}
+	addr := &unix.SockaddrInet4{Port: int(p.HostPort)}
+	copy(addr.Addr[:], ip)
+	if typ == unix.SOCK_STREAM {
+		// A connection of a past program of the host, in TIME_WAIT on
+		// the port, is no reason to refuse it.
+		trace.Call("setsockopt(%d, SOL_SOCKET, SO_REUSEADDR, 1)", fd)
+		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("port %s: SO_REUSEADDR: %w", p, err)
+		}
+	}
+	trace.Call("bind(%d, {%s:%d})", fd, ip, p.HostPort)
+	err = unix.Bind(fd, addr)
+	if err == nil && typ == unix.SOCK_STREAM {
+		trace.Call("listen(%d, 1)", fd)
+		err = unix.Listen(fd, 1)
+	}
+	switch {
+	case err == nil:
+		return f, nil
+	case errors.Is(err, unix.EADDRINUSE):
+		err = fmt.Errorf("port %s: host port %s:%d/%s: %w: a program of the host uses it; stop it or publish another port", p, ip, p.HostPort, p.Proto, err)
+	case errors.Is(err, unix.EADDRNOTAVAIL):
+		err = fmt.Errorf("port %s: %s is not an address of this host: give one of them (ip -4 addr) or none", p, ip)
+	default:
+		err = fmt.Errorf("port %s: bind %s:%d/%s: %w", p, ip, p.HostPort, p.Proto, err)
+	}
+	f.Close()
+	return nil, err
+}
+
+// isLocal reports whether the host's routing delivers packets to ip
+// locally (ip route get: "local").
+func isLocal(ip net.IP) bool {
+	trace.Call("RTM_GETROUTE {dst: %s}", ip)
+	routes, err := netlink.RouteGet(ip)
+	return err == nil && len(routes) > 0 && routes[0].Type == unix.RTN_LOCAL
+}
+
+func closeAll(files []*os.File) {
+	for _, f := range files {
+		f.Close()
+	}
 }
 
 // Release frees what a container that has exited held on the host: its
-// rules and its address. It leaves the veth to the kernel, which deletes it
-// with the container's network namespace, after the namespace's last
-// process: deleting it here would wait for RCU grace periods, some 20 ms at
-// every container's end (DESIGN.md, rule 8). It can run twice.
+// rules, the ports' sockets and its address. It leaves the veth to the
+// kernel, which deletes it with the container's network namespace, after
+// the namespace's last process: deleting it here would wait for RCU grace
+// periods, some 20 ms at every container's end (DESIGN.md, rule 8). It can
+// run twice.
 func (a *Attachment) Release() error {
 	b, err := a.Bridge.withDefaults()
 	if err != nil {
@@ -327,6 +579,9 @@ func (a *Attachment) Release() error {
 		ports, err = t.deleteRules(func(owner string) bool { return owner == a.ID })
 	}
 	errs = append(errs, err)
+	// The rules are gone: the ports may serve the host again.
+	closeAll(a.held)
+	a.held = nil
 	for _, p := range ports {
 		if p.Proto == "udp" {
 			errs = append(errs, forgetConnections(a.IP.IP))
@@ -340,7 +595,7 @@ func (a *Attachment) Release() error {
 // Detach undoes Attach and Publish while the container may still run: it
 // is Release, and it deletes the veth, waiting for the kernel to do so.
 func (a *Attachment) Detach() error {
-	return errors.Join(a.Release(), Delete(a.HostVeth))
+	return errors.Join(a.Release(), deleteOwned(a.HostVeth, a.ID))
 }
 
 // forgetConnections deletes the conntrack entries to and from ip. A UDP
@@ -381,7 +636,7 @@ func (b Bridge) Sweep(alive func(id string) bool) error {
 	for addr, owner := range held {
 		if !alive(owner) {
 			ip := net.ParseIP(addr).To4()
-			errs = append(errs, forgetConnections(ip), Delete(HostVeth(owner)))
+			errs = append(errs, forgetConnections(ip), deleteOwned(HostVeth(owner), owner))
 		}
 	}
 	_, err = b.IPAM().Sweep(alive)

@@ -22,13 +22,13 @@ import (
 
 // As root the tests run in the sandbox's own network namespace (pkg/testenv):
 // it plays the host. Inside it they make more namespaces: containers, an
-// "internet" with a server at 192.0.2.2, and a client at 198.51.100.2 that
+// "internet" with a server at 203.0.113.2, and a client at 198.51.100.2 that
 // reaches published ports at the host's 198.51.100.1. No packet leaves them.
 func TestMain(m *testing.M) { testenv.Main(m) }
 
 const (
-	wanHost = "192.0.2.1" // the host's address toward the internet namespace
-	server  = "192.0.2.2" // the internet's server
+	wanHost = "203.0.113.1" // the host's address toward the internet namespace
+	server  = "203.0.113.2" // the internet's server
 	lanHost = "198.51.100.1"
 	client  = "198.51.100.2"
 )
@@ -160,7 +160,7 @@ func TestContainerToContainer(t *testing.T) {
 	a1, pid1 := attach(t, b, "test-c1", nil)
 	a2, pid2 := attach(t, b, "test-c2", nil)
 	require.NotEqual(t, a1.IP.String(), a2.IP.String())
-	require.Equal(t, "10.88.0.1", a1.Gateway.String())
+	require.Equal(t, "10.77.0.1", a1.Gateway.String())
 	serve(t, pid2, "tcp", ":80")
 	require.Equal(t, a1.IP.IP.String(), ask(t, pid1, "tcp", a2.IP.IP.String()+":80"),
 		"container 2 should see container 1's own address: they share the bridge, no NAT between them")
@@ -180,7 +180,7 @@ func TestContainerToContainer(t *testing.T) {
 				gw = r.Gw.String()
 			}
 		}
-		require.Equal(t, "10.88.0.1", gw, "no default route through the bridge")
+		require.Equal(t, "10.77.0.1", gw, "no default route through the bridge")
 	})
 	host, err := netlink.LinkByName(a1.HostVeth)
 	require.NoError(t, err)
@@ -207,11 +207,11 @@ func TestPublishTCP(t *testing.T) {
 	require.NoError(t, a.Publish([]network.Port{p}))
 	serve(t, pid, "tcp", ":80")
 	require.Equal(t, client, ask(t, lan, "tcp", lanHost+":8080"), "from outside: the server sees the client")
-	require.Equal(t, "10.88.0.1", ask(t, 0, "tcp", "127.0.0.1:8080"), "from the host's 127.0.0.1")
+	require.Equal(t, "10.77.0.1", ask(t, 0, "tcp", "127.0.0.1:8080"), "from the host's 127.0.0.1")
 	require.Equal(t, lanHost, ask(t, 0, "tcp", lanHost+":8080"), "from the host to its own address: the source is that address")
 	_, other := attach(t, b, "test-hair", nil)
-	require.Equal(t, "10.88.0.1", ask(t, other, "tcp", lanHost+":8080"), "hairpin: another container through the host's address")
-	require.Equal(t, "10.88.0.1", ask(t, pid, "tcp", lanHost+":8080"), "hairpin: the container to its own published port")
+	require.Equal(t, "10.77.0.1", ask(t, other, "tcp", lanHost+":8080"), "hairpin: another container through the host's address")
+	require.Equal(t, "10.77.0.1", ask(t, pid, "tcp", lanHost+":8080"), "hairpin: the container to its own published port")
 }
 
 func TestPublishUDP(t *testing.T) {
@@ -223,7 +223,7 @@ func TestPublishUDP(t *testing.T) {
 	require.NoError(t, a.Publish([]network.Port{p}))
 	serve(t, pid, "udp", ":53")
 	require.Equal(t, client, ask(t, lan, "udp", lanHost+":5353"))
-	require.Equal(t, "10.88.0.1", ask(t, 0, "udp", "127.0.0.1:5353"))
+	require.Equal(t, "10.77.0.1", ask(t, 0, "udp", "127.0.0.1:5353"))
 }
 
 // A UDP client that keeps its socket keeps its conntrack entry, and with it
@@ -274,7 +274,7 @@ func TestPublishOnHostIP(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, a.Publish([]network.Port{p}))
 	serve(t, pid, "tcp", ":80")
-	require.Equal(t, "10.88.0.1", ask(t, 0, "tcp", "127.0.0.1:8081"))
+	require.Equal(t, "10.77.0.1", ask(t, 0, "tcp", "127.0.0.1:8081"))
 	var err2 error
 	in(t, lan, func() { _, err2 = net.DialTimeout("tcp4", lanHost+":8081", time.Second) })
 	require.Error(t, err2, "a port published on 127.0.0.1 is reachable from outside")
@@ -282,11 +282,11 @@ func TestPublishOnHostIP(t *testing.T) {
 
 func TestSameIPRefused(t *testing.T) {
 	b := testBridge(t)
-	want := net.ParseIP("10.88.7.7")
+	want := net.ParseIP("10.77.7.7")
 	a, _ := attach(t, b, "test-ip1", want)
-	require.Equal(t, "10.88.7.7/16", a.IP.String())
+	require.Equal(t, "10.77.7.7/16", a.IP.String())
 	_, err := b.Attach("test-ip2", container(t), want)
-	require.EqualError(t, err, "address 10.88.7.7 is taken by container test-ip1: choose another --ip or none")
+	require.EqualError(t, err, "address 10.77.7.7 is taken by container test-ip1: choose another --ip or none")
 	_, err = netlink.LinkByName(network.HostVeth("test-ip2"))
 	require.Error(t, err, "the refused container's veth was made")
 }
@@ -534,7 +534,8 @@ func tables(t *testing.T) []string {
 	return names
 }
 
-// testLinks lists the links named tincan-* other than the test's wires.
+// testLinks lists the links named tincan-* or tc-* (containers' veths)
+// other than the test's wires.
 // (Not from /sys/class/net: sysfs shows the network namespace of whoever
 // mounted it, here the host's.)
 func testLinks(t *testing.T) []string {
@@ -543,7 +544,7 @@ func testLinks(t *testing.T) []string {
 	var names []string
 	for _, l := range links {
 		n := l.Attrs().Name
-		if strings.HasPrefix(n, "tincan-") && n != "tincan-test-wan" && n != "tincan-test-lan" {
+		if (strings.HasPrefix(n, "tincan-") || strings.HasPrefix(n, "tc-")) && n != "tincan-test-wan" && n != "tincan-test-lan" {
 			names = append(names, n)
 		}
 	}
@@ -571,4 +572,220 @@ func values(m map[string]string) []string {
 		v = append(v, x)
 	}
 	return v
+}
+
+// CVE-2020-8558: route_localnet on the bridge must not open the host's
+// 127.0.0.1 to containers. The container here sends a TCP SYN to 127.0.0.1
+// through the gateway's MAC, as a container with CAP_NET_RAW can: the test
+// makes its kernel do it, from inside the container's namespace, by removing
+// 127.0.0.1 from lo there and routing 127.0.0.1 through the gateway instead
+// (with route_localnet on its eth0, so it may). A listener
+// on the host's 127.0.0.1 must not hear it, while a port published on
+// 127.0.0.1 still works. Then the test removes the guard and tries again:
+// the attack must reach the listener, or it proved nothing.
+func TestLocalhostNotReachableFromContainer(t *testing.T) {
+	b := testBridge(t)
+	a, pid := attach(t, b, "test-8558", nil)
+	p, _ := network.ParsePort("127.0.0.1:8081:80")
+	require.NoError(t, a.Publish([]network.Port{p}))
+	serve(t, pid, "tcp", ":80")
+	require.Equal(t, a.Gateway.String(), ask(t, 0, "tcp", "127.0.0.1:8081"), "the port published on 127.0.0.1")
+	serve(t, 0, "tcp", "127.0.0.1:7777") // the host's private service
+
+	in(t, pid, func() {
+		require.NoError(t, os.WriteFile("/proc/sys/net/ipv4/conf/eth0/route_localnet", []byte("1"), 0o644))
+		// Without 127.0.0.1 on lo, the kernel here neither delivers
+		// 127.0.0.0/8 locally (the address's local routes go with it) nor
+		// takes the host's answers, from 127.0.0.1, for its own packets.
+		lo, err := netlink.LinkByName("lo")
+		require.NoError(t, err)
+		require.NoError(t, netlink.AddrDel(lo, &netlink.Addr{IPNet: network.MustCIDR("127.0.0.1/8")}))
+		eth0, err := netlink.LinkByName("eth0")
+		require.NoError(t, err)
+		require.NoError(t, netlink.RouteAdd(&netlink.Route{LinkIndex: eth0.Attrs().Index,
+			Dst: network.MustCIDR("127.0.0.1/32"), Gw: a.Gateway}))
+	})
+	var err error
+	in(t, pid, func() {
+		var c net.Conn
+		if c, err = net.DialTimeout("tcp4", "127.0.0.1:7777", 2*time.Second); err == nil {
+			c.Close()
+		}
+	})
+	require.Error(t, err, "the container reached the host's 127.0.0.1:7777")
+
+	c, err := nftables.New()
+	require.NoError(t, err)
+	c.FlushChain(&nftables.Chain{Table: &nftables.Table{Family: nftables.TableFamilyIPv4, Name: b.Table}, Name: "input"})
+	require.NoError(t, c.Flush())
+	require.Equal(t, a.IP.IP.String(), ask(t, pid, "tcp", "127.0.0.1:7777"),
+		"without the guard the attack should work: the test does not attack what it thinks")
+}
+
+// A table made by a can from before the guard gets it at the next start.
+func TestEnsureAddsGuardToOldTable(t *testing.T) {
+	b := testBridge(t)
+	require.NoError(t, b.Ensure())
+	c, err := nftables.New()
+	require.NoError(t, err)
+	input := &nftables.Chain{Table: &nftables.Table{Family: nftables.TableFamilyIPv4, Name: b.Table}, Name: "input"}
+	c.FlushChain(input)
+	c.DelChain(input)
+	require.NoError(t, c.Flush())
+	require.NoError(t, b.Ensure())
+	rules, err := c.GetRules(input.Table, input)
+	require.NoError(t, err)
+	require.Len(t, rules, 2, "the guard's accept and drop")
+	require.NoError(t, b.Ensure())
+	rules, err = c.GetRules(input.Table, input)
+	require.NoError(t, err)
+	require.Len(t, rules, 2, "a second Ensure doubled the guard")
+}
+
+// Publishing a port a program of the host uses would steal its clients:
+// refused, TCP and UDP, and nothing is published.
+func TestPublishPortInUseRefused(t *testing.T) {
+	b := testBridge(t)
+	a, _ := attach(t, b, "test-busy", nil)
+	serve(t, 0, "tcp", "127.0.0.1:8082")
+	serve(t, 0, "udp", ":5354")
+	for _, spec := range []string{"8082:80", "127.0.0.1:8082:80", "5354:53/udp", "127.0.0.1:5354:53/udp"} {
+		p, _ := network.ParsePort(spec)
+		err := a.Publish([]network.Port{p})
+		require.ErrorContains(t, err, "address already in use", spec)
+		require.Equal(t, 1, strings.Count(err.Error(), "\n")+1, "one line")
+	}
+	// One busy port of two: neither is published.
+	ok, _ := network.ParsePort("8083:80")
+	busy, _ := network.ParsePort("8082:80")
+	require.Error(t, a.Publish([]network.Port{ok, busy}))
+	require.Empty(t, portRules(t, b), "a refused port left a rule")
+	l, err := net.Listen("tcp4", ":8083")
+	require.NoError(t, err, "a refused publication still holds a port")
+	l.Close()
+}
+
+// A published port stays the container's: a program of the host that starts
+// later is told, SO_REUSEADDR or not, instead of never hearing a packet.
+// After Release the port is the host's again.
+func TestPublishHoldsPort(t *testing.T) {
+	b := testBridge(t)
+	a, _ := attach(t, b, "test-hold", nil)
+	tcp, _ := network.ParsePort("8084:80")
+	udp, _ := network.ParsePort("127.0.0.1:5355:53/udp")
+	require.NoError(t, a.Publish([]network.Port{tcp, udp}))
+	_, err := net.Listen("tcp4", "127.0.0.1:8084") // Go sets SO_REUSEADDR
+	require.ErrorIs(t, err, syscall.EADDRINUSE)
+	_, err = net.ListenPacket("udp4", ":5355")
+	require.ErrorIs(t, err, syscall.EADDRINUSE)
+	require.NoError(t, a.Release())
+	l, err := net.Listen("tcp4", "127.0.0.1:8084")
+	require.NoError(t, err, "Release kept the port")
+	l.Close()
+}
+
+// -p HOSTIP:... with an address that is not the host's is refused.
+func TestPublishForeignHostIPRefused(t *testing.T) {
+	b := testBridge(t)
+	a, _ := attach(t, b, "test-far", nil)
+	p, _ := network.ParsePort("203.0.113.9:8085:80")
+	const refused = "port 203.0.113.9:8085:80/tcp: 203.0.113.9 is not an address of this host: give one of them (ip -4 addr) or none"
+	require.EqualError(t, a.Publish([]network.Port{p}), refused)
+	// Where bind(2) takes any address (the sandbox's own sysctl), too.
+	const nonlocal = "/proc/sys/net/ipv4/ip_nonlocal_bind"
+	old, err := os.ReadFile(nonlocal)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(nonlocal, []byte("1"), 0o644))
+	t.Cleanup(func() { os.WriteFile(nonlocal, old, 0o644) })
+	require.EqualError(t, a.Publish([]network.Port{p}), refused)
+	require.Empty(t, portRules(t, b))
+}
+
+// portRules lists the rules of b's ports chain.
+func portRules(t *testing.T, b network.Bridge) []*nftables.Rule {
+	c, err := nftables.New()
+	require.NoError(t, err)
+	tb := &nftables.Table{Family: nftables.TableFamilyIPv4, Name: b.Table}
+	rules, err := c.GetRules(tb, &nftables.Chain{Table: tb, Name: "ports"})
+	require.NoError(t, err)
+	return rules
+}
+
+// Subnets that are not the containers' to take are refused before anything
+// is made; these need no root.
+func TestSubnetRefused(t *testing.T) {
+	for subnet, says := range map[string]string{
+		"127.0.0.0/16":   "subnet 127.0.0.0/16 overlaps 127.0.0.0/8, loopback addresses: choose a private subnet such as 10.77.0.0/16",
+		"96.0.0.0/3":     "subnet 96.0.0.0/3: give an IPv4 subnet from /8 to /30 (a /31 or /32 leaves no address for a container), such as 10.77.0.0/16",
+		"10.1.2.0/31":    "subnet 10.1.2.0/31: give an IPv4 subnet from /8 to /30 (a /31 or /32 leaves no address for a container), such as 10.77.0.0/16",
+		"169.254.9.0/24": "subnet 169.254.9.0/24 overlaps 169.254.0.0/16, link-local addresses: choose a private subnet such as 10.77.0.0/16",
+		"239.1.0.0/16":   "subnet 239.1.0.0/16 overlaps 224.0.0.0/3, multicast and reserved addresses: choose a private subnet such as 10.77.0.0/16",
+		"0.1.0.0/16":     `subnet 0.1.0.0/16 overlaps 0.0.0.0/8, "this network" addresses: choose a private subnet such as 10.77.0.0/16`,
+	} {
+		_, n, err := net.ParseCIDR(subnet)
+		require.NoError(t, err)
+		b := network.Bridge{Name: "tincan-test0", Subnet: n, StateDir: t.TempDir()}
+		_, err = b.Attach("test-sub", os.Getpid(), nil)
+		require.EqualError(t, err, says)
+	}
+}
+
+// A subnet that overlaps a route of the host would take its addresses: the
+// bridge is not made.
+func TestSubnetOverlappingRouteRefused(t *testing.T) {
+	b := testBridge(t)
+	wire(t, "tincan-test-lan", lanHost, client)
+	_, b.Subnet, _ = net.ParseCIDR("198.51.100.128/25")
+	_, err := b.Attach("test-sub", container(t), nil)
+	require.EqualError(t, err, "subnet 198.51.100.128/25 overlaps the route 198.51.100.0/24 dev tincan-test-lan of this host: choose a subnet no route uses (ip route)")
+	_, err = netlink.LinkByName(b.Name)
+	require.Error(t, err, "the refused subnet's bridge was made")
+}
+
+// Without a subnet, a bridge takes the first pool no route overlaps, and
+// keeps it while it exists, whatever routes come later.
+func TestDefaultSubnetAvoidsRoutes(t *testing.T) {
+	b := testBridge(t)
+	wire(t, "tincan-test-lan", "10.77.3.1", "10.77.3.2") // 10.77.0.0/16 is taken
+	a, _ := attach(t, b, "test-pool", nil)
+	require.Equal(t, "10.78.0.0/16", a.Bridge.Subnet.String())
+	require.NoError(t, network.Delete("tincan-test-lan"))
+	again := network.Bridge{Name: b.Name, Table: b.Table, StateDir: b.StateDir}
+	a2, _ := attach(t, again, "test-pool2", nil)
+	require.Equal(t, "10.78.0.0/16", a2.Bridge.Subnet.String(), "the existing bridge's subnet is the answer")
+}
+
+// Host veth names hold whole IDs: two IDs that share a prefix (can's are 12
+// hex digits) never share a veth, and every name fits IFNAMSIZ.
+func TestHostVethNames(t *testing.T) {
+	require.Equal(t, "tc-c0ffee123456", network.HostVeth("c0ffee123456"))
+	require.NotEqual(t, network.HostVeth("c0ffee123456"), network.HostVeth("c0ffee12ffff"))
+	long := strings.Repeat("ab", 32) // an OCI runtime's 64-digit ID
+	require.NotEqual(t, network.HostVeth(long), network.HostVeth(long[:63]+"c"))
+	for _, id := range []string{"c0ffee123456", long, "a/b", "x y", "", "é"} {
+		name := network.HostVeth(id)
+		require.LessOrEqual(t, len(name), 15, name)
+		require.Regexp(t, `^tc-[a-zA-Z0-9_.-]+$`, name)
+	}
+}
+
+// Cleanup deletes a veth only when it is its owner's: a link that has the
+// dead container's name but another owner stays.
+func TestSweepKeepsOthersVeth(t *testing.T) {
+	b := testBridge(t)
+	live, _ := attach(t, b, "test-live", nil)
+	ip, err := b.IPAM().Allocate("test-dead", nil) // its can died before its veth was made
+	require.NoError(t, err)
+	require.NotNil(t, ip)
+	other := network.Veth{Host: network.HostVeth("test-dead"), Alias: "test-other", Peer: "eth0", PeerPid: container(t)}
+	require.NoError(t, other.Add())
+	t.Cleanup(func() { network.Delete(other.Host) })
+	require.NoError(t, b.Sweep(func(id string) bool { return id != "test-dead" }))
+	_, err = netlink.LinkByName(other.Host)
+	require.NoError(t, err, "Sweep deleted a veth test-dead does not own")
+	_, err = netlink.LinkByName(live.HostVeth)
+	require.NoError(t, err, "Sweep deleted a live container's veth")
+	held, err := b.IPAM().Allocated()
+	require.NoError(t, err)
+	require.Equal(t, []string{"test-live"}, values(held))
 }

@@ -3,16 +3,19 @@
 //
 //   - veth.go: a veth pair whose inner end is created inside the namespace
 //     (01-net --veth);
-//   - bridge.go: the bridge tincan0 the containers plug into, and Attach,
-//     Publish, Detach, Sweep, Cleanup (can --net bridge);
+//   - bridge.go: the bridge tincan0 the containers plug into, its subnet
+//     (the first of Pools no host route uses), and Attach, Publish (which
+//     holds each host port with a socket), Detach, Sweep, Cleanup
+//     (can --net bridge);
 //   - ipam.go: the addresses, one file each under a flock'd directory;
-//   - nat.go: table ip tincan: masquerade out, DNAT of published ports in;
+//   - nat.go: table ip tincan: masquerade out, DNAT of published ports in,
+//     and the guard that keeps containers off the host's 127.0.0.1;
 //   - ports.go: -p [HOSTIP:]HOSTPORT:PORT[/tcp|/udp];
 //   - hosts.go: a container's /etc/hosts and /etc/resolv.conf.
 //
 // A container on the bridge, from start to end:
 //
-//	b := network.Bridge{}                      // tincan0, 10.88.0.0/16, table tincan
+//	b := network.Bridge{}                      // tincan0, a free subnet (Pools), table tincan
 //	err := b.CheckForward()                    // a warning: a forward chain drops (Docker's)
 //	a, err := b.Attach(id, pid, nil)           // pid waits in its new netns
 //	err = a.Publish([]network.Port{p})         // p from network.ParsePort("8080:80")

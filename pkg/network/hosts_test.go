@@ -8,14 +8,14 @@ import (
 )
 
 func TestHostsFile(t *testing.T) {
-	require.Equal(t, "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n10.88.0.2\tbox\n",
-		string(HostsFile("box", net.ParseIP("10.88.0.2"))))
+	require.Equal(t, "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n10.77.0.2\tbox\n",
+		string(HostsFile("box", net.ParseIP("10.77.0.2"))))
 	require.Contains(t, string(HostsFile("box", nil)), "127.0.1.1\tbox\n")
 }
 
 func TestResolvConf(t *testing.T) {
-	host := "# generated\nnameserver 127.0.0.53\nnameserver 192.0.2.53\nnameserver ::1\nsearch example.org\noptions edns0\n"
-	require.Equal(t, "nameserver 192.0.2.53\nsearch example.org\noptions edns0\n", string(ResolvConf([]byte(host))))
+	host := "# generated\nnameserver 127.0.0.53\nnameserver 203.0.113.53\nnameserver ::1\nsearch example.org\noptions edns0\n"
+	require.Equal(t, "nameserver 203.0.113.53\nsearch example.org\noptions edns0\n", string(ResolvConf([]byte(host))))
 }
 
 func TestResolvConfFallback(t *testing.T) {

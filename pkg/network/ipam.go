@@ -19,7 +19,7 @@ import (
 // CNI host-local plugin does: a directory holds one file per address in use,
 // named by the address and holding its owner's id, e.g.
 //
-//	/run/tincan/ipam/10.88.0.0-16/10.88.0.2   "c0ffee\n"
+//	/run/tincan/ipam/10.77.0.0-16/10.77.0.2   "c0ffee\n"
 //
 // Every change happens under an exclusive flock(2) on the directory's lock
 // file, so concurrent cans never share an address. flock locks belong to the
@@ -27,7 +27,7 @@ import (
 // processes would, and the kernel drops the lock when its holder dies, so a
 // crashed can never leaves the directory locked.
 type IPAM struct {
-	Dir    string     // e.g. /run/tincan/ipam/10.88.0.0-16
+	Dir    string     // e.g. /run/tincan/ipam/10.77.0.0-16
 	Subnet *net.IPNet // the addresses to hand out; .1 is the gateway's
 }
 

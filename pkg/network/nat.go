@@ -21,11 +21,14 @@ import (
 //	table ip tincan {
 //	  chain prerouting  { type nat hook prerouting priority dstnat; fib daddr type local jump ports }
 //	  chain output      { type nat hook output priority dstnat;     fib daddr type local jump ports }
-//	  chain ports       { tcp dport 8080 dnat to 10.88.0.2:80 comment "c0ffee 8080:80/tcp" ... }
+//	  chain ports       { tcp dport 8080 dnat to 10.77.0.2:80 comment "c0ffee 8080:80/tcp" ... }
 //	  chain postrouting { type nat hook postrouting priority srcnat;
-//	    ip saddr 10.88.0.0/16 oifname != "tincan0" masquerade
-//	    ip saddr 10.88.0.0/16 oifname "tincan0" ct status dnat masquerade
+//	    ip saddr 10.77.0.0/16 oifname != "tincan0" masquerade
+//	    ip saddr 10.77.0.0/16 oifname "tincan0" ct status dnat masquerade
 //	    ip saddr 127.0.0.0/8 oifname "tincan0" masquerade }
+//	  chain input       { type filter hook input priority filter;
+//	    iifname "tincan0" ip daddr 127.0.0.0/8 ct status dnat accept
+//	    iifname "tincan0" ip daddr 127.0.0.0/8 drop }
 //	}
 //
 // prerouting sees packets arriving from outside, output those the host itself
@@ -42,6 +45,22 @@ import (
 // Only the NAT type of chain can NAT, and only the first packet of a
 // connection goes through it: conntrack applies the same translation to the
 // rest, and the reverse to the replies.
+//
+// The input chain is the price of route_localnet (CVE-2020-8558, which hit
+// kube-proxy the same way). With it on, the bridge no longer drops packets
+// to 127.0.0.0/8 as martians, whoever sends them: a container with
+// CAP_NET_RAW (one of Docker's 14) can address a TCP SYN to 127.0.0.1 and
+// the gateway's MAC, and the host delivers it to services that listen on
+// 127.0.0.1 only, trusting that no other machine can reach them. The rule
+// drops what comes in from the bridge to 127.0.0.0/8, except packets of a
+// connection conntrack DNATed: the replies of containers to the host's own
+// 127.0.0.1 clients of published ports, which is what route_localnet is on
+// for. kube-proxy's rule is the same (-d 127.0.0.0/8 ! --ctstate DNAT -j DROP).
+// It takes two rules, an accept and a drop, not one "ct status != dnat"
+// match: a packet conntrack finds invalid carries no connection, so no
+// status, and a match on a status that is not there never matches: such a
+// packet would pass. An accept ends the walk of this chain only; every other
+// base chain on the hook still sees the packet.
 
 // rule is one nft rule: what the kernel runs (exprs) and how nft lists it
 // (text), for the trace and for the tests that compare the two.
@@ -77,6 +96,16 @@ func natRules(bridge string, subnet *net.IPNet) []rule {
 			chain: "postrouting",
 			text:  fmt.Sprintf("ip saddr %s oifname %q masquerade", loopback, bridge),
 			exprs: join(saddrIn(loopback), ifname(expr.MetaKeyOIFNAME, expr.CmpOpEq, bridge), masquerade()),
+		},
+		{
+			chain: "input",
+			text:  fmt.Sprintf("iifname %q ip daddr %s ct status dnat accept", bridge, loopback),
+			exprs: join(ifname(expr.MetaKeyIIFNAME, expr.CmpOpEq, bridge), daddrIn(loopback), ctStatusDNAT(), verdict(expr.VerdictAccept)),
+		},
+		{
+			chain: "input",
+			text:  fmt.Sprintf("iifname %q ip daddr %s drop", bridge, loopback),
+			exprs: join(ifname(expr.MetaKeyIIFNAME, expr.CmpOpEq, bridge), daddrIn(loopback), verdict(expr.VerdictDrop)),
 		},
 	}
 }
@@ -127,9 +156,15 @@ func ruleOwner(r *nftables.Rule) (owner string, p Port, ok bool) {
 // Expression helpers: each returns the expressions of one match, as nft
 // compiles it, working in register 1.
 
-func saddrIn(n *net.IPNet) []expr.Any {
+func saddrIn(n *net.IPNet) []expr.Any { return addrIn(12, n) }
+
+func daddrIn(n *net.IPNet) []expr.Any { return addrIn(16, n) }
+
+// addrIn matches the IPv4 address at offset (12 source, 16 destination) of
+// the network header against the subnet n.
+func addrIn(offset uint32, n *net.IPNet) []expr.Any {
 	return []expr.Any{
-		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 12, Len: 4},
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: offset, Len: 4},
 		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4, Mask: n.Mask, Xor: make([]byte, 4)},
 		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: n.IP.Mask(n.Mask).To4()},
 	}
@@ -165,6 +200,8 @@ func ctStatusDNAT() []expr.Any {
 
 func masquerade() []expr.Any { return []expr.Any{&expr.Masq{}} }
 
+func verdict(kind expr.VerdictKind) []expr.Any { return []expr.Any{&expr.Verdict{Kind: kind}} }
+
 func join(parts ...[]expr.Any) []expr.Any {
 	var all []expr.Any
 	for _, p := range parts {
@@ -194,6 +231,8 @@ func openTable(name string) (*natTable, error) {
 		"prerouting":  nat("prerouting", nftables.ChainHookPrerouting, nftables.ChainPriorityNATDest),
 		"output":      nat("output", nftables.ChainHookOutput, nftables.ChainPriorityNATDest),
 		"postrouting": nat("postrouting", nftables.ChainHookPostrouting, nftables.ChainPriorityNATSource),
+		"input": {Name: "input", Table: t, Type: nftables.ChainTypeFilter,
+			Hooknum: nftables.ChainHookInput, Priority: nftables.ChainPriorityFilter},
 	}}, nil
 }
 
@@ -201,32 +240,47 @@ func openTable(name string) (*natTable, error) {
 // kernel commits as a whole or not at all. NLM_F_EXCL makes the batch fail
 // with EEXIST when the table exists: then another can made it, complete, and
 // there is nothing to do. So two cans starting at once never double a rule.
-// A failed batch costs the kernel some 10 ms to undo, so the table is first
-// looked for, and in the common case found.
+// A failed batch costs the kernel some 10 ms to undo, so the table's chains
+// are first looked for, and in the common case found.
+//
+// A table a can made before the input chain existed lacks it: the chain and
+// its rules are added to it. Two cans that do so at once may each add the
+// rules; an accept or a drop twice does what it does once.
 func (t *natTable) create(rules []rule) error {
-	trace.Call("NFT_MSG_GETTABLE {family: ip}")
-	tables, err := t.conn.ListTablesOfFamily(t.table.Family)
+	trace.Call("NFT_MSG_GETCHAIN {family: ip}")
+	chains, err := t.conn.ListChainsOfTableFamily(t.table.Family)
 	if err != nil {
-		return fmt.Errorf("nftables: list tables: %w", err)
+		return fmt.Errorf("nftables: list chains: %w", err)
 	}
-	for _, tb := range tables {
-		if tb.Name == t.table.Name {
-			return nil
+	have := map[string]bool{}
+	for _, c := range chains {
+		if c.Table.Name == t.table.Name {
+			have[c.Name] = true
 		}
 	}
-	trace.Call("NFT_MSG_NEWTABLE {family: ip, name: %q, flags: NLM_F_EXCL}", t.table.Name)
-	t.conn.CreateTable(t.table)
-	for _, name := range []string{"ports", "prerouting", "output", "postrouting"} {
+	if have["input"] {
+		return nil
+	}
+	if len(have) == 0 {
+		trace.Call("NFT_MSG_NEWTABLE {family: ip, name: %q, flags: NLM_F_EXCL}", t.table.Name)
+		t.conn.CreateTable(t.table)
+	}
+	for _, name := range []string{"ports", "prerouting", "output", "postrouting", "input"} {
+		if have[name] {
+			continue
+		}
 		c := t.chains[name]
 		if c.Hooknum != nil {
-			trace.Call("NFT_MSG_NEWCHAIN {table: %q, name: %q, type: nat, hook: %s, priority: %d}", t.table.Name, name, name, *c.Priority)
+			trace.Call("NFT_MSG_NEWCHAIN {table: %q, name: %q, type: %s, hook: %s, priority: %d}", t.table.Name, name, c.Type, name, *c.Priority)
 		} else {
 			trace.Call("NFT_MSG_NEWCHAIN {table: %q, name: %q}", t.table.Name, name)
 		}
 		t.conn.AddChain(c)
 	}
 	for _, r := range rules {
-		t.add(r)
+		if !have[r.chain] {
+			t.add(r)
+		}
 	}
 	if err := t.flush(); err != nil && !errors.Is(err, unix.EEXIST) {
 		return err

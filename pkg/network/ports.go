@@ -37,6 +37,9 @@ func ParsePort(s string) (Port, error) {
 		if p.HostIP == nil {
 			return Port{}, fmt.Errorf("port %q: %q is not an IPv4 address", s, parts[0])
 		}
+		if p.HostIP.IsUnspecified() {
+			p.HostIP = nil // 0.0.0.0 means every address, as for bind(2)
+		}
 		parts = parts[1:]
 	default:
 		return Port{}, fmt.Errorf("port %q: give [HOSTIP:]HOSTPORT:PORT[/tcp|/udp], such as 8080:80", s)

@@ -13,6 +13,7 @@ func TestParsePort(t *testing.T) {
 		"5353:53/udp":           {HostPort: 5353, Port: 53, Proto: "udp"},
 		"127.0.0.1:8080:80/tcp": {HostIP: net.IPv4(127, 0, 0, 1).To4(), HostPort: 8080, Port: 80, Proto: "tcp"},
 		"65535:1":               {HostPort: 65535, Port: 1, Proto: "tcp"},
+		"0.0.0.0:8080:80":       {HostPort: 8080, Port: 80, Proto: "tcp"},
 	} {
 		got, err := ParsePort(in)
 		require.NoError(t, err, in)

@@ -26,6 +26,7 @@ import (
 // network namespace of process PeerPid.
 type Veth struct {
 	Host     string     // name of the end in the caller's namespace
+	Alias    string     // its alias (ip link set NAME alias ...), such as its owner, or ""
 	HostAddr *net.IPNet // its address, or nil
 	Peer     string     // name of the end in PeerPid's namespace, e.g. eth0
 	PeerAddr *net.IPNet // its address, or nil
@@ -55,6 +56,14 @@ func (v Veth) add(inside func(h *netlink.Handle) error) (err error) {
 			netlink.LinkDel(link) // deleting one end deletes both
 		}
 	}()
+	if v.Alias != "" {
+		// The kernel reads IFLA_IFALIAS only when a link is changed, not
+		// when it is made: a second request.
+		trace.Call("RTM_SETLINK {dev: %q, IFLA_IFALIAS: %q}", v.Host, v.Alias)
+		if err := netlink.LinkSetAlias(link, v.Alias); err != nil {
+			return fmt.Errorf("alias %q on %s: %w", v.Alias, v.Host, err)
+		}
+	}
 	if v.Master != "" {
 		// IFLA_MASTER: the bridge becomes the host end's master, like a
 		// cable plugged into a switch port.

@@ -12,6 +12,7 @@
 //	probe hostname       the UTS namespace's host name
 //	probe syscall NAME   ok, or the errno name (EPERM, ENOSYS, ...) the call got
 //	probe syscall NR     the same for call number NR, made with six zero arguments
+//	probe syn MAC IP:PORT  a raw TCP SYN out of eth0 to MAC: syn-ack, rst or none
 //
 // Every subcommand exits 0 once it has printed its answer; a probe that
 // cannot read what it was asked exits 1, a bad command line exits 2.
@@ -63,6 +64,11 @@ func main() {
 			usage()
 		}
 		fmt.Println(result(call()))
+	case "syn":
+		if len(os.Args) != 4 {
+			usage()
+		}
+		err = syn(os.Args[2], os.Args[3])
 	default:
 		usage()
 	}
@@ -73,7 +79,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: probe mypid|ns|caps|mounts|uid|hostname|syscall NAME")
+	fmt.Fprintln(os.Stderr, "usage: probe mypid|ns|caps|mounts|uid|hostname|syscall NAME|syn MAC IP:PORT")
 	fmt.Fprintln(os.Stderr, "       syscall NAME: clone clone3 fork keyctl listmount mount name_to_handle_at personality statmount")
 	fmt.Fprintln(os.Stderr, "                     unshare unshare-user vsock, or a number")
 	os.Exit(2)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"strings"
@@ -102,4 +103,15 @@ func TestUsage(t *testing.T) {
 		require.Equal(t, 2, r.Code, "%v", args)
 		require.Contains(t, r.Stderr, "usage: probe")
 	}
+}
+
+// The SYN's checksums are right: summed with them, each comes to zero.
+func TestSynPacket(t *testing.T) {
+	src, dst := net.IPv4(10, 77, 0, 2).To4(), net.IPv4(127, 0, 0, 1).To4()
+	p := synPacket(src, dst, 40001, 7777)
+	require.Len(t, p, 40)
+	require.Equal(t, uint16(0), csum(p[:20]), "IP header checksum")
+	pseudo := append(append(append([]byte{}, src...), dst...), 0, 6, 0, 20)
+	require.Equal(t, uint16(0), csum(append(pseudo, p[20:]...)), "TCP checksum")
+	require.Equal(t, byte(0x02), p[33], "SYN only")
 }

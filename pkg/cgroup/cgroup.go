@@ -52,7 +52,14 @@ type Limits struct {
 	Memory int64   // bytes of memory, swap included
 	CPUs   float64 // CPUs' worth of time: 0.5 is half of one CPU
 	Pids   int64   // processes (and threads) alive at once
+	// Devices, when not nil, are the only device nodes the cgroup's
+	// processes may open or make (devices.go); nil restricts none.
+	Devices []DeviceRule
 }
+
+// resources reports whether a memory, CPU or pids limit is set: those need
+// the v1 controllers' hierarchies; devices alone need one directory.
+func (l Limits) resources() bool { return l.Memory > 0 || l.CPUs > 0 || l.Pids > 0 }
 
 // Period is the CFS period a CPU limit is a share of: in every 100ms, a cgroup
 // with CPUs 0.2 may run for 20ms, then waits for the next period
@@ -72,6 +79,11 @@ func (l Limits) Validate() error {
 		return fmt.Errorf("CPU limit %g: more than the %d CPUs here", l.CPUs, runtime.NumCPU())
 	case l.Pids < 0:
 		return fmt.Errorf("pids limit %d: must be positive", l.Pids)
+	}
+	for _, r := range l.Devices {
+		if err := r.validate(); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -130,7 +142,7 @@ func (l *Layout) New(id string, limits Limits) (*Cgroup, error) {
 	if err := limits.Validate(); err != nil {
 		return nil, err
 	}
-	dirs, err := l.plan(id, limits)
+	dirs, err := l.plan(id, limits, false)
 	if err != nil {
 		return nil, err
 	}
@@ -143,6 +155,9 @@ func (l *Layout) New(id string, limits Limits) (*Cgroup, error) {
 	}
 	if err == nil {
 		err = cg.setLimits()
+	}
+	if err == nil && limits.Devices != nil {
+		err = cg.setDevices(limits.Devices)
 	}
 	if err != nil {
 		cg.Destroy()
@@ -167,7 +182,7 @@ func (l *Layout) Open(id string) (*Cgroup, error) {
 	if err := checkID(id); err != nil {
 		return nil, err
 	}
-	dirs, err := l.plan(id, Limits{})
+	dirs, err := l.plan(id, Limits{}, true)
 	if err != nil {
 		return nil, err
 	}
@@ -186,10 +201,18 @@ func checkID(id string) error {
 	return nil
 }
 
-// plan chooses a directory in each hierarchy that holds a controller we use.
+// plan chooses a directory in each hierarchy the limits need; all of them
+// (every hierarchy New may have used) when opening one made earlier.
+//
+// On cgroup2 that is one directory, which New always makes: it holds the
+// device filter and cgroup.kill, and a process is cloned straight into it
+// (CloneInto). v1 needs a directory per hierarchy, and a process joins each
+// with its own write, which costs time: so memory, cpu, cpuacct and pids are
+// used only when a limit is set, the freezer too then (to kill, see Kill),
+// and devices only where there is no cgroup2 to filter devices in.
 // On v1, cpuset is left out on purpose: a new v1 cpuset cgroup starts with no
 // CPUs and no memory nodes, and no process can join it until both are set.
-func (l *Layout) plan(id string, limits Limits) ([]dir, error) {
+func (l *Layout) plan(id string, limits Limits, all bool) ([]dir, error) {
 	var dirs []dir
 	served := map[string]bool{}
 	if l.Unified != "" {
@@ -206,8 +229,17 @@ func (l *Layout) plan(id string, limits Limits) ([]dir, error) {
 		}
 		dirs = append(dirs, d)
 	}
+	var v1 []string
+	if all || limits.resources() || l.Unified == "" && limits.Devices == nil {
+		v1 = append(v1, "memory", "cpu", "cpuacct", "pids", "freezer")
+	} else if l.Unified == "" {
+		v1 = append(v1, "freezer")
+	}
+	if all || l.Unified == "" && limits.Devices != nil {
+		v1 = append(v1, "devices")
+	}
 	inDir := map[string]int{} // v1 mount point -> index in dirs
-	for _, c := range []string{"memory", "cpu", "cpuacct", "pids", "freezer"} {
+	for _, c := range v1 {
 		mnt := l.V1[c]
 		if served[c] || mnt == "" {
 			continue
@@ -223,7 +255,8 @@ func (l *Layout) plan(id string, limits Limits) ([]dir, error) {
 	for _, need := range []struct {
 		controller string
 		asked      bool
-	}{{"memory", limits.Memory > 0}, {"cpu", limits.CPUs > 0}, {"pids", limits.Pids > 0}} {
+	}{{"memory", limits.Memory > 0}, {"cpu", limits.CPUs > 0}, {"pids", limits.Pids > 0},
+		{"devices", limits.Devices != nil && l.Unified == ""}} {
 		if need.asked && !served[need.controller] {
 			where := "not mounted as cgroup v1"
 			if l.Unified != "" {
@@ -334,6 +367,48 @@ func (cg *Cgroup) Join(pid int) error {
 		if err := d.write("cgroup.procs", strconv.Itoa(pid)); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// PidsLater lifts the pids limit New wrote, and returns the cgroup's pids.max
+// open for writing (nil when no pids limit is set), for the process about to
+// become CMD to write the limit with SetPids right before execve(2).
+//
+// Why: pids.max counts threads as well as processes. A runtime written in Go
+// starts CMD by re-executing itself (pkg/reexec), and that child runs several
+// threads of the Go runtime until execve ends them all. Under a limit of 1 to
+// 5 the runtime cannot start the threads it needs, and dies. Written by the
+// child at the last moment, the limit holds from CMD's first instruction: no
+// fork of CMD escapes it, and the child's own threads, briefly above it, are
+// gone a moment later. Opened here, by the parent: the child may not see the
+// cgroup filesystem after pivot_root, nor have the right to open it from a
+// user namespace, but it can write to a file it was handed.
+func (cg *Cgroup) PidsLater() (*os.File, error) {
+	d, ok := cg.find("pids")
+	if !ok || cg.Limits.Pids == 0 {
+		return nil, nil
+	}
+	f, err := os.OpenFile(filepath.Join(d.path, "pids.max"), os.O_WRONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	if err := SetPids(f, 0); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// SetPids writes limit n (0: none, "max") to f, a pids.max PidsLater opened.
+func SetPids(f *os.File, n int64) error {
+	value := "max"
+	if n > 0 {
+		value = strconv.FormatInt(n, 10)
+	}
+	trace.Call("write(%d, %q), fd %[1]d being %s", f.Fd(), value, f.Name())
+	if _, err := f.WriteString(value); err != nil {
+		return fmt.Errorf("write %q to %s: %w", value, f.Name(), unwrapPath(err))
 	}
 	return nil
 }

@@ -87,10 +87,11 @@ func Run(spec Spec) (code int, err error) {
 		return 0, err
 	}
 
-	cg, err := newCgroup(spec.ID, spec.Limits)
+	cg, err := newCgroup(spec)
 	if err != nil {
 		return 0, err
 	}
+	cmd := reexec.Command("can", "init")
 	if cg != nil {
 		st.Cgroups = cg.Paths()
 		if err := st.save(); err != nil {
@@ -98,9 +99,13 @@ func Run(spec Spec) (code int, err error) {
 			return 0, err
 		}
 		undo = append(undo, cg.Destroy)
+		closeFiles, err := cgroupFiles(cg, cmd)
+		if err != nil {
+			return 0, err
+		}
+		defer closeFiles()
 	}
 
-	cmd := reexec.Command("can", "init")
 	cmd.Env = append(os.Environ(), stateEnv+"="+st.dir, configEnv+"="+string(config))
 	cmd.SysProcAttr.Cloneflags = spec.cloneflags()
 	cmd.Rootless = true // a user namespace when not root (pkg/userns)

@@ -1,0 +1,171 @@
+package cgroup
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
+)
+
+func TestDeviceRuleString(t *testing.T) {
+	require.Equal(t, "c 1:3 rwm", DeviceRule{'c', 1, 3, "rwm", true}.String())
+	require.Equal(t, "b *:* m", DeviceRule{'b', Any, Any, "m", true}.String())
+	require.Equal(t, "c 136:* rwm", DeviceRule{'c', 136, Any, "rwm", true}.String())
+	require.Equal(t, "a", DeviceRule{Type: 'a', Access: "rwm"}.String())
+	for _, bad := range []DeviceRule{{'x', 1, 3, "rwm", true}, {'c', -2, 3, "r", true}, {'c', 1, 3, "rx", true}, {'c', 1, 3, "", true}} {
+		require.Error(t, Limits{Devices: []DeviceRule{bad}}.Validate(), "%v", bad)
+	}
+	require.NoError(t, Limits{Devices: DefaultDevices}.Validate())
+}
+
+// On v1, New denies every device, then allows each rule's, in order, with
+// one write per line (the kernel takes one rule per write). Recorded on a
+// fake tree, as the kernel would receive them.
+func TestV1DevicesFakeTree(t *testing.T) {
+	root := t.TempDir()
+	l := &Layout{V1: map[string]string{"devices": filepath.Join(root, "devices"), "freezer": filepath.Join(root, "freezer")}}
+	for _, mnt := range l.V1 {
+		require.NoError(t, os.Mkdir(mnt, 0o755))
+	}
+	var writes []string
+	oldMkdir, oldWrite := mkdirFunc, writeFunc
+	t.Cleanup(func() { mkdirFunc, writeFunc = oldMkdir, oldWrite })
+	mkdirFunc = func(path string) error { return os.Mkdir(path, 0o755) }
+	writeFunc = func(path, value string) error {
+		writes = append(writes, strings.TrimPrefix(path, root+"/")+" "+value)
+		return nil
+	}
+	rules := append(DefaultDevices[:2:2], DeviceRule{'c', 1, 3, "rwm", true}, DeviceRule{'c', 1, 3, "w", false})
+	cg, err := l.New("tincan-test-x", Limits{Devices: rules})
+	require.NoError(t, err)
+	require.Equal(t, []string{
+		"devices/tincan/tincan-test-x/devices.deny a",
+		"devices/tincan/tincan-test-x/devices.allow c *:* m",
+		"devices/tincan/tincan-test-x/devices.allow b *:* m",
+		"devices/tincan/tincan-test-x/devices.allow c 1:3 rwm",
+		"devices/tincan/tincan-test-x/devices.deny c 1:3 w",
+	}, writes)
+	require.Equal(t, []string{filepath.Join(root, "freezer/tincan/tincan-test-x"), filepath.Join(root, "devices/tincan/tincan-test-x")}, cg.Paths())
+}
+
+// The program answers as the rules say, the later rule first. Checked by the
+// kernel itself in the real tests; here, that the jumps land on the next rule.
+func TestDeviceProgramShape(t *testing.T) {
+	p := deviceProgram([]DeviceRule{{'c', 1, 3, "rwm", true}, {'c', 1, 3, "w", false}})
+	// 6 loads, then the deny rule (type, access 3, major, minor, answer 2),
+	// the allow rule (type, major, minor, answer 2), then deny by default.
+	require.Len(t, p, 6+8+5+2)
+	for i, in := range p {
+		if in.code&0x07 == unix.BPF_JMP && in.code&0xf0 == unix.BPF_JNE {
+			target := i + 1 + int(in.off)
+			// Every failed test lands on the first instruction of a rule's
+			// type check or on the final "deny".
+			require.Contains(t, []int{6 + 8, len(p) - 2}, target, "instruction %d jumps to %d", i, target)
+		}
+	}
+}
+
+// attackScript makes a node for /dev/kmsg (c 1:11) and for the first loop
+// device (b 7:0), both on this host, and opens them: the kernel must refuse
+// both opens. /dev/null must still work.
+const attackScript = `cd "$1"
+mknod kmsg c 1 11 || exit 3
+mknod loop b 7 0 || exit 3
+echo null works >/dev/null || exit 4
+(exec 3>kmsg) 2>&1 && echo OPENED kmsg
+(exec 3<loop) 2>&1 && echo OPENED loop
+exit 0`
+
+// runAttack runs attackScript in cg and checks that both opens were refused
+// with EPERM, the device cgroup's answer (without it, they succeed).
+func runAttack(t *testing.T, cg *Cgroup) {
+	t.Helper()
+	if _, err := os.Stat("/dev/loop0"); err != nil {
+		t.Skip("no /dev/loop0 on this machine to attack (modprobe loop)")
+	}
+	cmd := exec.Command("sh", "-c", "read go; "+attackScript, "attack", t.TempDir())
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	stdin, err := cmd.StdinPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	require.NoError(t, cg.Join(cmd.Process.Pid))
+	_, err = io.WriteString(stdin, "go\n")
+	require.NoError(t, err)
+	require.NoError(t, cmd.Wait(), out.String())
+	require.NotContains(t, out.String(), "OPENED")
+	require.Equal(t, 2, strings.Count(out.String(), "Operation not permitted"), out.String())
+}
+
+// On cgroup2 (here, the controller-less unified tree of a hybrid machine)
+// the BPF program is attached, refuses the host's devices, and goes with the
+// cgroup.
+func TestDeviceFilterV2(t *testing.T) {
+	l := unifiedOnly(t)
+	cg, err := l.New(testID(), Limits{Devices: DefaultDevices})
+	require.NoError(t, err)
+	t.Cleanup(func() { cg.Destroy() })
+	d, _ := cg.v2()
+	ids := attachedDevicePrograms(t, d.path)
+	require.Len(t, ids, 1, "no device program attached to %s", d.path)
+
+	runAttack(t, cg)
+
+	require.NoError(t, cg.Destroy())
+	// The kernel frees the program once the cgroup is gone, from a work
+	// queue: a moment later.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		fd, err := programByID(ids[0])
+		if errors.Is(err, unix.ENOENT) {
+			break
+		}
+		if err == nil {
+			unix.Close(fd)
+		}
+		require.True(t, time.Now().Before(deadline), "device program %d still loaded after its cgroup was removed (%v)", ids[0], err)
+	}
+}
+
+// Without cgroup2, the v1 devices controller enforces the same rules.
+func TestDevicesV1(t *testing.T) {
+	l := realLayout(t, "devices", "freezer")
+	cg := newCgroup(t, &Layout{V1: l.V1}, Limits{Devices: DefaultDevices})
+	d, ok := cg.find("devices")
+	require.True(t, ok)
+	require.Equal(t, "c *:* m\nb *:* m\nc 1:3 rwm\nc 1:5 rwm\nc 1:7 rwm\nc 1:8 rwm\nc 1:9 rwm\nc 5:0 rwm\nc 5:1 rwm\nc 5:2 rwm\nc 136:* rwm\n",
+		readFile(t, filepath.Join(d.path, "devices.list")))
+	runAttack(t, cg)
+}
+
+// attachedDevicePrograms asks the kernel which device programs are attached
+// to the cgroup at path: bpf(BPF_PROG_QUERY).
+func attachedDevicePrograms(t *testing.T, path string) []uint32 {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	require.NoError(t, err)
+	defer unix.Close(fd)
+	ids := make([]uint32, 8)
+	attr := struct {
+		targetFD, attachType, queryFlags, attachFlags uint32
+		progIDs                                       uint64
+		progCnt                                       uint32
+		_                                             uint32
+	}{targetFD: uint32(fd), attachType: unix.BPF_CGROUP_DEVICE, progIDs: uint64(uintptr(unsafe.Pointer(&ids[0]))), progCnt: uint32(len(ids))}
+	_, err = bpf(unix.BPF_PROG_QUERY, unsafe.Pointer(&attr), unsafe.Sizeof(attr))
+	require.NoError(t, err)
+	return ids[:attr.progCnt]
+}
+
+// programByID opens a loaded BPF program by its id: ENOENT once it is freed.
+func programByID(id uint32) (int, error) {
+	attr := struct{ id, nextID, openFlags uint32 }{id: id}
+	return bpf(unix.BPF_PROG_GET_FD_BY_ID, unsafe.Pointer(&attr), unsafe.Sizeof(attr))
+}

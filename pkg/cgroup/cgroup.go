@@ -406,7 +406,7 @@ func SetPids(f *os.File, n int64) error {
 	if n > 0 {
 		value = strconv.FormatInt(n, 10)
 	}
-	trace.Call("write(%d, %q), fd %[1]d being %s", f.Fd(), value, f.Name())
+	trace.Call("write(%d, %q), fd %[1]d being %[3]s", f.Fd(), value, f.Name())
 	if _, err := f.WriteString(value); err != nil {
 		return fmt.Errorf("write %q to %s: %w", value, f.Name(), unwrapPath(err))
 	}

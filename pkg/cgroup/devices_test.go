@@ -3,6 +3,7 @@ package cgroup
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -14,6 +15,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
+
+	"tincan.dev/pkg/testenv"
 )
 
 func TestDeviceRuleString(t *testing.T) {
@@ -168,4 +171,31 @@ func attachedDevicePrograms(t *testing.T, path string) []uint32 {
 func programByID(id uint32) (int, error) {
 	attr := struct{ id, nextID, openFlags uint32 }{id: id}
 	return bpf(unix.BPF_PROG_GET_FD_BY_ID, unsafe.Pointer(&attr), unsafe.Sizeof(attr))
+}
+
+// What the device allowlist adds to a container's start: making the cgroup
+// with its filter (load, verify and attach the program, or the v1 writes),
+// and removing it.
+func BenchmarkNewWithDevices(b *testing.B) {
+	l, err := Detect()
+	require.NoError(b, err)
+	layouts := map[string]*Layout{}
+	if l.Unified != "" {
+		layouts["cgroup2 BPF"] = &Layout{Unified: l.Unified}
+	}
+	if l.V1["devices"] != "" {
+		layouts["v1 devices"] = &Layout{V1: l.V1}
+	}
+	for name, l := range layouts {
+		for _, devices := range [][]DeviceRule{nil, DefaultDevices} {
+			b.Run(fmt.Sprintf("%s/%d rules", name, len(devices)), func(b *testing.B) {
+				testenv.NeedRoot(b)
+				for i := 0; i < b.N; i++ {
+					cg, err := l.New(testID(), Limits{Devices: devices})
+					require.NoError(b, err)
+					require.NoError(b, cg.Destroy())
+				}
+			})
+		}
+	}
 }

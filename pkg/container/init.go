@@ -49,6 +49,9 @@ func runInit(spec Spec, env []string) error {
 	cfg, _ := json.Marshal(stage2Config{Args: spec.Args, Env: env, Privileged: spec.Privileged, Pids: spec.Limits.Pids})
 	files := []uintptr{0, 1, 2, errFD} // the error pipe is stage 2's fd 3
 	if spec.Limits.Pids > 0 {
+		// Stage 2 writes the pids limit before it execs CMD. This process
+		// stays, and its threads count against the limit too (as tini's one
+		// process does under docker run --init --pids-limit).
 		files = append(files, pidsFD) // its fd 4
 	}
 	trace.Call("clone() + execve(\"/proc/self/exe\", [\"can-init\"], envp)")

@@ -207,9 +207,11 @@ func checkID(id string) error {
 // On cgroup2 that is one directory, which New always makes: it holds the
 // device filter and cgroup.kill, and a process is cloned straight into it
 // (CloneInto). v1 needs a directory per hierarchy, and a process joins each
-// with its own write, which costs time: so memory, cpu, cpuacct and pids are
-// used only when a limit is set, the freezer too then (to kill, see Kill),
-// and devices only where there is no cgroup2 to filter devices in.
+// with its own write, which costs time. So a cgroup made for its device
+// allowlist alone (a container with no limit) uses no v1 hierarchy where
+// there is cgroup2, and only the freezer (to kill, see Kill) and devices
+// where there is not; any other cgroup uses memory, cpu, cpuacct, pids and
+// the freezer, to report what CMD used.
 // On v1, cpuset is left out on purpose: a new v1 cpuset cgroup starts with no
 // CPUs and no memory nodes, and no process can join it until both are set.
 func (l *Layout) plan(id string, limits Limits, all bool) ([]dir, error) {
@@ -230,9 +232,10 @@ func (l *Layout) plan(id string, limits Limits, all bool) ([]dir, error) {
 		dirs = append(dirs, d)
 	}
 	var v1 []string
-	if all || limits.resources() || l.Unified == "" && limits.Devices == nil {
+	switch onlyDevices := limits.Devices != nil && !limits.resources(); {
+	case all || !onlyDevices:
 		v1 = append(v1, "memory", "cpu", "cpuacct", "pids", "freezer")
-	} else if l.Unified == "" {
+	case l.Unified == "":
 		v1 = append(v1, "freezer")
 	}
 	if all || l.Unified == "" && limits.Devices != nil {

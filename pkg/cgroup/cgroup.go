@@ -1,5 +1,5 @@
 // Package cgroup limits what a container may use (memory, CPU time, number of
-// processes) and tells afterwards what it used.
+// processes, devices) and tells afterwards what it used.
 //
 // A control group is a directory. mkdir(2) in a cgroup filesystem makes one;
 // writing a PID to its cgroup.procs file moves that process, and every child
@@ -15,6 +15,7 @@
 //	... swap included  memory.memsw.limit_in_bytes             memory.swap.max = 0
 //	CPU limit          cpu.cfs_quota_us / cpu.cfs_period_us    cpu.max "quota period"
 //	processes          pids.max                                pids.max
+//	device allowlist   devices.deny "a", then devices.allow    a BPF program attached to the directory
 //	OOM kills          memory.oom_control: oom_kill            memory.events: oom_kill
 //	peak memory        memory.max_usage_in_bytes               memory.peak
 //	CPU time           cpuacct.usage (ns)                      cpu.stat: usage_usec

@@ -62,6 +62,9 @@ func mov32(dst, src uint8) insn {
 func jneImm(dst uint8, imm int32, skip int16) insn {
 	return insn{code: unix.BPF_JMP | unix.BPF_JNE | unix.BPF_K, regs: dst, off: skip, imm: imm}
 }
+func jeqImm(dst uint8, imm int32, skip int16) insn {
+	return insn{code: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, regs: dst, off: skip, imm: imm}
+}
 func jneReg(dst, src uint8, skip int16) insn {
 	return insn{code: unix.BPF_JMP | unix.BPF_JNE | unix.BPF_X, regs: dst | src<<4, off: skip}
 }
@@ -69,6 +72,7 @@ func jneReg(dst, src uint8, skip int16) insn {
 // next stands for "the end of this rule" in a jump until it is known.
 const next = -1
 
+// ret is "r0 = v; exit": the program's answer.
 func ret(v int32) []insn {
 	return []insn{{code: unix.BPF_ALU64 | unix.BPF_MOV | unix.BPF_K, regs: r0, imm: v}, {code: unix.BPF_JMP | unix.BPF_EXIT}}
 }
@@ -95,19 +99,26 @@ func deviceProgram(rules []DeviceRule) []insn {
 		case 'c':
 			block = append(block, jneImm(rType, unix.BPF_DEVCG_DEV_CHAR, next)) // if r2 != char goto next
 		case 'b':
-			block = append(block, jneImm(rType, unix.BPF_DEVCG_DEV_BLOCK, next))
+			block = append(block, jneImm(rType, unix.BPF_DEVCG_DEV_BLOCK, next)) // if r2 != block goto next
 		}
-		if acc := accessBits(r.Access); acc != accessBits("rwm") {
+		// An allow rule matches when it grants all the access asked for,
+		// a deny rule when it refuses any of it (open for rw, write denied).
+		if acc := accessBits(r.Access); r.Allow && acc != accessBits("rwm") {
 			block = append(block,
 				mov32(r1, rAccess),           // r1 = r3
 				alu32(unix.BPF_AND, r1, acc), // r1 &= allowed
 				jneReg(r1, rAccess, next))    // if r1 != r3 goto next: asked for more
+		} else if !r.Allow {
+			block = append(block,
+				mov32(r1, rAccess),           // r1 = r3
+				alu32(unix.BPF_AND, r1, acc), // r1 &= denied
+				jeqImm(r1, 0, next))          // if r1 == 0 goto next: none of it asked for
 		}
 		if r.Type != 'a' && r.Major != Any {
-			block = append(block, jneImm(rMajor, int32(r.Major), next))
+			block = append(block, jneImm(rMajor, int32(r.Major), next)) // if r4 != major goto next
 		}
 		if r.Type != 'a' && r.Minor != Any {
-			block = append(block, jneImm(rMinor, int32(r.Minor), next))
+			block = append(block, jneImm(rMinor, int32(r.Minor), next)) // if r5 != minor goto next
 		}
 		answer := int32(0)
 		if r.Allow {

@@ -41,6 +41,14 @@ func TestDevicesAttack(t *testing.T) {
 	// Docker's --privileged keeps every device: so does can's.
 	r = can(t, "--privileged", "--chroot", root, "--", "sh", "-c", "rm /tmp/loop; "+openNodes("loop b 7 0 <"))
 	require.Equal(t, "OPENED loop\n", r.Stdout, r.Stderr)
+
+	// Even then, the tmpfs mounts can makes are nodev, as Docker's: a node
+	// there opens nothing (EACCES, from the mount, not the cgroup).
+	script := "for d in /scratch /dev/shm; do mknod $d/loop b 7 0; (exec 3<$d/loop) 2>&1 && echo OPENED $d; done; exit 0"
+	r = can(t, "--privileged", "--tmpfs", "/scratch", "--chroot", root, "--", "sh", "-c", script)
+	require.Equal(t, 0, r.Code, r.Stderr)
+	require.NotContains(t, r.Stdout, "OPENED")
+	require.Equal(t, 2, strings.Count(r.Stdout, "Permission denied"), r.Stdout)
 }
 
 // The devices every container needs still work, as do terminals; /dev is

@@ -55,7 +55,7 @@ type Limits struct {
 	Pids   int64   // processes (and threads) alive at once
 	// Devices, when not nil, are the only device nodes the cgroup's
 	// processes may open or make (devices.go); nil restricts none.
-	Devices []DeviceRule
+	Devices []DeviceRule `json:",omitempty"`
 }
 
 // resources reports whether a memory, CPU or pids limit is set: those need

@@ -101,6 +101,11 @@ func TestPidsLowLimits(t *testing.T) {
 	require.Equal(t, 0, r.Code, r.Stderr)
 	require.Empty(t, r.Stderr)
 
+	// In a user namespace the child could not open the host's pids.max; it
+	// writes the one can opened for it.
+	r = can(t, "--user-ns", "--pids", "2", "--chroot", root, "--", "sh", "-c", "sleep 0 & sleep 0 & wait")
+	require.Equal(t, "sh: can't fork: Resource temporarily unavailable\n", r.Stderr)
+
 	// With --init, stage 2 writes the limit, and it holds. (can's PID 1
 	// counts too, with its threads, as tini does under docker --init.)
 	r = can(t, "--init", "--pids", "20", "--chroot", root, "--", "sh", "-c", "for i in $(seq 30); do sleep 1 & done; wait")

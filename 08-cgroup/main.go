@@ -47,6 +47,18 @@ func parent(cmd *reexec.Cmd) (code int, err error) {
 	defer func() { err = errors.Join(err, cg.Destroy()) }()
 
 	cmd.SysProcAttr.Cloneflags = unix.CLONE_NEWPID | unix.CLONE_NEWNS
+	// pids.max counts threads, and our child is a Go program running several
+	// until it execs CMD: under --pids 2 its runtime could not start them. So
+	// the limit is lifted until then, and the child writes it back, through
+	// this file, right before execve (see cgroup.PidsLater).
+	pidsMax, err := cg.PidsLater()
+	if err != nil {
+		return 0, err
+	}
+	if pidsMax != nil {
+		defer pidsMax.Close()
+		cmd.ExtraFiles = []*os.File{pidsMax} // the child's fd 5
+	}
 	if err := cmd.Start(); err != nil {
 		return 0, err
 	}
@@ -98,6 +110,11 @@ func child(args []string) error {
 	}
 	if err := mount.Proc("/proc"); err != nil {
 		return err
+	}
+	if limits, _ := cgroup.ParseLimits("", "", *pids); limits.Pids > 0 {
+		if err := cgroup.SetPids(os.NewFile(5, "the cgroup's pids.max"), limits.Pids); err != nil {
+			return err
+		}
 	}
 	return reexec.Exec(args)
 }

@@ -79,6 +79,23 @@ func TestCgroupRemoved(t *testing.T) {
 	}
 }
 
+// pids.max counts threads, and the child is a Go program with several until
+// it execs CMD: a low limit must hold CMD alone, and never crash the child's
+// runtime ("failed to create new OS thread", exit 2).
+func TestLowPidsLimit(t *testing.T) {
+	testenv.NeedRoot(t)
+	r := testenv.RunArgs(t, "08-cgroup", "--pids", "1", "true")
+	require.Equal(t, 0, r.Code, r.Stderr)
+	require.Empty(t, r.Stderr)
+	r = testenv.RunArgs(t, "08-cgroup", "--pids", "3", "sh", "-c", "sleep 0 & sleep 0 & wait")
+	require.Equal(t, 0, r.Code, r.Stderr)
+	require.Empty(t, r.Stderr)
+	r = testenv.RunArgs(t, "08-cgroup", "--pids", "2", "sh", "-c", "sleep 0 & sleep 0 & wait")
+	require.Equal(t, 2, r.Code, r.Stderr)
+	require.Regexp(t, "^sh: .*[Ff]ork.*\n08-cgroup: pids limit 2 reached: the kernel refused to fork\n$", r.Stderr)
+	requireNoCgroups(t)
+}
+
 // A container killed from the host, by its PID in cgroup.procs.
 func TestKilledFromOutside(t *testing.T) {
 	testenv.NeedRoot(t)

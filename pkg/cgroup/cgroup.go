@@ -1,5 +1,5 @@
 // Package cgroup limits what a container may use (memory, CPU time, number of
-// processes) and tells afterwards what it used.
+// processes, devices) and tells afterwards what it used.
 //
 // A control group is a directory. mkdir(2) in a cgroup filesystem makes one;
 // writing a PID to its cgroup.procs file moves that process, and every child
@@ -15,6 +15,7 @@
 //	... swap included  memory.memsw.limit_in_bytes             memory.swap.max = 0
 //	CPU limit          cpu.cfs_quota_us / cpu.cfs_period_us    cpu.max "quota period"
 //	processes          pids.max                                pids.max
+//	device allowlist   devices.deny "a", then devices.allow    a BPF program attached to the directory
 //	OOM kills          memory.oom_control: oom_kill            memory.events: oom_kill
 //	peak memory        memory.max_usage_in_bytes               memory.peak
 //	CPU time           cpuacct.usage (ns)                      cpu.stat: usage_usec
@@ -52,7 +53,14 @@ type Limits struct {
 	Memory int64   // bytes of memory, swap included
 	CPUs   float64 // CPUs' worth of time: 0.5 is half of one CPU
 	Pids   int64   // processes (and threads) alive at once
+	// Devices, when not nil, are the only device nodes the cgroup's
+	// processes may open or make (devices.go); nil restricts none.
+	Devices []DeviceRule `json:",omitempty"`
 }
+
+// resources reports whether a memory, CPU or pids limit is set: those need
+// the v1 controllers' hierarchies; devices alone need one directory.
+func (l Limits) resources() bool { return l.Memory > 0 || l.CPUs > 0 || l.Pids > 0 }
 
 // Period is the CFS period a CPU limit is a share of: in every 100ms, a cgroup
 // with CPUs 0.2 may run for 20ms, then waits for the next period
@@ -73,6 +81,11 @@ func (l Limits) Validate() error {
 		return fmt.Errorf("CPU limit %g: must be at least 0.01 (a quota of 1ms per 100ms period)", l.CPUs)
 	case l.Pids < 0:
 		return fmt.Errorf("pids limit %d: must be positive", l.Pids)
+	}
+	for _, r := range l.Devices {
+		if err := r.validate(); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -131,7 +144,7 @@ func (l *Layout) New(id string, limits Limits) (*Cgroup, error) {
 	if err := limits.Validate(); err != nil {
 		return nil, err
 	}
-	dirs, err := l.plan(id, limits)
+	dirs, err := l.plan(id, limits, false)
 	if err != nil {
 		return nil, err
 	}
@@ -144,6 +157,9 @@ func (l *Layout) New(id string, limits Limits) (*Cgroup, error) {
 	}
 	if err == nil {
 		err = cg.setLimits()
+	}
+	if err == nil && limits.Devices != nil {
+		err = cg.setDevices(limits.Devices)
 	}
 	if err != nil {
 		cg.Destroy()
@@ -168,7 +184,7 @@ func (l *Layout) Open(id string) (*Cgroup, error) {
 	if err := checkID(id); err != nil {
 		return nil, err
 	}
-	dirs, err := l.plan(id, Limits{})
+	dirs, err := l.plan(id, Limits{}, true)
 	if err != nil {
 		return nil, err
 	}
@@ -187,10 +203,20 @@ func checkID(id string) error {
 	return nil
 }
 
-// plan chooses a directory in each hierarchy that holds a controller we use.
+// plan chooses a directory in each hierarchy the limits need; all of them
+// (every hierarchy New may have used) when opening one made earlier.
+//
+// On cgroup2 that is one directory, which New always makes: it holds the
+// device filter and cgroup.kill, and a process is cloned straight into it
+// (CloneInto). v1 needs a directory per hierarchy, and a process joins each
+// with its own write, which costs time. So a cgroup made for its device
+// allowlist alone (a container with no limit) uses no v1 hierarchy where
+// there is cgroup2, and only the freezer (to kill, see Kill) and devices
+// where there is not; any other cgroup uses memory, cpu, cpuacct, pids and
+// the freezer, to report what CMD used.
 // On v1, cpuset is left out on purpose: a new v1 cpuset cgroup starts with no
 // CPUs and no memory nodes, and no process can join it until both are set.
-func (l *Layout) plan(id string, limits Limits) ([]dir, error) {
+func (l *Layout) plan(id string, limits Limits, all bool) ([]dir, error) {
 	var dirs []dir
 	served := map[string]bool{}
 	if l.Unified != "" {
@@ -207,8 +233,18 @@ func (l *Layout) plan(id string, limits Limits) ([]dir, error) {
 		}
 		dirs = append(dirs, d)
 	}
+	var v1 []string
+	switch onlyDevices := limits.Devices != nil && !limits.resources(); {
+	case all || !onlyDevices:
+		v1 = append(v1, "memory", "cpu", "cpuacct", "pids", "freezer")
+	case l.Unified == "":
+		v1 = append(v1, "freezer")
+	}
+	if all || l.Unified == "" && limits.Devices != nil {
+		v1 = append(v1, "devices")
+	}
 	inDir := map[string]int{} // v1 mount point -> index in dirs
-	for _, c := range []string{"memory", "cpu", "cpuacct", "pids", "freezer"} {
+	for _, c := range v1 {
 		mnt := l.V1[c]
 		if served[c] || mnt == "" {
 			continue
@@ -224,7 +260,8 @@ func (l *Layout) plan(id string, limits Limits) ([]dir, error) {
 	for _, need := range []struct {
 		controller string
 		asked      bool
-	}{{"memory", limits.Memory > 0}, {"cpu", limits.CPUs > 0}, {"pids", limits.Pids > 0}} {
+	}{{"memory", limits.Memory > 0}, {"cpu", limits.CPUs > 0}, {"pids", limits.Pids > 0},
+		{"devices", limits.Devices != nil && l.Unified == ""}} {
 		if need.asked && !served[need.controller] {
 			where := "not mounted as cgroup v1"
 			if l.Unified != "" {
@@ -335,6 +372,48 @@ func (cg *Cgroup) Join(pid int) error {
 		if err := d.write("cgroup.procs", strconv.Itoa(pid)); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// PidsLater lifts the pids limit New wrote, and returns the cgroup's pids.max
+// open for writing (nil when no pids limit is set), for the process about to
+// become CMD to write the limit with SetPids right before execve(2).
+//
+// Why: pids.max counts threads as well as processes. A runtime written in Go
+// starts CMD by re-executing itself (pkg/reexec), and that child runs several
+// threads of the Go runtime until execve ends them all. Under a limit of 1 to
+// 5 the runtime cannot start the threads it needs, and dies. Written by the
+// child at the last moment, the limit holds from CMD's first instruction: no
+// fork of CMD escapes it, and the child's own threads, briefly above it, are
+// gone a moment later. Opened here, by the parent: the child may not see the
+// cgroup filesystem after pivot_root, nor have the right to open it from a
+// user namespace, but it can write to a file it was handed.
+func (cg *Cgroup) PidsLater() (*os.File, error) {
+	d, ok := cg.find("pids")
+	if !ok || cg.Limits.Pids == 0 {
+		return nil, nil
+	}
+	f, err := os.OpenFile(filepath.Join(d.path, "pids.max"), os.O_WRONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	if err := SetPids(f, 0); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// SetPids writes limit n (0: none, "max") to f, a pids.max PidsLater opened.
+func SetPids(f *os.File, n int64) error {
+	value := "max"
+	if n > 0 {
+		value = strconv.FormatInt(n, 10)
+	}
+	trace.Call("write(%d, %q), fd %[1]d being %[3]s", f.Fd(), value, f.Name())
+	if _, err := f.WriteString(value); err != nil {
+		return fmt.Errorf("write %q to %s: %w", value, f.Name(), unwrapPath(err))
 	}
 	return nil
 }

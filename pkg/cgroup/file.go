@@ -15,11 +15,20 @@ import (
 	"tincan.dev/pkg/trace"
 )
 
-// The two calls that make and remove cgroups. Tests swap them for ones that
-// act like the kernel on a fake tree in a temporary directory.
+// The calls that make and remove cgroups and write their files. Tests swap
+// them for ones that act like the kernel on a fake tree in a temporary
+// directory.
 var (
 	mkdirFunc = func(path string) error { return unix.Mkdir(path, 0o755) }
 	rmdirFunc = unix.Rmdir
+	writeFunc = func(path, value string) error {
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
+		if err == nil {
+			_, err = f.WriteString(value)
+			err = errors.Join(err, f.Close())
+		}
+		return err
+	}
 )
 
 // mkdir makes a cgroup directory; the kernel fills it with the files of the
@@ -81,12 +90,7 @@ func (d dir) has(name string) bool {
 
 func write(path, value string) error {
 	trace.Call("write(%q, %q)", path, value)
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
-	if err == nil {
-		_, err = f.WriteString(value)
-		err = errors.Join(err, f.Close())
-	}
-	if err != nil {
+	if err := writeFunc(path, value); err != nil {
 		return fmt.Errorf("write %q to %s: %w", value, path, unwrapPath(err))
 	}
 	return nil

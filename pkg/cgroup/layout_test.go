@@ -1,6 +1,8 @@
 package cgroup
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -49,14 +51,38 @@ func TestParseMountinfo(t *testing.T) {
 func TestPlanV1(t *testing.T) {
 	l, err := parseMountinfo(strings.NewReader(comountedMountinfo))
 	require.NoError(t, err)
-	dirs, err := l.plan("x", Limits{Memory: 1, CPUs: 1})
+	dirs, err := l.plan("x", Limits{Memory: 1, CPUs: 1}, false)
 	require.NoError(t, err)
 	require.Equal(t, []dir{
 		{path: "/sys/fs/cgroup/memory/tincan/x", controllers: []string{"memory"}},
 		{path: "/sys/fs/cgroup/cpu,cpuacct/tincan/x", controllers: []string{"cpu", "cpuacct"}},
 	}, dirs)
-	_, err = l.plan("x", Limits{Pids: 16})
+	_, err = l.plan("x", Limits{Pids: 16}, false)
 	require.EqualError(t, err, "a pids limit was asked for, but this machine has no pids controller (not mounted as cgroup v1)")
+}
+
+// Devices alone need one directory: cgroup2's, for the BPF filter, even on a
+// hybrid machine; the devices controller's (and the freezer's, to kill) on v1.
+// Open looks everywhere New may have made one.
+func TestPlanDevices(t *testing.T) {
+	v1 := map[string]string{"memory": "/m", "pids": "/p", "freezer": "/f", "devices": "/d"}
+	unified := t.TempDir() // a cgroup2 root without controllers, as here
+	require.NoError(t, os.WriteFile(filepath.Join(unified, "cgroup.controllers"), nil, 0o644))
+	dirs, err := (&Layout{Unified: unified, V1: v1}).plan("x", Limits{Devices: DefaultDevices}, false)
+	require.NoError(t, err)
+	require.Equal(t, []dir{{path: filepath.Join(unified, "tincan/x"), v2: true}}, dirs)
+
+	dirs, err = (&Layout{V1: v1}).plan("x", Limits{Devices: DefaultDevices}, false)
+	require.NoError(t, err)
+	require.Equal(t, []dir{
+		{path: "/f/tincan/x", controllers: []string{"freezer"}},
+		{path: "/d/tincan/x", controllers: []string{"devices"}},
+	}, dirs)
+	dirs, err = (&Layout{V1: v1}).plan("x", Limits{}, true)
+	require.NoError(t, err)
+	require.Len(t, dirs, 4)
+	_, err = (&Layout{V1: map[string]string{"freezer": "/f"}}).plan("x", Limits{Devices: DefaultDevices}, false)
+	require.EqualError(t, err, "a devices limit was asked for, but this machine has no devices controller (not mounted as cgroup v1)")
 }
 
 func TestDetectThisMachine(t *testing.T) {

@@ -316,3 +316,22 @@ func waitProcs(t *testing.T, cg *Cgroup, n int) {
 		require.True(t, time.Now().Before(deadline), "cgroup.procs never held %d processes: %q", n, b)
 	}
 }
+
+// PidsLater lifts the limit New wrote and hands over pids.max; SetPids puts
+// it back through that file, whose offset the first write moved on (the
+// kernel takes each write whole, wherever the offset is).
+func TestPidsLater(t *testing.T) {
+	l := realLayout(t, "pids")
+	cg := newCgroup(t, l, Limits{Pids: 1})
+	d, _ := cg.find("pids")
+	require.Equal(t, "1\n", readFile(t, filepath.Join(d.path, "pids.max")))
+	f, err := cg.PidsLater()
+	require.NoError(t, err)
+	defer f.Close()
+	require.Equal(t, "max\n", readFile(t, filepath.Join(d.path, "pids.max")))
+	require.NoError(t, SetPids(f, 1))
+	require.Equal(t, "1\n", readFile(t, filepath.Join(d.path, "pids.max")))
+	none, err := (&Cgroup{}).PidsLater()
+	require.NoError(t, err)
+	require.Nil(t, none, "no pids limit, no file")
+}

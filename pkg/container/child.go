@@ -130,7 +130,7 @@ func setup(spec Spec) error {
 	if spec.Init {
 		return runInit(spec, env)
 	}
-	return execHardened(spec, spec.Args, env)
+	return execHardened(spec, spec.Args, env, pidsFD)
 }
 
 // hostRoot is the seed's default: the host's filesystem, with /proc mounted

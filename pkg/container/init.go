@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"tincan.dev/pkg/cgroup"
 	"tincan.dev/pkg/reexec"
 	"tincan.dev/pkg/trace"
 )
@@ -17,13 +18,18 @@ import (
 // stage2Env carries CMD to the second stage of --init.
 const stage2Env = "_TINCAN_STAGE2"
 
-// The error pipe, as fd 4 of the child (pkg/reexec) and fd 3 of stage 2.
-const errFD, stage2ErrFD = 4, 3
+// The error pipe, as fd 4 of the child (pkg/reexec) and fd 3 of stage 2;
+// with a pids limit, the cgroup's pids.max as fd 5 and fd 4 (cgroupFiles).
+const (
+	errFD, stage2ErrFD   = 4, 3
+	pidsFD, stage2PidsFD = 5, 4
+)
 
 type stage2Config struct {
 	Args       []string
 	Env        []string
 	Privileged bool
+	Pids       int64
 }
 
 func isStage2() bool { return os.Getenv(stage2Env) != "" }
@@ -40,11 +46,18 @@ func isStage2() bool { return os.Getenv(stage2Env) != "" }
 // with fewer, cannot ptrace it or open /proc/1/exe (ptrace(2), "Ptrace access
 // mode checking"), the path of runc's CVE-2019-5736.
 func runInit(spec Spec, env []string) error {
-	cfg, _ := json.Marshal(stage2Config{Args: spec.Args, Env: env, Privileged: spec.Privileged})
+	cfg, _ := json.Marshal(stage2Config{Args: spec.Args, Env: env, Privileged: spec.Privileged, Pids: spec.Limits.Pids})
+	files := []uintptr{0, 1, 2, errFD} // the error pipe is stage 2's fd 3
+	if spec.Limits.Pids > 0 {
+		// Stage 2 writes the pids limit before it execs CMD. This process
+		// stays, and its threads count against the limit too (as tini's one
+		// process does under docker run --init --pids-limit).
+		files = append(files, pidsFD) // its fd 4
+	}
 	trace.Call("clone() + execve(\"/proc/self/exe\", [\"can-init\"], envp)")
 	pid, err := syscall.ForkExec("/proc/self/exe", []string{"can-init"}, &syscall.ProcAttr{
 		Env:   []string{stage2Env + "=" + string(cfg), trace.Env + "=" + os.Getenv(trace.Env)},
-		Files: []uintptr{0, 1, 2, errFD}, // the error pipe is stage 2's fd 3
+		Files: files,
 	})
 	if err != nil {
 		return fmt.Errorf("--init: start CMD: %w", err)
@@ -52,6 +65,9 @@ func runInit(spec Spec, env []string) error {
 	// Our copy of the error pipe closes now; stage 2's closes when it execs
 	// CMD, and then the parent knows the container runs.
 	unix.Close(errFD)
+	if spec.Limits.Pids > 0 {
+		unix.Close(pidsFD)
+	}
 	sigs := make(chan os.Signal, 8)
 	signal.Notify(sigs)
 	go func() {
@@ -84,7 +100,8 @@ func stage2() {
 	var cfg stage2Config
 	err := json.Unmarshal([]byte(os.Getenv(stage2Env)), &cfg)
 	if err == nil {
-		err = execHardened(Spec{Privileged: cfg.Privileged}, cfg.Args, cfg.Env)
+		spec := Spec{Privileged: cfg.Privileged, Limits: cgroup.Limits{Pids: cfg.Pids}}
+		err = execHardened(spec, cfg.Args, cfg.Env, stage2PidsFD)
 	}
 	code := reexec.Code(err)
 	fmt.Fprintf(os.NewFile(stage2ErrFD, "errors"), "%d %v", code, err)
@@ -92,8 +109,9 @@ func stage2() {
 }
 
 // execHardened sets CMD's environment, applies the hardening unless
-// privileged, and execs CMD. It returns only on failure.
-func execHardened(spec Spec, args, env []string) error {
+// privileged, writes the pids limit to the pids.max open as fd pids, and
+// execs CMD. It returns only on failure.
+func execHardened(spec Spec, args, env []string, pids int) error {
 	os.Clearenv()
 	for _, kv := range env {
 		if k, v, ok := strings.Cut(kv, "="); ok && k != "" {
@@ -102,6 +120,13 @@ func execHardened(spec Spec, args, env []string) error {
 	}
 	if err := applyHardening(spec); err != nil {
 		return err
+	}
+	if spec.Limits.Pids > 0 {
+		// Last, so that this Go process's threads have all been made: from
+		// here until execve ends them, it may not make another.
+		if err := cgroup.SetPids(os.NewFile(uintptr(pids), "the cgroup's pids.max"), spec.Limits.Pids); err != nil {
+			return err
+		}
 	}
 	return reexec.Exec(args)
 }

@@ -92,15 +92,20 @@ func Run(spec Spec) (code int, err error) {
 	}
 
 	// Found by the container's ID if can dies half way through making it.
-	cg, err := newCgroup(spec.ID, spec.Limits)
+	cg, err := newCgroup(spec)
 	if err != nil {
 		return 0, err
 	}
+	cmd := reexec.Command("can", "init")
 	if cg != nil {
 		undo = append(undo, cg.Destroy)
+		closeFiles, err := cgroupFiles(cg, cmd)
+		if err != nil {
+			return 0, err
+		}
+		defer closeFiles()
 	}
 
-	cmd := reexec.Command("can", "init")
 	cmd.Env = append(os.Environ(), stateEnv+"="+st.dir, configEnv+"="+string(config))
 	cmd.SysProcAttr.Cloneflags = spec.cloneflags()
 	cmd.Rootless = true // a user namespace when not root (pkg/userns)

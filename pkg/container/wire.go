@@ -13,19 +13,59 @@ import (
 	"tincan.dev/pkg/cgroup"
 	"tincan.dev/pkg/harden"
 	"tincan.dev/pkg/network"
+	"tincan.dev/pkg/reexec"
 )
 
-// newCgroup makes the container's cgroup when a limit is asked for. Without
-// root (and without a delegated cgroup v2 subtree) that fails, and can says
-// so: a requested limit is never ignored.
-func newCgroup(id string, l cgroup.Limits) (*cgroup.Cgroup, error) {
-	if l == (cgroup.Limits{}) {
+// newCgroup makes the container's cgroup. As root every container gets one,
+// limits or not: it holds the device allowlist (cgroup.DefaultDevices), which
+// keeps root inside, who has CAP_MKNOD, from opening the host's disks and
+// devices through a node it makes. --privileged lifts that, as Docker does.
+//
+// Without root there is no cgroup unless a limit is asked for, and then New
+// fails and can says so: a requested limit is never ignored. Devices are safe
+// there without one: in a user namespace the kernel refuses mknod(2) of a
+// device (it takes CAP_MKNOD in the initial user namespace), and every
+// filesystem mounted there is implicitly nodev, so only the host's own
+// nodes that pkg/mount.Dev binds in can be opened, with the host's
+// permissions.
+func newCgroup(spec Spec) (*cgroup.Cgroup, error) {
+	l := spec.Limits
+	if l.Devices == nil && !spec.Privileged && os.Geteuid() == 0 {
+		l.Devices = cgroup.DefaultDevices
+	}
+	if l.Memory == 0 && l.CPUs == 0 && l.Pids == 0 && l.Devices == nil {
 		return nil, nil
 	}
 	if err := l.Validate(); err != nil {
 		return nil, err
 	}
-	return cgroup.New(id, l)
+	return cgroup.New(spec.ID, l)
+}
+
+// cgroupFiles prepares cmd to start in cg. On cgroup2 the child is born in
+// it (clone3 with CLONE_INTO_CGROUP): no move, no RCU wait; without cgroup2
+// Join does it all. With a pids limit, the child gets pids.max as fd 5, to
+// write the limit right before it execs CMD (cgroup.PidsLater says why).
+func cgroupFiles(cg *cgroup.Cgroup, cmd *reexec.Cmd) (closeAll func(), err error) {
+	var files []*os.File
+	closeAll = func() {
+		for _, f := range files {
+			f.Close()
+		}
+	}
+	if f, err := cg.CloneInto(cmd.SysProcAttr); err == nil {
+		files = append(files, f)
+	}
+	pids, err := cg.PidsLater()
+	if err != nil {
+		closeAll()
+		return nil, err
+	}
+	if pids != nil {
+		cmd.ExtraFiles = append(cmd.ExtraFiles, pids) // fd 5: pidsFD
+		files = append(files, pids)
+	}
+	return closeAll, nil
 }
 
 // destroyCgroup removes the cgroup of a container whose can died. Its

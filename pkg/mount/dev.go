@@ -40,9 +40,13 @@ func Dev(root string, userns bool) error {
 		return err
 	}
 	defer target.Close()
-	// Not MS_NODEV, which would make every node in it unusable; MS_STRICTATIME
-	// because that is what devtmpfs uses and what runc passes.
-	if err := Mount("tmpfs", target.Path(), "tmpfs", unix.MS_NOSUID|unix.MS_STRICTATIME, "mode=755,size=65536k"); err != nil {
+	// Not MS_NODEV, which would make every node in it unusable. MS_NOEXEC
+	// and MS_NOSUID: a writable /dev is no place for programs. What may be
+	// opened here is decided by the device cgroup's allowlist
+	// (pkg/cgroup.DefaultDevices), not by which nodes exist: root inside can
+	// mknod others. MS_STRICTATIME because that is what devtmpfs uses and
+	// what runc passes.
+	if err := Mount("tmpfs", target.Path(), "tmpfs", unix.MS_NOSUID|unix.MS_NOEXEC|unix.MS_STRICTATIME, "mode=755,size=65536k"); err != nil {
 		return err
 	}
 	// The rest goes in the new tmpfs, reached through a handle on it.

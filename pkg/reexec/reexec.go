@@ -93,6 +93,8 @@ type Cmd struct {
 	RootlessNote string
 	// Env is the child's environment (default: this process's).
 	Env []string
+	// ExtraFiles are more open files for the child, as fd 5, 6...
+	ExtraFiles []*os.File
 	// Pid is the child's PID as the parent sees it, set by Start.
 	Pid int
 
@@ -142,7 +144,7 @@ func (c *Cmd) Start() error {
 	cmd := exec.Command("/proc/self/exe", c.args[1:]...)
 	cmd.Args[0] = c.args[0]
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-	cmd.ExtraFiles = []*os.File{goR, errW} // fd 3 and fd 4 in the child
+	cmd.ExtraFiles = append([]*os.File{goR, errW}, c.ExtraFiles...) // fd 3 and fd 4 in the child
 	env := c.Env
 	if env == nil {
 		env = os.Environ()

@@ -23,6 +23,7 @@ import (
 	"tincan.dev/pkg/layers"
 	"tincan.dev/pkg/reexec"
 	"tincan.dev/pkg/trace"
+	"tincan.dev/pkg/tty"
 )
 
 // list collects a repeatable flag.
@@ -94,6 +95,8 @@ func parse(args []string) (container.Spec, error) {
 		trace.Enable()
 	}
 	spec.Args, spec.Env = fs.Args(), env
+	// On a terminal, CMD gets a pty of its own, relayed (pkg/tty).
+	spec.Terminal = tty.IsTerminal(os.Stdin.Fd())
 	for _, kv := range env {
 		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
 			return spec, fmt.Errorf("-e %q: give KEY=VALUE", kv)

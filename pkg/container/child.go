@@ -59,6 +59,9 @@ func Child() {
 	if isStage2() {
 		stage2()
 	}
+	// A stray one from can's caller: not for CMD.
+	os.Unsetenv(stage2Env)
+	os.Unsetenv(stage2Mark)
 	reexec.RunChild(func() error {
 		spec, err := readConfig()
 		if err != nil {

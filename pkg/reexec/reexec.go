@@ -98,7 +98,7 @@ func Code(err error) int {
 // is in its environment and names the socket it holds as fd 3.
 func IsChild() bool {
 	v := os.Getenv(childEnv)
-	return v != "" && v == inode(syncFD)
+	return strings.HasPrefix(v, "socket:") && v == inode(syncFD)
 }
 
 // inode names the open file fd as "socket:INODE" (or "pipe:", "file:"), the

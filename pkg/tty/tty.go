@@ -169,10 +169,6 @@ func (r *Relay) Close() error {
 	return r.restore()
 }
 
-// Restore gives the user's terminal back its mode without waiting for the
-// output: for a path where the container may still hold the slave.
-func (r *Relay) Restore() error { return r.restore() }
-
 // SendToSocket passes master to whoever listens on the unix socket at path,
 // as SCM_RIGHTS (unix(7)): the OCI runtime's --console-socket, by which
 // containerd or podman receive the container's terminal.

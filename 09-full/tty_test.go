@@ -104,14 +104,15 @@ func TestTerminalTIOCSTI(t *testing.T) {
 }
 
 // On a terminal, CMD has a terminal of its own, from the container's devpts,
-// and leads a session of its own.
+// of the user's terminal's size, and leads a session of its own.
 func TestTerminalOwnPty(t *testing.T) {
 	testenv.NeedRoot(t)
 	term := newTerminal(t)
-	cmd := term.command("--chroot", rootWithProbe(t), "--", "sh", "-c", "tty; cat /proc/self/stat")
+	cmd := term.command("--chroot", rootWithProbe(t), "--", "sh", "-c", "tty; stty size; cat /proc/self/stat")
 	require.NoError(t, cmd.Run(), term.output())
 	term.waitFor(t, ") R ")
 	require.Regexp(t, regexp.MustCompile(`(?m)^/dev/pts/\d+\r$`), term.output())
+	require.Contains(t, term.output(), "\n24 80\r\n", "the window size did not follow")
 	require.Equal(t, "1", session(t, term.output()), "cat is not in the session of the container's PID 1")
 }
 
@@ -162,4 +163,17 @@ func session(t *testing.T, stat string) string {
 	f := strings.Fields(stat[i+2:])
 	require.Greater(t, len(f), 3, stat)
 	return f[3]
+}
+
+// A resized user's terminal resizes the container's (can relays SIGWINCH).
+func TestTerminalResize(t *testing.T) {
+	testenv.NeedRoot(t)
+	term := newTerminal(t)
+	cmd := term.command("--chroot", rootWithProbe(t), "--", "sh", "-c", `trap "stty size" WINCH; echo READY; read x; read x`)
+	require.NoError(t, cmd.Start())
+	term.waitFor(t, "READY")
+	require.NoError(t, unix.IoctlSetWinsize(int(term.master.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: 30, Col: 100}))
+	term.waitFor(t, "30 100")
+	term.master.Write([]byte("\r\r"))
+	require.NoError(t, cmd.Wait(), term.output())
 }

@@ -153,7 +153,11 @@ func Run(spec Spec) (code int, err error) {
 		return 0, err
 	}
 	select {
-	case s := <-sigs: // asked to stop before CMD could have a handler
+	// A signal caught while the child was setting up is not passed on: CMD
+	// has only just started, and as PID 1 without a handler for it (the
+	// kernel delivers PID 1 only the signals it handles; use --init) it
+	// would ignore it, and we would wait out the stop timeout.
+	case s := <-sigs:
 		cmd.Signal(unix.SIGKILL)
 		cmd.Wait()
 		return 128 + int(s.(unix.Signal)), nil

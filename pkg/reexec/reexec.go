@@ -249,6 +249,9 @@ func (c *Cmd) Start() error {
 		flags = ""
 	}
 	trace.Call("clone(%sSIGCHLD) = %d", flags, cmd.Process.Pid)
+	if c.SysProcAttr.Setsid {
+		trace.Call("setsid() (in the child, before execve)")
+	}
 	userns.TraceClone(cmd.Process.Pid, c.SysProcAttr)
 	c.cmd, c.sync, c.errR, c.Pid = cmd, sync, errR, cmd.Process.Pid
 	// Race-free: the child is not reaped before Wait, so its PID cannot

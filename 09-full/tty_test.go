@@ -177,3 +177,24 @@ func TestTerminalResize(t *testing.T) {
 	term.master.Write([]byte("\r\r"))
 	require.NoError(t, cmd.Wait(), term.output())
 }
+
+// Without a pty (stdin not a terminal), ^C on the user's terminal makes a
+// SIGINT for can's process group only: CMD, in a session of its own, gets
+// the one can passes on, not a second one from the terminal.
+func TestCtrlCOnceWithoutPty(t *testing.T) {
+	testenv.NeedRoot(t)
+	term := newTerminal(t)
+	cmd := term.command("--chroot", rootWithProbe(t), "--", "sh", "-c",
+		`trap "echo INT" INT; echo READY; sleep 1000 & wait; read x; echo END`)
+	cmd.Stdin = nil
+	stdin, err := cmd.StdinPipe() // not a terminal
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	term.waitFor(t, "READY")
+	term.master.Write([]byte{3}) // ^C: the terminal signals can's process group
+	term.waitFor(t, "INT")
+	stdin.Write([]byte("end\n"))
+	require.NoError(t, cmd.Wait(), term.output())
+	term.waitFor(t, "END")
+	require.Equal(t, 1, strings.Count(term.output(), "INT\r\n"), "%q", term.output())
+}

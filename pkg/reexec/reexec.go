@@ -311,6 +311,9 @@ func (c *Cmd) Abort() {
 // rather than hitting whatever process got the PID next.
 func (c *Cmd) Signal(sig os.Signal) error {
 	s := sig.(unix.Signal)
+	if c.pidfd == released {
+		return os.ErrProcessDone
+	}
 	if c.pidfd < 0 {
 		trace.Call("kill(%d, %s)", c.Pid, unix.SignalName(s))
 		return c.cmd.Process.Signal(s)
@@ -327,9 +330,12 @@ func (c *Cmd) release() {
 	c.sync.Close()
 	if c.pidfd >= 0 {
 		unix.Close(c.pidfd)
-		c.pidfd = -1
 	}
+	c.pidfd = released
 }
+
+// released marks a Cmd whose child is reaped: nothing to signal any more.
+const released = -2
 
 // Wait forwards the caught Signals to the child until it exits, kills it
 // StopTimeout after the first SIGTERM, SIGINT or SIGHUP, and returns its exit

@@ -50,7 +50,7 @@ type Spec struct {
 	Terminal   bool // a pty of its own for CMD, relayed to can's stdin and stdout
 
 	// StopTimeout is how long the container has to exit after can passes
-	// it SIGTERM or SIGINT, before SIGKILL (0: docker stop's 10 seconds).
+	// it SIGTERM, SIGINT or SIGHUP, before SIGKILL (0: docker stop's 10 seconds).
 	StopTimeout time.Duration
 }
 

@@ -83,7 +83,7 @@ func parse(args []string) (container.Spec, error) {
 	fs.BoolVar(&spec.UserNS, "user-ns", false, "a user namespace even as root: root inside is uid 100000 outside")
 	fs.BoolVar(&spec.Privileged, "privileged", false, "no hardening: all capabilities, no seccomp, no masked paths")
 	fs.BoolVar(&spec.Init, "init", false, "run a tiny init as PID 1 that reaps zombies and forwards signals")
-	fs.DurationVar(&spec.StopTimeout, "stop-timeout", container.DefaultStopTimeout, "after SIGTERM or SIGINT, time to exit before SIGKILL")
+	fs.DurationVar(&spec.StopTimeout, "stop-timeout", container.DefaultStopTimeout, "after SIGTERM, SIGINT or SIGHUP, time to exit before SIGKILL")
 	fs.BoolVar(&verbose, "v", false, "trace each kernel call (same as TINCAN_TRACE=1)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {

@@ -24,6 +24,7 @@ import (
 	"tincan.dev/pkg/layers"
 	"tincan.dev/pkg/reexec"
 	"tincan.dev/pkg/trace"
+	"tincan.dev/pkg/tty"
 )
 
 // list collects a repeatable flag.
@@ -83,7 +84,7 @@ func parse(args []string) (container.Spec, error) {
 	fs.BoolVar(&spec.UserNS, "user-ns", false, "a user namespace even as root: root inside is uid 100000 outside")
 	fs.BoolVar(&spec.Privileged, "privileged", false, "no hardening: all capabilities, no seccomp, no masked paths")
 	fs.BoolVar(&spec.Init, "init", false, "run a tiny init as PID 1 that reaps zombies and forwards signals")
-	fs.DurationVar(&spec.StopTimeout, "stop-timeout", container.DefaultStopTimeout, "after SIGTERM or SIGINT, time to exit before SIGKILL")
+	fs.DurationVar(&spec.StopTimeout, "stop-timeout", container.DefaultStopTimeout, "after SIGTERM, SIGINT or SIGHUP, time to exit before SIGKILL")
 	fs.BoolVar(&verbose, "v", false, "trace each kernel call (same as TINCAN_TRACE=1)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -101,6 +102,8 @@ func parse(args []string) (container.Spec, error) {
 		trace.Enable()
 	}
 	spec.Args, spec.Env = fs.Args(), env
+	// On a terminal, CMD gets a pty of its own, relayed (pkg/tty).
+	spec.Terminal = tty.IsTerminal(os.Stdin.Fd())
 	for _, kv := range env {
 		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
 			return spec, fmt.Errorf("-e %q: give KEY=VALUE", kv)

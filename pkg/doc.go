@@ -11,6 +11,7 @@
 //	layers     the seed's image/N, config, container layout, and commit
 //	cgroup     cgroup v1, v2 and hybrid: limits, join, OOM, stats, removal
 //	harden     capabilities, no_new_privs, seccomp
+//	tty        a pty of the container's own, relayed to the user's terminal
 //	container  a Spec in, a container run and torn down: what can (09-full) is
 //	step       the command line every lesson shares
 //	testenv    the hermetic sandbox the privileged tests run in

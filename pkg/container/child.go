@@ -15,6 +15,7 @@ import (
 	"tincan.dev/pkg/ns"
 	"tincan.dev/pkg/reexec"
 	"tincan.dev/pkg/trace"
+	"tincan.dev/pkg/tty"
 )
 
 // configEnv carries the Spec to the child, as JSON. An environment
@@ -59,6 +60,9 @@ func Child() {
 	if isStage2() {
 		stage2()
 	}
+	// A stray one from can's caller: not for CMD.
+	os.Unsetenv(stage2Env)
+	os.Unsetenv(stage2Mark)
 	reexec.RunChild(func() error {
 		spec, err := readConfig()
 		if err != nil {
@@ -120,10 +124,20 @@ func setup(spec Spec) error {
 	if cwd == "" {
 		cwd = "/"
 	}
+	if spec.Terminal {
+		if err := ownTerminal(spec.Init); err != nil {
+			return err
+		}
+	}
 	if spec.Rootfs != "" || spec.Cwd != "" {
 		trace.Call("chdir(%q)", cwd)
 		if err := os.Chdir(cwd); err != nil {
 			return fmt.Errorf("-w %s: %w", cwd, err)
+		}
+	}
+	if spec.Rootfs != "" {
+		if err := checkCwd(cwd); err != nil {
+			return err
 		}
 	}
 	env := containerEnv(spec, host)
@@ -131,6 +145,51 @@ func setup(spec Spec) error {
 		return runInit(spec, env)
 	}
 	return execHardened(spec, spec.Args, env, pidsFD)
+}
+
+// checkCwd refuses a working directory outside the container's root, as
+// runc does since CVE-2024-21626: -w /proc/self/fd/N, with N a directory fd
+// of the host's that reached us, would chdir out of the new root. getcwd(2)
+// then answers "(unreachable)/..." rather than a path from "/" (unix.Getwd
+// turns that into ENOENT). RunChild closed every inherited fd already; this
+// also covers fds 0, 1 and 2, which the caller may have opened on a directory.
+func checkCwd(cwd string) error {
+	trace.Call("getcwd()")
+	if _, err := unix.Getwd(); err != nil {
+		return fmt.Errorf("-w %s: the working directory is outside the container's root (%w): refusing to run there", cwd, err)
+	}
+	return nil
+}
+
+// ownTerminal gives CMD a terminal of its own (pkg/tty explains why): a new
+// pty from the container's /dev/ptmx. Its master goes to can, which relays it
+// to the user's terminal; its slave becomes our stdin, stdout and stderr,
+// so nothing in the container keeps the user's terminal open, and the
+// controlling terminal of our session (setsid(2) was done at clone). With
+// --init, stage 2 takes it as CMD's, in a session of CMD's own, so that the
+// SIGINT of a ^C goes to CMD only, not also to PID 1, which would pass it on.
+func ownTerminal(init bool) error {
+	master, slave, err := tty.Open("/dev/ptmx")
+	if err != nil {
+		return err
+	}
+	defer slave.Close()
+	tty.CopySize(slave.Fd(), 0) // fd 0 is still the user's terminal: its size
+	err = reexec.SendFile(master)
+	master.Close()
+	if err != nil {
+		return err
+	}
+	for fd := 0; fd <= 2; fd++ {
+		trace.Call("dup3(%d, %d, 0)", slave.Fd(), fd)
+		if err := unix.Dup3(int(slave.Fd()), fd, 0); err != nil {
+			return fmt.Errorf("dup3 the terminal to fd %d: %w", fd, err)
+		}
+	}
+	if init {
+		return nil
+	}
+	return tty.SetControlling(0)
 }
 
 // hostRoot is the seed's default: the host's filesystem, with /proc mounted

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -15,13 +16,19 @@ import (
 	"tincan.dev/pkg/trace"
 )
 
-// stage2Env carries CMD to the second stage of --init.
-const stage2Env = "_TINCAN_STAGE2"
-
-// The error pipe, as fd 4 of the child (pkg/reexec) and fd 3 of stage 2;
-// with a pids limit, the cgroup's pids.max as fd 5 and fd 4 (cgroupFiles).
+// stage2Env carries CMD to the second stage of --init; stage2Mark, the
+// inode of the error pipe it gets as fd 3, tells a real stage 2 from a
+// caller that happens to have _TINCAN_STAGE2 set.
 const (
-	errFD, stage2ErrFD   = 4, 3
+	stage2Env  = "_TINCAN_STAGE2"
+	stage2Mark = "_TINCAN_STAGE2_PIPE"
+)
+
+// The error pipe is fd 3 of stage 2. With a pids limit, the cgroup's
+// pids.max is fd 5 of the child (the first of reexec's ExtraFiles, see
+// cgroupFiles) and fd 4 of stage 2.
+const (
+	stage2ErrFD          = 3
 	pidsFD, stage2PidsFD = 5, 4
 )
 
@@ -32,7 +39,10 @@ type stage2Config struct {
 	Pids       int64
 }
 
-func isStage2() bool { return os.Getenv(stage2Env) != "" }
+func isStage2() bool {
+	mark := os.Getenv(stage2Mark)
+	return mark != "" && os.Getenv(stage2Env) != "" && mark == fdInode(stage2ErrFD)
+}
 
 // runInit makes can itself PID 1 of the container (--init), as tini or
 // docker run --init do. PID 1 has two duties a shell or a server does not
@@ -46,33 +56,54 @@ func isStage2() bool { return os.Getenv(stage2Env) != "" }
 // with fewer, cannot ptrace it or open /proc/1/exe (ptrace(2), "Ptrace access
 // mode checking"), the path of runc's CVE-2019-5736.
 func runInit(spec Spec, env []string) error {
+	// Handlers first: a signal that reaches PID 1 before it listens is
+	// dropped by the kernel (PID 1 gets only the signals it handles), and
+	// stage 2 may already be CMD by then.
+	sigs := make(chan os.Signal, 16)
+	signal.Notify(sigs, initSignals...)
 	cfg, _ := json.Marshal(stage2Config{Args: spec.Args, Env: env, Privileged: spec.Privileged, Pids: spec.Limits.Pids})
-	files := []uintptr{0, 1, 2, errFD} // the error pipe is stage 2's fd 3
+	errs := reexec.ErrorPipe()
+	files := []uintptr{0, 1, 2, errs.Fd()} // the error pipe is stage 2's fd 3
 	if spec.Limits.Pids > 0 {
 		// Stage 2 writes the pids limit before it execs CMD. This process
 		// stays, and its threads count against the limit too (as tini's one
 		// process does under docker run --init --pids-limit).
 		files = append(files, pidsFD) // its fd 4
 	}
-	trace.Call("clone() + execve(\"/proc/self/exe\", [\"can-init\"], envp)")
+	trace.Call("clone() + setsid() + execve(\"/proc/self/exe\", [\"can-init\"], envp)")
 	pid, err := syscall.ForkExec("/proc/self/exe", []string{"can-init"}, &syscall.ProcAttr{
-		Env:   []string{stage2Env + "=" + string(cfg), trace.Env + "=" + os.Getenv(trace.Env)},
+		Env: []string{
+			stage2Env + "=" + string(cfg),
+			stage2Mark + "=" + fdInode(int(errs.Fd())),
+			trace.Env + "=" + os.Getenv(trace.Env),
+		},
 		Files: files,
+		// CMD leads a session of its own, with the container's terminal
+		// (fd 0, if it has one) as its controlling terminal: a ^C's SIGINT
+		// goes to CMD's foreground, not to us as well.
+		Sys: &syscall.SysProcAttr{Setsid: true, Setctty: spec.Terminal, Ctty: 0},
 	})
 	if err != nil {
 		return fmt.Errorf("--init: start CMD: %w", err)
 	}
 	// Our copy of the error pipe closes now; stage 2's closes when it execs
 	// CMD, and then the parent knows the container runs.
-	unix.Close(errFD)
+	reexec.Detach()
 	if spec.Limits.Pids > 0 {
 		unix.Close(pidsFD)
 	}
-	sigs := make(chan os.Signal, 8)
-	signal.Notify(sigs)
+	// A pidfd names stage 2 for good: we reap every orphan of the container,
+	// so CMD's PID could be reused by the time a signal is passed on. Opened
+	// before any wait4 below, the PID is still CMD's.
+	pidfd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		pidfd = -1 // before Linux 5.3: kill(2) by PID
+	}
 	go func() {
 		for s := range sigs {
-			if s != unix.SIGCHLD {
+			if pidfd >= 0 {
+				unix.PidfdSendSignal(pidfd, s.(unix.Signal), nil, 0)
+			} else {
 				unix.Kill(pid, s.(unix.Signal))
 			}
 		}
@@ -93,6 +124,26 @@ func runInit(spec Spec, env []string) error {
 			os.Exit(ws.ExitStatus())
 		}
 	}
+}
+
+// initSignals are the signals PID 1 passes on to CMD: those a user or a
+// supervisor sends to a program (tini's choice). Not SIGCHLD, which is ours;
+// not SIGPIPE, SIGTTIN, SIGTTOU or SIGURG (the Go runtime's preemption
+// signal), which the kernel raises for a process's own doing; not the
+// synchronous faults (SIGSEGV, ...). SIGKILL and SIGSTOP cannot be caught.
+var initSignals = []os.Signal{
+	unix.SIGHUP, unix.SIGINT, unix.SIGQUIT, unix.SIGTERM, unix.SIGUSR1,
+	unix.SIGUSR2, unix.SIGALRM, unix.SIGCONT, unix.SIGWINCH,
+}
+
+// fdInode names the open file fd by its inode, the mark that stage 2 checks
+// against its fd 3 (isStage2), like pkg/reexec's child marker.
+func fdInode(fd int) string {
+	var st unix.Stat_t
+	if unix.Fstat(fd, &st) != nil {
+		return ""
+	}
+	return strconv.FormatUint(st.Ino, 10)
 }
 
 // stage2 hardens this process and becomes CMD; errors go to the error pipe.

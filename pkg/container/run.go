@@ -16,6 +16,7 @@ import (
 	"tincan.dev/pkg/layers"
 	"tincan.dev/pkg/ns"
 	"tincan.dev/pkg/reexec"
+	"tincan.dev/pkg/tty"
 	"tincan.dev/pkg/userns"
 )
 
@@ -29,6 +30,11 @@ const DefaultStopTimeout = 10 * time.Second
 // down, on every path: CMD's exit, a setup failure half way, a signal to can.
 // It returns CMD's exit code in the shell's convention.
 func Run(spec Spec) (code int, err error) {
+	// From here until teardown is done, signals are ours to handle, not
+	// fatal: caught from before anything exists, so none is lost, and
+	// forwarded to the container from one place, reexec's Wait.
+	sigs := reexec.Notify()
+	defer signal.Stop(sigs)
 	if err := spec.check(); err != nil {
 		return 0, err
 	}
@@ -36,10 +42,6 @@ func Run(spec Spec) (code int, err error) {
 	if err := sweepDead(); err != nil {
 		fmt.Fprintf(os.Stderr, "can: cleanup of earlier containers: %v\n", err)
 	}
-	// Until teardown is done, signals are ours to handle, not fatal.
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT)
-	defer signal.Stop(sigs)
 
 	// The state directory comes first, with all that cleanup needs to know
 	// (DESIGN.md, rule 16): from here on, a SIGKILL at any instant leaves
@@ -109,6 +111,13 @@ func Run(spec Spec) (code int, err error) {
 	cmd.Env = append(os.Environ(), stateEnv+"="+st.dir, configEnv+"="+string(config))
 	cmd.SysProcAttr.Cloneflags = spec.cloneflags()
 	cmd.Rootless = true // a user namespace when not root (pkg/userns)
+	// A session of its own: CMD must not share the caller's terminal, where
+	// ioctl(TIOCSTI) would let it type into the user's shell (pkg/tty).
+	cmd.SysProcAttr.Setsid = true
+	cmd.Signals, cmd.StopTimeout = sigs, spec.StopTimeout
+	if cmd.StopTimeout <= 0 {
+		cmd.StopTimeout = DefaultStopTimeout
+	}
 	if spec.UserNS && os.Geteuid() == 0 {
 		// Root inside is uid and gid 100000 outside, with 65536 ids: what
 		// root makes inside belongs to 100000 on the host.
@@ -146,7 +155,31 @@ func Run(spec Spec) (code int, err error) {
 		cmd.Wait()
 		return 0, err
 	}
-	code, err = wait(cmd, sigs, spec.StopTimeout)
+	select {
+	// A signal caught while the child was setting up is not passed on: CMD
+	// has only just started, and as PID 1 without a handler for it (the
+	// kernel delivers PID 1 only the signals it handles; use --init) it
+	// would ignore it, and we would wait out the stop timeout.
+	case s := <-sigs:
+		cmd.Signal(unix.SIGKILL)
+		cmd.Wait()
+		return 128 + int(s.(unix.Signal)), nil
+	default:
+	}
+	if spec.Terminal {
+		relay, err := relayTerminal(cmd)
+		if err != nil {
+			cmd.Signal(unix.SIGKILL)
+			cmd.Wait()
+			return 0, err
+		}
+		defer func() {
+			if rerr := relay.Close(); rerr != nil && err == nil {
+				err = fmt.Errorf("restore the terminal: %w", rerr)
+			}
+		}()
+	}
+	code, err = cmd.Wait()
 	if err == nil && cg != nil {
 		if stats, serr := cg.Result(); serr == nil && stats.OOMKilled {
 			fmt.Fprintf(os.Stderr, "can: killed by the OOM killer: memory limit %s reached\n", cgroup.FormatSize(spec.Limits.Memory))
@@ -155,31 +188,19 @@ func Run(spec Spec) (code int, err error) {
 	return code, err
 }
 
-// wait waits for the container; on SIGTERM or SIGINT it gives it timeout
-// to exit (reexec.Wait forwards the signal), then kills it. A CMD that is
-// PID 1 without a handler for SIGTERM never sees it: the kernel delivers PID 1
-// only the signals it handles (use --init).
-func wait(cmd *reexec.Cmd, sigs chan os.Signal, timeout time.Duration) (int, error) {
-	if timeout <= 0 {
-		timeout = DefaultStopTimeout
+// relayTerminal receives the container's pty master, which the child sent
+// during setup, and relays it to can's own terminal until the container ends.
+func relayTerminal(cmd *reexec.Cmd) (*tty.Relay, error) {
+	master, err := cmd.ReceiveFile()
+	if err != nil {
+		return nil, err
 	}
-	done := make(chan struct{})
-	defer close(done)
-	go func() {
-		select {
-		case s := <-sigs:
-			if s != unix.SIGTERM && s != unix.SIGINT {
-				return
-			}
-			select {
-			case <-time.After(timeout):
-				unix.Kill(cmd.Pid, unix.SIGKILL)
-			case <-done:
-			}
-		case <-done:
-		}
-	}()
-	return cmd.Wait()
+	relay, err := tty.Start(master, os.Stdin, os.Stdout)
+	if err != nil {
+		master.Close()
+		return nil, err
+	}
+	return relay, nil
 }
 
 // check refuses a bad spec before anything is made.

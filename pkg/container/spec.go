@@ -47,9 +47,10 @@ type Spec struct {
 	Limits     cgroup.Limits
 	Privileged bool // no capability, seccomp or masked-path hardening
 	Init       bool // a tiny PID 1 that reaps zombies and forwards signals
+	Terminal   bool // a pty of its own for CMD, relayed to can's stdin and stdout
 
 	// StopTimeout is how long the container has to exit after can passes
-	// it SIGTERM or SIGINT, before SIGKILL (0: docker stop's 10 seconds).
+	// it SIGTERM, SIGINT or SIGHUP, before SIGKILL (0: docker stop's 10 seconds).
 	StopTimeout time.Duration
 }
 

@@ -7,17 +7,34 @@
 // /proc/self/exe with SysProcAttr.Cloneflags, and the new process, already inside
 // its namespaces, sets itself up and finally execve(2)s the user's command.
 //
-// The turn-taking is two pipes, the way runc does it:
+// The turn-taking is a socket pair and a pipe, the way runc does it:
 //
-//	parent                                   child (fd 3 = go, fd 4 = errors)
-//	Start: clone(CLONE_NEW...)  ------------> blocks reading fd 3
+//	parent                                   child (fd 3 = sync, fd 4 = errors)
+//	Start: clone(CLONE_NEW...)  ------------> closes every other inherited fd,
+//	                                          blocks reading fd 3
 //	setup that needs the child's PID
 //	  (uid maps, cgroup, veth in its netns)
-//	Continue: write "go", close ----------> setup inside (mounts, hostname)
-//	  read fd 4 until EOF   <---------------- execve(CMD): fd 4 is close-on-exec,
-//	                                          so EOF means "CMD is running";
-//	                                          or an error line, then exit 125..127
+//	Continue: write "go"  ------------------> setup inside (mounts, hostname);
+//	                                          may pass a file back on fd 3
+//	                                          (SendFile: a terminal's master)
+//	  read fd 4 until EOF   <---------------- execve(CMD): fds 3 and 4 are
+//	                                          close-on-exec, so EOF means
+//	                                          "CMD is running"; or an error
+//	                                          line, then exit 125..127
 //	Wait: forward signals, reap, exit status
+//
+// fd 3 is a unix socket rather than a pipe so that it can carry a file
+// descriptor (SCM_RIGHTS, unix(7)) as well as bytes.
+//
+// Two traps this package closes. File descriptors: execve(2) keeps every fd
+// not marked close-on-exec, so an fd the caller of the program left open (a
+// shell's exec 7</) would reach the container, and /proc/self/fd/7 would be
+// a door to the host's filesystem (runc's CVE-2024-21626). Start passes only
+// 0, 1, 2, 3 and 4, and the child closes anything else it finds. Signals: a
+// signal that arrives before anyone listens is lost, or kills the parent
+// before it tears down; Notify catches them from before the child exists, and
+// Wait forwards them through a pidfd, which names this child for good, never a
+// later process that reused its PID (pidfd_open(2)).
 package reexec
 
 import (
@@ -31,6 +48,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -38,13 +56,21 @@ import (
 	"tincan.dev/pkg/userns"
 )
 
-// childEnv marks the re-executed process; Exec removes it before CMD runs.
+// childEnv marks the re-executed process. Its value is the inode number of
+// the child's end of the sync socket, which IsChild checks against fd 3: a
+// stray _TINCAN_CHILD in the caller's environment does not make a child.
+// Start removes any such stray value; RunChild removes the variable for CMD.
 const childEnv = "_TINCAN_CHILD"
 
-// The child's ends of the pipes, as numbered by exec.Cmd.ExtraFiles.
+// filesEnv tells the child how many ExtraFiles follow fd 4: those are the
+// parent's, the only fds above 4 that the child keeps (closeInherited).
+const filesEnv = "_TINCAN_FILES"
+
+// The child's ends of its channels to the parent, as numbered by
+// exec.Cmd.ExtraFiles.
 const (
-	goFD  = 3
-	errFD = 4
+	syncFD = 3
+	errFD  = 4
 )
 
 // Exit codes, as Docker uses them (docker run --help, "Exit Status").
@@ -72,8 +98,43 @@ func Code(err error) int {
 	return CodeFailed
 }
 
-// IsChild reports whether this process is the re-executed child.
-func IsChild() bool { return os.Getenv(childEnv) == "1" }
+// IsChild reports whether this process is the re-executed child: the marker
+// is in its environment and names the socket it holds as fd 3.
+func IsChild() bool {
+	v := os.Getenv(childEnv)
+	return strings.HasPrefix(v, "socket:") && v == inode(syncFD)
+}
+
+// inode names the open file fd as "socket:INODE" (or "pipe:", "file:"), the
+// way /proc/self/fd spells it, or "" when fd is not open.
+func inode(fd int) string {
+	var st unix.Stat_t
+	if unix.Fstat(fd, &st) != nil {
+		return ""
+	}
+	kind := "file"
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFSOCK:
+		kind = "socket"
+	case unix.S_IFIFO:
+		kind = "pipe"
+	}
+	return kind + ":" + strconv.FormatUint(st.Ino, 10)
+}
+
+// Signals are the signals a parent catches and passes on to its child: the
+// ones a user or a supervisor sends to ask a program to stop.
+var Signals = []os.Signal{unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT}
+
+// Notify starts catching Signals now, so that none is lost, nor kills this
+// process, between here and Wait, which forwards what was caught. Call it
+// before anything a signal must not interrupt half way, and give the channel
+// to the Cmd (Cmd.Signals); Start calls it when nobody has.
+func Notify() chan os.Signal {
+	sigs := make(chan os.Signal, 16)
+	signal.Notify(sigs, Signals...)
+	return sigs
+}
 
 // Cmd is this program started again as a child in new namespaces.
 type Cmd struct {
@@ -95,13 +156,23 @@ type Cmd struct {
 	Env []string
 	// ExtraFiles are more open files for the child, as fd 5, 6...
 	ExtraFiles []*os.File
+	// Signals, from Notify, are forwarded to the child by Wait. A parent
+	// that has its own work to protect from signals (a teardown) calls Notify
+	// itself, early, and sets this; they are still caught after Wait.
+	Signals chan os.Signal
+	// StopTimeout, when set, is how long the child has after a forwarded
+	// SIGTERM, SIGINT or SIGHUP before Wait kills it (docker stop's rule).
+	StopTimeout time.Duration
 	// Pid is the child's PID as the parent sees it, set by Start.
 	Pid int
 
-	args []string
-	cmd  *exec.Cmd
-	goW  *os.File // parent's end of the "go" pipe
-	errR *os.File // parent's end of the error pipe
+	args  []string
+	cmd   *exec.Cmd
+	sync  *os.File // parent's end of the sync socket
+	errR  *os.File // parent's end of the error pipe
+	pidfd int      // the child, for signals; -1 where pidfd_open is missing
+
+	ownSignals bool // Start called Notify, and release undoes it
 }
 
 // Command prepares argv (usually os.Args) to run again as the child.
@@ -109,6 +180,7 @@ func Command(argv ...string) *Cmd {
 	return &Cmd{
 		SysProcAttr: &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL},
 		args:        argv,
+		pidfd:       -1,
 	}
 }
 
@@ -125,34 +197,47 @@ var cloneNames = []trace.Flag{
 // Start clones the child. It runs up to its first instruction of setup and
 // waits there for Continue, so the parent can act on it while it is paused.
 func (c *Cmd) Start() error {
+	if c.Signals == nil {
+		c.Signals, c.ownSignals = Notify(), true
+	}
 	if c.Rootless && os.Geteuid() != 0 && c.SysProcAttr.Cloneflags&unix.CLONE_NEWUSER == 0 {
 		userns.MapCallerToRoot(c.SysProcAttr)
 		if c.RootlessNote != "" {
 			fmt.Fprintln(os.Stderr, c.RootlessNote)
 		}
 	}
-	goR, goW, err := os.Pipe()
-	if err != nil {
+	// Go opens every file close-on-exec, but fds inherited from our own
+	// caller are not: mark them, so the clone below passes on only 0, 1, 2
+	// and ExtraFiles.
+	if err := closeFromFD(3); err != nil {
 		return err
 	}
+	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("socketpair: %w", err)
+	}
+	sync, childSync := os.NewFile(uintptr(pair[0]), "sync"), os.NewFile(uintptr(pair[1]), "sync")
 	errR, errW, err := os.Pipe()
 	if err != nil {
-		goR.Close()
-		goW.Close()
+		sync.Close()
+		childSync.Close()
 		return err
 	}
 	cmd := exec.Command("/proc/self/exe", c.args[1:]...)
 	cmd.Args[0] = c.args[0]
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-	cmd.ExtraFiles = append([]*os.File{goR, errW}, c.ExtraFiles...) // fd 3 and fd 4 in the child
+	cmd.ExtraFiles = append([]*os.File{childSync, errW}, c.ExtraFiles...) // fd 3, 4, then 5... in the child
 	env := c.Env
 	if env == nil {
 		env = os.Environ()
 	}
-	cmd.Env = append(env, childEnv+"=1")
+	cmd.Env = append(without(without(env, childEnv), filesEnv), childEnv+"="+inode(int(childSync.Fd())))
+	if len(c.ExtraFiles) > 0 {
+		cmd.Env = append(cmd.Env, filesEnv+"="+strconv.Itoa(len(c.ExtraFiles)))
+	}
 	cmd.SysProcAttr = c.SysProcAttr
 	err = cmd.Start()
-	goR.Close() // the child holds its own copies now
+	childSync.Close() // the child holds its own copies now
 	errW.Close()
 	flags := trace.Flags(c.SysProcAttr.Cloneflags, cloneNames)
 	var pathErr *os.PathError // "fork/exec /proc/self/exe: ...": the errno says it all
@@ -160,7 +245,7 @@ func (c *Cmd) Start() error {
 		err = pathErr.Err
 	}
 	if err != nil {
-		goW.Close()
+		sync.Close()
 		errR.Close()
 		if c.SysProcAttr.Cloneflags&unix.CLONE_NEWUSER != 0 {
 			return userns.Explain(fmt.Errorf("clone(%s): %w", flags, err))
@@ -173,16 +258,24 @@ func (c *Cmd) Start() error {
 		flags = ""
 	}
 	trace.Call("clone(%sSIGCHLD) = %d", flags, cmd.Process.Pid)
+	if c.SysProcAttr.Setsid {
+		trace.Call("setsid() (in the child, before execve)")
+	}
 	userns.TraceClone(cmd.Process.Pid, c.SysProcAttr)
-	c.cmd, c.goW, c.errR, c.Pid = cmd, goW, errR, cmd.Process.Pid
+	c.cmd, c.sync, c.errR, c.Pid = cmd, sync, errR, cmd.Process.Pid
+	// Race-free: the child is not reaped before Wait, so its PID cannot
+	// have been reused yet.
+	if fd, err := unix.PidfdOpen(c.Pid, 0); err == nil {
+		c.pidfd = fd
+		unix.CloseOnExec(fd)
+	}
 	return nil
 }
 
 // Continue lets the child go on with its setup and waits until it has either
 // exec'd CMD (nil) or failed (its error, carrying its exit code).
 func (c *Cmd) Continue() error {
-	_, werr := c.goW.Write([]byte("go"))
-	c.goW.Close()
+	_, werr := c.sync.Write([]byte("go"))
 	msg, err := io.ReadAll(c.errR)
 	c.errR.Close()
 	if err != nil {
@@ -202,35 +295,85 @@ func (c *Cmd) Continue() error {
 	return &Error{Code: n, Err: errors.New(strings.TrimSpace(text))}
 }
 
-// Abort ends a child that was started but will not be continued (the parent's
-// setup failed): closing the "go" pipe makes it exit, and Abort reaps it.
-func (c *Cmd) Abort() {
-	c.goW.Close()
-	c.errR.Close()
-	c.cmd.Process.Kill()
-	c.cmd.Wait()
+// ReceiveFile returns the file the child passed with SendFile during its
+// setup. Call it after Continue succeeded.
+func (c *Cmd) ReceiveFile() (*os.File, error) {
+	f, err := recvFile(c.sync)
+	if err != nil {
+		return nil, fmt.Errorf("receive a file from the container's setup: %w", err)
+	}
+	return f, nil
 }
 
-// Wait forwards SIGINT, SIGTERM, SIGHUP and SIGQUIT to the child until it
-// exits, and returns its exit code in the shell's convention: the status it
-// passed to exit(2), or 128+N when signal N killed it.
+// Abort ends a child that was started but will not be continued (the parent's
+// setup failed): closing the sync socket makes it exit, and Abort reaps it.
+func (c *Cmd) Abort() {
+	c.sync.Close()
+	c.errR.Close()
+	c.Signal(unix.SIGKILL)
+	c.cmd.Wait()
+	c.release()
+}
+
+// Signal sends sig to the child, through its pidfd when the kernel has
+// pidfd_open (Linux 5.3): once the child is reaped that fails with ESRCH
+// rather than hitting whatever process got the PID next.
+func (c *Cmd) Signal(sig os.Signal) error {
+	s := sig.(unix.Signal)
+	if c.pidfd == released {
+		return os.ErrProcessDone
+	}
+	if c.pidfd < 0 {
+		trace.Call("kill(%d, %s)", c.Pid, unix.SignalName(s))
+		return c.cmd.Process.Signal(s)
+	}
+	trace.Call("pidfd_send_signal(pidfd(%d), %s, NULL, 0)", c.Pid, unix.SignalName(s))
+	return unix.PidfdSendSignal(c.pidfd, s, nil, 0)
+}
+
+// release closes the parent's last handles on the child.
+func (c *Cmd) release() {
+	if c.ownSignals {
+		signal.Stop(c.Signals)
+	}
+	c.sync.Close()
+	if c.pidfd >= 0 {
+		unix.Close(c.pidfd)
+	}
+	c.pidfd = released
+}
+
+// released marks a Cmd whose child is reaped: nothing to signal any more.
+const released = -2
+
+// Wait forwards the caught Signals to the child until it exits, kills it
+// StopTimeout after the first SIGTERM, SIGINT or SIGHUP, and returns its exit
+// code in the shell's convention: the status it passed to exit(2), or 128+N
+// when signal N killed it.
 func (c *Cmd) Wait() (int, error) {
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT)
-	defer signal.Stop(sigs)
-	done := make(chan struct{})
-	defer close(done)
+	done, forwarded := make(chan struct{}), make(chan struct{})
 	go func() {
+		defer close(forwarded)
+		var kill <-chan time.Time
 		for {
 			select {
-			case s := <-sigs:
-				c.cmd.Process.Signal(s)
+			case s := <-c.Signals:
+				c.Signal(s)
+				stop := s == unix.SIGTERM || s == unix.SIGINT || s == unix.SIGHUP
+				if stop && kill == nil && c.StopTimeout > 0 {
+					kill = time.After(c.StopTimeout)
+				}
+			case <-kill:
+				c.Signal(unix.SIGKILL)
 			case <-done:
 				return
 			}
 		}
 	}()
 	err := c.cmd.Wait()
+	close(done)
+	<-forwarded // no signal in flight when the pidfd is closed
+	c.release()
 	var exitErr *exec.ExitError
 	if err != nil && !errors.As(err, &exitErr) {
 		return 0, err
@@ -265,18 +408,30 @@ func (c *Cmd) ContinueAndWait() (int, error) {
 	return c.Wait()
 }
 
+// The child's ends, as files: closed through the *os.File, never by number,
+// or the File's finalizer could later close whatever reused the number.
+var toParent, errs *os.File
+
 // RunChild is the child's side. It waits for the parent's "go", runs setup
 // (which ends by calling Exec), and if setup fails, reports the error to the
 // parent on fd 4 and exits with the error's code. It never returns.
 func RunChild(setup func() error) {
+	// Before anything can chdir or open a path: an fd inherited from whoever
+	// started our parent could lead out of the container. Close-on-exec is
+	// not enough, /proc/self/fd/N works until execve.
+	extra, _ := strconv.Atoi(os.Getenv(filesEnv))
+	os.Unsetenv(filesEnv)
+	closeInherited(errFD + extra)
+	// The "go" and error channels must not reach CMD either.
+	unix.CloseOnExec(syncFD)
+	unix.CloseOnExec(errFD)
+	toParent, errs = os.NewFile(syncFD, "sync"), os.NewFile(errFD, "errors")
+	os.Unsetenv(childEnv)
 	// Until "go" arrives the parent may still be writing our uid maps, putting
 	// us in a cgroup or creating our network interface.
-	r := bufio.NewReader(os.NewFile(goFD, "go"))
-	if _, err := r.Peek(2); err != nil {
+	if _, err := bufio.NewReader(toParent).Peek(2); err != nil {
 		os.Exit(CodeFailed) // the parent gave up on us: it reports why
 	}
-	unix.Close(goFD)
-	unix.CloseOnExec(errFD)
 	err := setup()
 	if err == nil {
 		err = errors.New("setup returned without exec")
@@ -285,8 +440,71 @@ func RunChild(setup func() error) {
 	// privileged step fails: name the setting rather than a bare EPERM.
 	err = userns.ExplainInside(err)
 	code := Code(err)
-	fmt.Fprintf(os.NewFile(errFD, "errors"), "%d %v", code, err)
+	fmt.Fprintf(errs, "%d %v", code, err)
 	os.Exit(code)
+}
+
+// closeInherited closes every fd above last (the error pipe, or the last of
+// the parent's ExtraFiles) that came through execve(2): those are the ones
+// not marked close-on-exec, as the Go runtime marks all of its own.
+func closeInherited(last int) {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil { // no /proc: mark them all, the best there is
+		unix.CloseRange(uint(last+1), ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
+		return
+	}
+	for _, e := range ents {
+		fd, err := strconv.Atoi(e.Name())
+		if err != nil || fd <= last {
+			continue
+		}
+		if flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err == nil && flags&unix.FD_CLOEXEC == 0 {
+			unix.Close(fd)
+		}
+	}
+}
+
+// SendFile passes f to the parent (ReceiveFile) over the sync socket, as
+// SCM_RIGHTS: the parent gets its own fd for the same open file.
+func SendFile(f *os.File) error {
+	trace.Call("sendmsg(%d, {SCM_RIGHTS, [%d]})", syncFD, f.Fd())
+	if err := unix.Sendmsg(syncFD, []byte{0}, unix.UnixRights(int(f.Fd())), nil, 0); err != nil {
+		return fmt.Errorf("send %s to the parent: %w", f.Name(), err)
+	}
+	return nil
+}
+
+// recvFile reads one fd sent with SendFile from the socket s.
+func recvFile(s *os.File) (*os.File, error) {
+	buf, oob := make([]byte, 1), make([]byte, unix.CmsgSpace(4))
+	n, oobn, _, _, err := unix.Recvmsg(int(s.Fd()), buf, oob, unix.MSG_CMSG_CLOEXEC)
+	if err != nil {
+		return nil, err
+	}
+	if n == 0 {
+		return nil, errors.New("the child sent nothing")
+	}
+	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+	if err != nil || len(msgs) != 1 {
+		return nil, fmt.Errorf("no file in the message (%v)", err)
+	}
+	fds, err := unix.ParseUnixRights(&msgs[0])
+	if err != nil || len(fds) != 1 {
+		return nil, fmt.Errorf("no file in the message (%v)", err)
+	}
+	return os.NewFile(uintptr(fds[0]), "received"), nil
+}
+
+// ErrorPipe is the child's end of the error pipe, for a child that starts
+// CMD as a process of its own (an init): give it to that process, then call
+// Detach.
+func ErrorPipe() *os.File { return errs }
+
+// Detach closes the child's ends of its channels to the parent, for a child
+// that lives on beside CMD; Exec's execve closes them otherwise.
+func Detach() {
+	toParent.Close()
+	errs.Close()
 }
 
 // Exec replaces the child with CMD, looked up in $PATH as a shell would. Every

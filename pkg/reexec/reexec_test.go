@@ -5,7 +5,11 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -60,11 +64,73 @@ func TestHelperChild(t *testing.T) {
 	if !IsChild() {
 		t.Skip("runs only as the child of TestChildErrorReachesParent")
 	}
-	arg := os.Args[len(os.Args)-1]
+	args := os.Args[len(os.Args)-1:]
+	for i, a := range os.Args {
+		if a == "--" {
+			args = os.Args[i+1:]
+			break
+		}
+	}
 	RunChild(func() error {
-		if arg == "fail" {
+		if args[0] == "fail" {
 			return errors.New("setup failed on purpose")
 		}
-		return Exec([]string{arg})
+		return Exec(args)
 	})
+}
+
+// helper is a Cmd whose child runs CMD (TestHelperChild), with the signals
+// it forwards caught from now.
+func helper(t *testing.T, cmd ...string) *Cmd {
+	c := Command(append([]string{os.Args[0], "-test.run=TestHelperChild", "--"}, cmd...)...)
+	c.Env = append(os.Environ(), "REEXEC_TEST_CHILD=1")
+	c.Signals = Notify()
+	t.Cleanup(func() { signal.Stop(c.Signals) })
+	return c
+}
+
+// A signal that comes while the child is being set up, before Wait, is
+// caught (the test survives its own SIGTERM) and passed on once Wait runs.
+func TestSignalBeforeGoForwarded(t *testing.T) {
+	if os.Getenv("REEXEC_TEST_CHILD") != "" {
+		return
+	}
+	cmd := helper(t, "sleep", "60")
+	require.NoError(t, cmd.Start())
+	require.NoError(t, syscall.Kill(os.Getpid(), syscall.SIGTERM))
+	code, err := cmd.ContinueAndWait()
+	require.NoError(t, err)
+	require.Equal(t, 143, code)
+}
+
+// After a SIGHUP, and a SIGTERM, that the child ignores, Wait still kills it
+// once StopTimeout has passed.
+func TestStopTimeoutAfterSIGHUP(t *testing.T) {
+	if os.Getenv("REEXEC_TEST_CHILD") != "" {
+		return
+	}
+	ready := filepath.Join(t.TempDir(), "ready")
+	cmd := helper(t, "sh", "-c", `trap "" HUP TERM; touch "$0"; exec sleep 60`, ready)
+	cmd.StopTimeout = 100 * time.Millisecond
+	require.NoError(t, cmd.Start())
+	require.NoError(t, cmd.Continue())
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if _, err := os.Stat(ready); err == nil {
+			break
+		}
+		require.False(t, time.Now().After(deadline), "the child never got ready")
+	}
+	syscall.Kill(os.Getpid(), syscall.SIGHUP)
+	syscall.Kill(os.Getpid(), syscall.SIGTERM)
+	code, err := cmd.Wait()
+	require.NoError(t, err)
+	require.Equal(t, 137, code, "not killed after the stop timeout")
+}
+
+// The marker alone does not make a child: it must name the socket on fd 3.
+func TestChildMarkerNeedsSocket(t *testing.T) {
+	t.Setenv(childEnv, "1")
+	require.False(t, IsChild())
+	t.Setenv(childEnv, inode(syncFD))
+	require.False(t, IsChild(), "fd 3 of a test is no sync socket")
 }

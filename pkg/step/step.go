@@ -60,6 +60,11 @@ func Main(name, usage string, parent Parent, child Child) {
 		reexec.RunChild(func() error { return child(args) })
 	}
 	cmd := reexec.Command(os.Args...)
+	// Catch ^C and kill from now, before the child exists: Wait passes them
+	// on, and the lesson's cleanup (a cgroup, a veth) still runs after it.
+	// Caught only at Wait, a ^C during setup would end us with the child
+	// and what we made for it left behind.
+	cmd.Signals = reexec.Notify()
 	// Without root, Start adds a user namespace that maps us to root in it,
 	// unless the lesson makes its own (06-user), and says so once.
 	cmd.Rootless = true

@@ -13,6 +13,8 @@
 //	probe syscall NAME   ok, or the errno name (EPERM, ENOSYS, ...) the call got
 //	probe syscall NR     the same for call number NR, made with six zero arguments
 //	probe syn MAC IP:PORT  a raw TCP SYN out of eth0 to MAC: syn-ack, rst or none
+//	probe tiocsti        types "echo INJECTED" into the terminal on fds 0, 1, 2
+//	                     with ioctl(TIOCSTI): one line per fd, "fd0 ok" or the errno
 //
 // Every subcommand exits 0 once it has printed its answer; a probe that
 // cannot read what it was asked exits 1, a bad command line exits 2.
@@ -27,6 +29,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -69,6 +72,8 @@ func main() {
 			usage()
 		}
 		err = syn(os.Args[2], os.Args[3])
+	case "tiocsti":
+		tiocsti()
 	default:
 		usage()
 	}
@@ -79,7 +84,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: probe mypid|ns|caps|mounts|uid|hostname|syscall NAME|syn MAC IP:PORT")
+	fmt.Fprintln(os.Stderr, "usage: probe mypid|ns|caps|mounts|uid|hostname|syscall NAME|syn MAC IP:PORT|tiocsti")
 	fmt.Fprintln(os.Stderr, "       syscall NAME: clone clone3 fork keyctl listmount mount name_to_handle_at personality statmount")
 	fmt.Fprintln(os.Stderr, "                     unshare unshare-user vsock, or a number")
 	os.Exit(2)
@@ -243,4 +248,23 @@ func result(err error) string {
 		return fmt.Sprintf("errno %d", int(e))
 	}
 	return err.Error()
+}
+
+// tiocsti tries bubblewrap's CVE-2017-5226: ioctl(fd, TIOCSTI, &c) pushes c
+// into the terminal's input as if typed, so a process sharing the user's
+// terminal can have the user's shell run a command once it exits
+// (ioctl_tty(2)). The kernel allows it on the caller's controlling terminal,
+// or with CAP_SYS_ADMIN.
+func tiocsti() {
+	for fd := 0; fd <= 2; fd++ {
+		var err error
+		line := []byte("echo INJECTED\n")
+		for i := range line {
+			_, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), unix.TIOCSTI, uintptr(unsafe.Pointer(&line[i])))
+			if err = errnoOrNil(e); err != nil {
+				break
+			}
+		}
+		fmt.Printf("fd%d %s\n", fd, result(err))
+	}
 }

@@ -1,0 +1,62 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"tincan.dev/pkg/testenv"
+)
+
+// runc's CVE-2024-21626, as a caller's leak: a directory fd that can's
+// caller left open (a shell's exec 7</) must not become a door out of the
+// container through -w /proc/self/fd/7. Nor may fd 0 opened on a directory,
+// which can cannot close: can checks after chdir that the working directory
+// lies inside the new root.
+func TestInheritedDirFD(t *testing.T) {
+	testenv.NeedRoot(t)
+	root := rootWithProbe(t)
+	secret := filepath.Join(t.TempDir(), "secret")
+	require.NoError(t, os.WriteFile(secret, []byte("host secret\n"), 0o644))
+	hostRoot, err := os.Open("/")
+	require.NoError(t, err)
+	defer hostRoot.Close()
+	up := "../../../../../../../../../../.." + secret
+
+	cmd := exec.Command(canBin(), "--chroot", root, "-w", "/proc/self/fd/7", "--", "cat", up)
+	cmd.ExtraFiles = []*os.File{nil, nil, nil, nil, hostRoot} // fd 7 of can
+	r := testenv.Run(t, cmd)
+	require.NotContains(t, r.Stdout, "host secret", "read the host's file through an inherited fd")
+	require.Equal(t, 125, r.Code, r.Stderr)
+	// Refused by chdir itself: the fd was closed before setup began.
+	require.Contains(t, r.Stderr, "chdir /proc/self/fd/7: ")
+
+	cmd = exec.Command(canBin(), "--chroot", root, "-w", "/proc/self/fd/0", "--", "cat", up)
+	cmd.Stdin = hostRoot
+	r = testenv.Run(t, cmd)
+	require.NotContains(t, r.Stdout, "host secret", "read the host's file through fd 0")
+	require.Equal(t, 125, r.Code, r.Stderr)
+	require.Contains(t, r.Stderr, "outside the container's root")
+	requireNoState(t)
+}
+
+// The child's marker in the caller's environment neither makes can think it
+// is the child nor reaches CMD.
+func TestChildMarkerNotFaked(t *testing.T) {
+	testenv.NeedRoot(t)
+	for _, v := range []string{"_TINCAN_CHILD=1", "_TINCAN_STAGE2={}"} {
+		cmd := exec.Command(canBin(), "cleanup")
+		cmd.Env = append(os.Environ(), v)
+		r := testenv.Run(t, cmd)
+		require.Equal(t, 0, r.Code, "%s can cleanup: %s", v, r.Stderr)
+
+		cmd = exec.Command(canBin(), "--init", "--", "sh", "-c", "echo ${_TINCAN_CHILD-unset} ${_TINCAN_STAGE2-unset}")
+		cmd.Env = append(os.Environ(), v)
+		r = testenv.Run(t, cmd)
+		require.Equal(t, 0, r.Code, "%s: %s", v, r.Stderr)
+		require.Equal(t, "unset unset\n", r.Stdout)
+	}
+}

@@ -24,6 +24,7 @@ type stage2Config struct {
 	Args       []string
 	Env        []string
 	Privileged bool
+	User       string
 }
 
 func isStage2() bool { return os.Getenv(stage2Env) != "" }
@@ -40,7 +41,7 @@ func isStage2() bool { return os.Getenv(stage2Env) != "" }
 // with fewer, cannot ptrace it or open /proc/1/exe (ptrace(2), "Ptrace access
 // mode checking"), the path of runc's CVE-2019-5736.
 func runInit(spec Spec, env []string) error {
-	cfg, _ := json.Marshal(stage2Config{Args: spec.Args, Env: env, Privileged: spec.Privileged})
+	cfg, _ := json.Marshal(stage2Config{Args: spec.Args, Env: env, Privileged: spec.Privileged, User: spec.User})
 	trace.Call("clone() + execve(\"/proc/self/exe\", [\"can-init\"], envp)")
 	pid, err := syscall.ForkExec("/proc/self/exe", []string{"can-init"}, &syscall.ProcAttr{
 		Env:   []string{stage2Env + "=" + string(cfg), trace.Env + "=" + os.Getenv(trace.Env)},
@@ -84,7 +85,7 @@ func stage2() {
 	var cfg stage2Config
 	err := json.Unmarshal([]byte(os.Getenv(stage2Env)), &cfg)
 	if err == nil {
-		err = execHardened(Spec{Privileged: cfg.Privileged}, cfg.Args, cfg.Env)
+		err = execHardened(Spec{Privileged: cfg.Privileged, User: cfg.User}, cfg.Args, cfg.Env)
 	}
 	code := reexec.Code(err)
 	fmt.Fprintf(os.NewFile(stage2ErrFD, "errors"), "%d %v", code, err)
@@ -99,6 +100,9 @@ func execHardened(spec Spec, args, env []string) error {
 		if k, v, ok := strings.Cut(kv, "="); ok && k != "" {
 			os.Setenv(k, v)
 		}
+	}
+	if err := switchUser(spec.User); err != nil {
+		return err
 	}
 	if err := applyHardening(spec); err != nil {
 		return err

@@ -300,27 +300,52 @@ func saveWith(t *testing.T, img v1.Image, hex string, b []byte) string {
 	return file
 }
 
-// Debian's skopeo and umoci write the archives people have: when they are
-// installed, what they write imports too.
-func TestImportSkopeoArchive(t *testing.T) {
+// The tools people make images with, from Debian's packages: umoci builds
+// an OCI layout (with its own whiteout and opaque directory), skopeo turns
+// it into an OCI archive and a docker save tarball. Each imports.
+func TestImportUmociAndSkopeo(t *testing.T) {
 	testenv.NeedRoot(t)
-	skopeo, err := exec.LookPath("skopeo")
-	if err != nil {
-		t.Skip("needs skopeo: apt-get install skopeo")
+	_, err1 := exec.LookPath("umoci")
+	_, err2 := exec.LookPath("skopeo")
+	if err1 != nil || err2 != nil {
+		t.Skip("needs umoci and skopeo: apt-get install umoci skopeo")
 	}
-	oci := filepath.Join(t.TempDir(), "oci")
-	p, err := layout.Write(oci, empty.Index)
-	require.NoError(t, err)
-	require.NoError(t, p.AppendImage(imagetest.Demo(t)))
 	tmp := t.TempDir()
-	for _, dst := range []string{"oci-archive:" + tmp + "/oci.tar", "docker-archive:" + tmp + "/docker.tar"} {
-		out, err := exec.Command(skopeo, "--insecure-policy", "copy", "oci:"+oci, dst).CombinedOutput()
-		require.NoError(t, err, string(out))
-		file := strings.SplitN(dst, ":", 2)[1]
-		dir := filepath.Join(t.TempDir(), "img")
-		_, err = image.Import(context.Background(), file, dir)
-		require.NoError(t, err, dst)
-		requireDemo(t, dir)
+	oci := filepath.Join(tmp, "oci")
+	cache := filepath.Join(tmp, "cache")
+	require.NoError(t, os.MkdirAll(filepath.Join(cache, "new"), 0o755))
+	for _, args := range [][]string{
+		{"init", "--layout", oci},
+		{"new", "--image", oci + ":demo"},
+		{"insert", "--image", oci + ":demo", testenv.Rootfs(t), "/"},
+		{"insert", "--image", oci + ":demo", "--whiteout", "/etc/hosts"},
+		{"insert", "--image", oci + ":demo", "--opaque", cache, "/usr"},
+		{"config", "--image", oci + ":demo", "--config.cmd", "sh"},
+	} {
+		out, err := exec.Command("umoci", args...).CombinedOutput()
+		require.NoError(t, err, "umoci %v: %s", args, out)
+	}
+	for _, dst := range []string{"", "oci-archive:" + tmp + "/oci.tar", "docker-archive:" + tmp + "/docker.tar"} {
+		file := oci
+		if dst != "" {
+			out, err := exec.Command("skopeo", "--insecure-policy", "copy", "oci:"+oci+":demo", dst).CombinedOutput()
+			require.NoError(t, err, string(out))
+			file = strings.SplitN(dst, ":", 2)[1]
+		}
+		t.Run(filepath.Base(file), func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "img")
+			got, err := image.Import(context.Background(), file, dir)
+			require.NoError(t, err)
+			require.Equal(t, 3, got.Layers)
+			require.Equal(t, []string{"sh"}, got.Config.Config.Cmd)
+			var st unix.Stat_t
+			require.NoError(t, unix.Lstat(filepath.Join(dir, "image/1/etc/hosts"), &st))
+			require.Equal(t, uint32(unix.S_IFCHR), st.Mode&unix.S_IFMT, "umoci's whiteout is no whiteout for overlay")
+			v := make([]byte, 4)
+			_, err = unix.Lgetxattr(filepath.Join(dir, "image/2/usr"), rootfs.OpaqueXattr(), v)
+			require.NoError(t, err, "umoci's opaque /usr is not opaque for overlay")
+			require.DirExists(t, filepath.Join(dir, "image/2/usr/new"))
+		})
 	}
 }
 

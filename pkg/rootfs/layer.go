@@ -22,8 +22,9 @@ const (
 )
 
 // ImportLayer unpacks one image layer, an uncompressed tar stream, into dir
-// (missing or empty), with Import's rules: no absolute names, no "..", every
-// path resolved inside dir with RESOLVE_IN_ROOT, device nodes skipped.
+// (missing or empty), with Import's rules: no "..", every path resolved
+// inside dir with RESOLVE_IN_ROOT, device nodes skipped (a leading "/" is
+// dropped, as docker does: "/etc/passwd" is dir's etc/passwd).
 //
 // overlayfs does not read OCI's whiteout files: it has markers of its own
 // (filesystems/overlayfs.rst, "whiteouts and opaque directories"). So
@@ -60,6 +61,13 @@ func ImportLayer(r io.Reader, dir string) error {
 		}
 		if err != nil {
 			return err
+		}
+		// Names are relative to the layer's root; some writers (umoci) put a
+		// "/" in front, which GNU tar and Docker drop, and so does this:
+		// "/etc" is "etc". ".." stays refused.
+		h.Name = strings.TrimLeft(h.Name, "/")
+		if h.Typeflag == tar.TypeLink {
+			h.Linkname = strings.TrimLeft(h.Linkname, "/")
 		}
 		name, err := clean(h.Name)
 		if err == nil && strings.HasPrefix(path.Base(name), whiteoutPrefix) {

@@ -47,6 +47,8 @@ func TestImportLayerWhiteouts(t *testing.T) {
 		tar.Header{Name: "keep/", Typeflag: tar.TypeDir},
 		tar.Header{Name: "file", Typeflag: tar.TypeReg, Linkname: "mine"},
 		tar.Header{Name: ".wh.file", Typeflag: tar.TypeReg},
+		// umoci writes rooted names: they are the layer's, as for docker.
+		tar.Header{Name: "/rooted", Typeflag: tar.TypeReg, Linkname: "in the layer"},
 	), dir)
 	if os.Geteuid() != 0 && err != nil {
 		t.Skipf("as a user the test's filesystem must take user xattrs: %v", err)
@@ -71,6 +73,7 @@ func TestImportLayerWhiteouts(t *testing.T) {
 	b, err = os.ReadFile(filepath.Join(dir, "file"))
 	require.NoError(t, err)
 	require.Equal(t, "mine", string(b))
+	require.FileExists(t, filepath.Join(dir, "rooted"))
 }
 
 // A layer is untrusted input: the same refusals as Import, whiteouts included.
@@ -78,6 +81,7 @@ func TestImportLayerRefusesEscapes(t *testing.T) {
 	outside := t.TempDir()
 	for name, hs := range map[string][]tar.Header{
 		"dotdot":        {{Name: "../x", Typeflag: tar.TypeReg}},
+		"rooted dotdot": {{Name: "/../x", Typeflag: tar.TypeReg}},
 		"whiteout up":   {{Name: "a/../../.wh.x", Typeflag: tar.TypeReg}},
 		"whiteout dots": {{Name: "a/.wh...", Typeflag: tar.TypeReg}},
 		"hardlink up":   {{Name: "h", Typeflag: tar.TypeLink, Linkname: "../../etc/passwd"}},

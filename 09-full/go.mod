@@ -1,9 +1,11 @@
 module tincan.dev/09-full
 
-// go 1.25: can links pkg/image, whose go-containerregistry needs it.
+// go 1.25: the tests build and serve images with go-containerregistry (as
+// pkg/image does), which needs it. can itself does not link it (README.md).
 go 1.25.0
 
 require (
+	github.com/google/go-containerregistry v0.22.1
 	github.com/stretchr/testify v1.10.0
 	github.com/vishvananda/netlink v1.3.0
 	golang.org/x/sys v0.47.0
@@ -17,7 +19,6 @@ require (
 	github.com/docker/docker-credential-helpers v0.9.3 // indirect
 	github.com/google/go-cmdtest v0.4.0 // indirect
 	github.com/google/go-cmp v0.7.0 // indirect
-	github.com/google/go-containerregistry v0.22.1 // indirect
 	github.com/google/nftables v0.2.0 // indirect
 	github.com/google/renameio v0.1.0 // indirect
 	github.com/josharian/native v1.1.0 // indirect

@@ -71,6 +71,7 @@ func unpack(ctx context.Context, src source, dir string) (p *Pulled, err error) 
 	defer func() {
 		if err != nil {
 			removeAll(staging)
+			os.Remove(filepath.Join(dir, ConfigFile))
 			if made {
 				removeAll(dir)
 			}

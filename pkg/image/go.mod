@@ -1,7 +1,7 @@
 module tincan.dev/pkg/image
 
-// go-containerregistry needs Go 1.25: this module, and 09-full which links
-// it, say so; pkg and the lessons stay at 1.22.
+// go-containerregistry needs Go 1.25: this module says so, and 09-full, whose
+// tests use it; pkg and the lessons stay at 1.22.
 go 1.25.0
 
 replace tincan.dev/pkg => ../

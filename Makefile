@@ -13,7 +13,7 @@
 
 GO      ?= go
 STEPS   := $(sort $(wildcard [0-9][0-9]-*))
-MODULES := pkg $(STEPS)
+MODULES := pkg pkg/image $(STEPS)
 # Build as yourself, run as root: no root-owned Go caches, no "sudo: go: command not found".
 SUDO_EXEC := $(if $(filter 0,$(shell id -u)),,-exec sudo)
 TESTFLAGS ?=
@@ -29,6 +29,7 @@ build:
 		out=bin/$$s; [ $$s = 09-full ] && out=bin/can; \
 		echo "CGO_ENABLED=0 go build -o $$out ./$$s"; CGO_ENABLED=0 $(GO) build -o $$out ./$$s || exit 1; \
 	done
+	CGO_ENABLED=0 $(GO) build -o bin/can-image ./pkg/image/cmd/can-image
 
 # -p 1: one test binary at a time, so each run's check that it left nothing on
 # the host (pkg/testenv) is not confused by another package's cgroups.

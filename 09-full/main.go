@@ -3,6 +3,8 @@
 //
 //	can [flags] [--] [CMD [ARG...]]     run CMD (default /bin/sh)
 //	can commit --fs DIR                 the container layer becomes an image layer
+//	can pull REF --fs DIR               an image from a registry, as DIR's layers
+//	can import FILE --fs DIR            the same from docker save or an OCI archive
 //	can cleanup [--all]                 remove what killed containers left
 //
 // Without flags CMD runs in new PID, mount, UTS, IPC, cgroup and network
@@ -11,13 +13,17 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+
+	"golang.org/x/sys/unix"
 
 	"tincan.dev/pkg/cgroup"
 	"tincan.dev/pkg/container"
@@ -43,9 +49,14 @@ func main() {
 			exit(0, commit(os.Args[2:]))
 		case "cleanup":
 			exit(0, cleanup(os.Args[2:]))
+		case "pull", "import":
+			exit(0, imageTool(os.Args[1:]))
 		}
 	}
 	spec, err := parse(os.Args[1:])
+	if err == nil {
+		spec, err = withImage(spec)
+	}
 	if err != nil {
 		exit(0, err)
 	}
@@ -77,6 +88,8 @@ func parse(args []string) (container.Spec, error) {
 	fs.Var(&ports, "p", "--net bridge: publish `[HOSTIP:]HOSTPORT:PORT[/tcp|/udp]` (repeatable)")
 	fs.Var(&env, "e", "set `KEY=VALUE` in the container's environment (repeatable)")
 	fs.StringVar(&spec.Cwd, "w", "", "working `DIR` inside the container")
+	fs.StringVar(&spec.User, "user", "", "run CMD as `USER[:GROUP]`, names or numbers, looked up in the container's /etc/passwd and /etc/group")
+	fs.Var(&entrypoint, "entrypoint", "run `CMD` instead of the image's Entrypoint (and drop its Cmd)")
 	fs.BoolVar(&spec.ReadOnly, "read-only", false, "mount the root filesystem read-only")
 	fs.StringVar(&memory, "memory", "", "memory limit, e.g. 64M, 1g")
 	fs.StringVar(&cpus, "cpus", "", "CPU limit in CPUs, e.g. 0.5")
@@ -88,7 +101,7 @@ func parse(args []string) (container.Spec, error) {
 	fs.BoolVar(&verbose, "v", false, "trace each kernel call (same as TINCAN_TRACE=1)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			fmt.Println("usage: can [flags] [--] [CMD [ARG...]]\n       can commit --fs DIR\n       can cleanup [--all]")
+			fmt.Println("usage: can [flags] [--] [CMD [ARG...]]\n       can commit --fs DIR\n       can pull REF --fs DIR\n       can import FILE --fs DIR\n       can cleanup [--all]")
 			fs.SetOutput(os.Stdout)
 			fs.PrintDefaults()
 			os.Exit(0)
@@ -190,6 +203,83 @@ func parseSub(fs *flag.FlagSet, args []string, usage string) error {
 		return fmt.Errorf("%w (see %s --help)", err, fs.Name())
 	}
 	return nil
+}
+
+// imageTool runs can-image (pkg/image/cmd/can-image), the program beside
+// can that pulls and imports images, in can's place. A program of its own:
+// can starts twice for each container (the command, then the child it
+// re-executes), and every package linked into a Go program runs its init at
+// each start. The registry client (HTTP, TLS, x509, the image formats) would
+// double can's size and add milliseconds to every container, for a
+// command run once per image (09-full/README.md measures it).
+func imageTool(args []string) error {
+	path := "can-image"
+	if self, err := os.Executable(); err == nil {
+		path = filepath.Join(filepath.Dir(self), "can-image")
+	}
+	if _, err := os.Stat(path); err != nil {
+		if path, err = exec.LookPath("can-image"); err != nil {
+			return fmt.Errorf("can %s needs can-image, beside can or in $PATH: make builds bin/can-image", args[0])
+		}
+	}
+	return unix.Exec(path, append([]string{"can-image"}, args...), os.Environ())
+}
+
+// entrypoint is --entrypoint. It knows whether it was given: --entrypoint ""
+// (run no entrypoint) is not the same as no --entrypoint (the image's).
+var entrypoint optional
+
+type optional struct {
+	value string
+	set   bool
+}
+
+func (o *optional) String() string     { return o.value }
+func (o *optional) Set(s string) error { o.value, o.set = s, true; return nil }
+
+// withImage fills in what the flags left open from the image pulled into
+// --fs DIR (DIR/image.json, the image's config as can pull found it), as
+// docker run does: the image's Env comes first, so -e overrides it; CMD
+// replaces the image's Cmd; --entrypoint replaces its Entrypoint and drops
+// its Cmd; -w and --user win over WorkingDir and User. What runs is the
+// Entrypoint followed by the Cmd.
+func withImage(spec container.Spec) (container.Spec, error) {
+	var img struct {
+		Config struct {
+			Env, Entrypoint, Cmd []string
+			WorkingDir, User     string
+		} `json:"config"`
+	}
+	if spec.Layers != "" {
+		b, err := os.ReadFile(filepath.Join(spec.Layers, "image.json"))
+		if err == nil {
+			err = json.Unmarshal(b, &img)
+		}
+		// No image.json: layers made by hand, as in the seed.
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return spec, fmt.Errorf("--fs %s: image.json: %w: pull the image again", spec.Layers, err)
+		}
+	}
+	cfg := img.Config
+	entry, cmd := cfg.Entrypoint, cfg.Cmd
+	if entrypoint.set {
+		entry, cmd = nil, nil
+		if entrypoint.value != "" {
+			entry = []string{entrypoint.value}
+		}
+	}
+	if len(spec.Args) > 0 {
+		cmd = spec.Args
+	}
+	spec.Args = append(append([]string{}, entry...), cmd...)
+	spec.Env = append(append([]string{}, cfg.Env...), spec.Env...)
+	if spec.Cwd == "" {
+		spec.Cwd = cfg.WorkingDir
+	}
+	if spec.User == "" {
+		spec.User = cfg.User
+	}
+	return spec, nil
 }
 
 func exit(code int, err error) {

@@ -37,6 +37,7 @@ type stage2Config struct {
 	Env        []string
 	Privileged bool
 	Pids       int64
+	User       string
 }
 
 func isStage2() bool {
@@ -61,7 +62,7 @@ func runInit(spec Spec, env []string) error {
 	// stage 2 may already be CMD by then.
 	sigs := make(chan os.Signal, 16)
 	signal.Notify(sigs, initSignals...)
-	cfg, _ := json.Marshal(stage2Config{Args: spec.Args, Env: env, Privileged: spec.Privileged, Pids: spec.Limits.Pids})
+	cfg, _ := json.Marshal(stage2Config{Args: spec.Args, Env: env, Privileged: spec.Privileged, Pids: spec.Limits.Pids, User: spec.User})
 	errs := reexec.ErrorPipe()
 	files := []uintptr{0, 1, 2, errs.Fd()} // the error pipe is stage 2's fd 3
 	if spec.Limits.Pids > 0 {
@@ -151,7 +152,7 @@ func stage2() {
 	var cfg stage2Config
 	err := json.Unmarshal([]byte(os.Getenv(stage2Env)), &cfg)
 	if err == nil {
-		spec := Spec{Privileged: cfg.Privileged, Limits: cgroup.Limits{Pids: cfg.Pids}}
+		spec := Spec{Privileged: cfg.Privileged, User: cfg.User, Limits: cgroup.Limits{Pids: cfg.Pids}}
 		err = execHardened(spec, cfg.Args, cfg.Env, stage2PidsFD)
 	}
 	code := reexec.Code(err)
@@ -168,6 +169,9 @@ func execHardened(spec Spec, args, env []string, pids int) error {
 		if k, v, ok := strings.Cut(kv, "="); ok && k != "" {
 			os.Setenv(k, v)
 		}
+	}
+	if err := switchUser(spec.User); err != nil {
+		return err
 	}
 	if err := applyHardening(spec); err != nil {
 		return err

@@ -33,6 +33,7 @@ type Spec struct {
 	Args     []string // CMD and its arguments
 	Env      []string // KEY=VALUE added to the container's environment
 	Cwd      string   // working directory inside ("" = /)
+	User     string   // "" (root), or USER[:GROUP], names or numbers (see user.go)
 	Hostname string   // "" = the container's ID
 
 	Rootfs   string // root filesystem, or the mount point of Layers; "" = the host's

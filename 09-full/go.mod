@@ -1,41 +1,28 @@
 module tincan.dev/09-full
 
-// go 1.25: the tests build and serve images with go-containerregistry (as
-// pkg/image does), which needs it. can itself does not link it (README.md).
-go 1.25.0
+go 1.22
 
 require (
-	github.com/google/go-containerregistry v0.22.1
 	github.com/google/nftables v0.2.0
 	github.com/stretchr/testify v1.10.0
 	github.com/vishvananda/netlink v1.3.0
-	golang.org/x/sys v0.47.0
+	golang.org/x/sys v0.30.0
 	tincan.dev/pkg v0.0.0
-	tincan.dev/pkg/image v0.0.0
 )
 
 require (
 	github.com/davecgh/go-spew v1.1.1 // indirect
-	github.com/docker/cli v29.7.2+incompatible // indirect
-	github.com/docker/docker-credential-helpers v0.9.3 // indirect
 	github.com/google/go-cmdtest v0.4.0 // indirect
-	github.com/google/go-cmp v0.7.0 // indirect
+	github.com/google/go-cmp v0.6.0 // indirect
 	github.com/google/renameio v0.1.0 // indirect
 	github.com/josharian/native v1.1.0 // indirect
-	github.com/klauspost/compress v1.19.2 // indirect
 	github.com/mdlayher/netlink v1.7.2 // indirect
 	github.com/mdlayher/socket v0.5.0 // indirect
-	github.com/opencontainers/go-digest v1.0.0 // indirect
-	github.com/opencontainers/image-spec v1.1.1 // indirect
 	github.com/pmezard/go-difflib v1.0.0 // indirect
-	github.com/sirupsen/logrus v1.9.4 // indirect
 	github.com/vishvananda/netns v0.0.5 // indirect
 	golang.org/x/net v0.22.0 // indirect
-	golang.org/x/sync v0.22.0 // indirect
+	golang.org/x/sync v0.6.0 // indirect
 	gopkg.in/yaml.v3 v3.0.1 // indirect
 )
 
-replace (
-	tincan.dev/pkg => ../pkg
-	tincan.dev/pkg/image => ../pkg/image
-)
+replace tincan.dev/pkg => ../pkg

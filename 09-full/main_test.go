@@ -18,7 +18,7 @@ import (
 
 // Main builds can into testenv.Bin; as root the tests run in the sandbox, so
 // /run/tincan, named netns and links are the sandbox's own.
-func TestMain(m *testing.M) { testenv.Main(m, "can=.", "can-image=../pkg/image/cmd/can-image") }
+func TestMain(m *testing.M) { testenv.Main(m, "can=.") }
 
 // canBin is the path of the can under test.
 func canBin() string { return filepath.Join(testenv.Bin, "can") }
@@ -60,7 +60,6 @@ func TestTranscripts(t *testing.T) {
 	testdata, err := filepath.Abs("testdata")
 	require.NoError(t, err)
 	os.Setenv("TESTDATA", testdata)
-	serveDemo(t) // localhost:5000, for image.ct
 	// bridge.ct leaves the bridge and nat.ct its "outside", as a user would.
 	cleanupAll(t)
 	t.Cleanup(func() { exec.Command("ip", "netns", "del", "tincan-inet").Run() })

@@ -342,15 +342,12 @@ func copyWorkspace(t *testing.T) Workspace {
 	for _, m := range mods {
 		require.NoError(t, copyTree(filepath.Join(real.Root, m), filepath.Join(root, m)))
 	}
-	// The real go.work's go line: 09-full needs a newer Go than the lessons.
+	// The real go.work's go line.
 	b, err := os.ReadFile(filepath.Join(real.Root, "go.work"))
 	require.NoError(t, err)
 	goLine, _, _ := strings.Cut(string(b), "\n")
 	require.True(t, strings.HasPrefix(goLine, "go "), "go.work does not begin with its go line: %q", goLine)
 	work := goLine + "\n\nuse (\n"
-	if _, err := os.Stat(filepath.Join(root, "pkg/image/go.mod")); err == nil {
-		mods = append(mods, "pkg/image") // copied with pkg; can's tests build can-image
-	}
 	for _, m := range mods {
 		work += "\t./" + m + "\n"
 	}

@@ -1,7 +1,8 @@
 module tincan.dev/pkg/image
 
-// go-containerregistry needs Go 1.25: this module says so, and 09-full, whose
-// tests use it; pkg and the lessons stay at 1.22.
+// go-containerregistry needs Go 1.25: this module says so, and stays out of
+// go.work, so that the workspace (pkg, the lessons, can) keeps Go 1.22. make
+// builds and tests it with GOWORK=off (README.md, "Go versions").
 go 1.25.0
 
 replace tincan.dev/pkg => ../

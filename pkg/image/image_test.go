@@ -30,7 +30,10 @@ import (
 	"tincan.dev/pkg/testenv"
 )
 
-func TestMain(m *testing.M) { testenv.Main(m) }
+// TestMain builds can (../../09-full) and can-image for can_test.go.
+func TestMain(m *testing.M) {
+	testenv.Main(m, "can=../../09-full", "can-image=./cmd/can-image")
+}
 
 // pull pulls ref into a new DIR and returns DIR.
 func pull(t *testing.T, ref string) (string, error) {
@@ -149,21 +152,41 @@ func TestPullRefusesWrongDigest(t *testing.T) {
 	require.NoDirExists(t, dir, "a layer with the wrong digest was left behind")
 }
 
+// A layer that writes, or whites out, through a symlink to an absolute path
+// outside: the path is resolved inside DIR (openat2 RESOLVE_IN_ROOT), where
+// the container will see it, and nothing outside changes.
+func TestPullResolvesSymlinksInside(t *testing.T) {
+	testenv.NeedRoot(t)
+	reg := imagetest.Serve(t, "127.0.0.1:0", nil)
+	outside := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(outside, "victim"), []byte("x"), 0o644))
+	ref := reg + "/tincan/through:1"
+	imagetest.Push(t, ref, imagetest.Image(t, v1.Config{},
+		imagetest.Layer(t,
+			imagetest.Entry{Name: "esc", Type: tar.TypeSymlink, Link: outside},
+			imagetest.Entry{Name: "esc/pwned", Body: "x"},
+			imagetest.Entry{Name: "esc/.wh.victim"})))
+	dir, err := pull(t, ref)
+	require.NoError(t, err)
+	require.FileExists(t, filepath.Join(dir, "image/0", outside, "pwned"), "written where the container sees esc/pwned")
+	ents, _ := os.ReadDir(outside)
+	require.Len(t, ents, 1, "the layer wrote outside DIR")
+	require.FileExists(t, filepath.Join(outside, "victim"), "the whiteout deleted a file outside DIR")
+}
+
 // Hostile layers: each must be refused and leave nothing, here or outside.
+// (Writing through a symlink that points outside is not refused: the path is
+// resolved inside DIR, as containerd does; TestPullResolvesSymlinksInside.)
 func TestPullRefusesHostileLayers(t *testing.T) {
 	testenv.NeedRoot(t)
 	reg := imagetest.Serve(t, "127.0.0.1:0", nil)
 	outside := t.TempDir()
 	for name, entries := range map[string][]imagetest.Entry{
-		"dotdot": {{Name: "../../../../" + outside + "/pwned", Body: "x"}},
-		"escaping symlink": {
-			{Name: "esc", Type: tar.TypeSymlink, Link: outside},
-			{Name: "esc/pwned", Body: "x"},
-		},
+		"dotdot":             {{Name: "../../../../" + outside + "/pwned", Body: "x"}},
 		"escaping hard link": {{Name: "passwd", Type: tar.TypeLink, Link: "../../../../etc/passwd"}},
-		"whiteout outside": {
-			{Name: "esc", Type: tar.TypeSymlink, Link: outside},
-			{Name: "esc/.wh.pwned"},
+		"hard link through a symlink": {
+			{Name: "esc", Type: tar.TypeSymlink, Link: "/"},
+			{Name: "h", Type: tar.TypeLink, Link: "esc/etc/passwd"},
 		},
 	} {
 		t.Run(name, func(t *testing.T) {

@@ -2,10 +2,12 @@ package main
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 
 	"tincan.dev/pkg/testenv"
 )
@@ -40,4 +42,32 @@ func TestUser(t *testing.T) {
 	require.Equal(t, 125, r.Code)
 	require.Equal(t, "can: --user nosuch: no user \"nosuch\" in the container's /etc/passwd: give a number, or add the user to the image\n", r.Stderr)
 
+}
+
+// Rootless, overlay keeps its marks in user.overlay.* extended attributes
+// (mount option userxattr), which can pull writes when not root: an opaque
+// directory in an upper layer must still hide what the layers below hold.
+func TestRootlessLayersOpaque(t *testing.T) {
+	testenv.NeedRoot(t)
+	tmp := t.TempDir()
+	require.NoError(t, os.Chmod(tmp, 0o755))
+	require.NoError(t, os.Chmod(filepath.Dir(tmp), 0o755))
+	dir := filepath.Join(tmp, "fs")
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, "image"), 0o755))
+	out, err := exec.Command("cp", "-a", testenv.Rootfs(t), filepath.Join(dir, "image/0")).CombinedOutput()
+	require.NoError(t, err, string(out))
+	for _, f := range []string{"image/0/srv/cache/old.txt", "image/1/srv/cache/new.txt"} {
+		require.NoError(t, os.MkdirAll(filepath.Dir(filepath.Join(dir, f)), 0o755))
+		require.NoError(t, os.WriteFile(filepath.Join(dir, f), []byte("x"), 0o644))
+	}
+	require.NoError(t, unix.Setxattr(filepath.Join(dir, "image/1/srv/cache"), "user.overlay.opaque", []byte("y"), 0))
+	out, err = exec.Command("chown", "-R", "nobody:", tmp).CombinedOutput()
+	require.NoError(t, err, string(out))
+
+	cmd := exec.Command(canBin(), "--fs", dir, "--", "ls", "/srv/cache")
+	testenv.AsNobody(t, cmd)
+	cmd.Env = append(cmd.Env, "XDG_RUNTIME_DIR=", "TMPDIR="+tmp)
+	r := testenv.RunAsNobody(t, cmd)
+	require.Equal(t, 0, r.Code, r.Stderr)
+	require.Equal(t, "new.txt\n", r.Stdout, "the opaque directory did not hide image/0's old.txt")
 }

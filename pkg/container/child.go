@@ -215,7 +215,10 @@ func newRoot(spec Spec, userns bool) error {
 		if err != nil {
 			return err
 		}
-		if err := mount.Overlay(root, lower, upper, l.WorkPath(spec.ID)); err != nil {
+		// Rootless (a user namespace can did not ask for as root): the
+		// layers' marks are user.overlay.* ones.
+		rootless := userns && !spec.UserNS
+		if err := mount.Overlay(root, lower, upper, l.WorkPath(spec.ID), rootless); err != nil {
 			return err
 		}
 	}

@@ -3,10 +3,10 @@
 // by systemd), booted in qemu from Debian's own kernel, whatever the machine
 // running it is. `make vmtest` runs it from the workspace root:
 //
-//	go run ./pkg/cmd/vmtest [-kernel /boot/vmlinuz-VER] [-v] DIR[=REGEX]...
+//	go run ./pkg/cmd/vmtest [-kernel /boot/vmlinuz-VER] [-v] DIR[=RUN][!SKIP]...
 //
-// Each DIR is a package of the workspace whose tests run in the VM, REGEX
-// their -test.run. vmtest builds, on this machine, the test binaries
+// Each DIR is a package of the workspace whose tests run in the VM, RUN and
+// SKIP their -test.run and -test.skip patterns. vmtest builds, on this machine, the test binaries
 // (go test -c) and the binaries the tests would build (testenv.Main, Probe),
 // all static, since the VM has no Go; packs them with busybox, the workspace's
 // files (testdata, READMEs), a few host tools with their libraries (ip, nft,
@@ -70,8 +70,8 @@ var hostTools = []string{
 	// execs the command and kills it from a child, which cannot end a
 	// command that is PID 1 of a namespace (it ignores the signal).
 	"timeout",
-	"sh",       // dash, Debian's /bin/sh
-	"id",       // coreutils: the transcripts show its "groups=" part
+	"sh",        // dash, Debian's /bin/sh
+	"id", "cat", // coreutils: the transcripts show their output and errors
 	"hostname", // hostname: the transcripts show its error message
 }
 
@@ -84,7 +84,7 @@ func main() {
 	testTimeout := flag.Duration("testtimeout", 5*time.Minute, "each package's -test.timeout, after which it panics with every goroutine's stack")
 	keep := flag.Bool("keep", false, "keep the temporary directory (the initramfs and its tree) and print its path")
 	flag.Usage = func() {
-		fmt.Fprintln(os.Stderr, "usage: vmtest [flags] DIR[=REGEX]...   (from the workspace root)")
+		fmt.Fprintln(os.Stderr, "usage: vmtest [flags] DIR[=RUN][!SKIP]...   (from the workspace root)")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
@@ -109,21 +109,32 @@ type config struct {
 	keep      bool
 }
 
-// target is one package to test and its -test.run pattern ("" runs all).
-type target struct{ dir, run string }
+// target is one package to test, with its -test.run and -test.skip patterns.
+type target struct{ dir, run, skip string }
 
+// parseTargets reads DIR[=RUN][!SKIP] arguments. The guest reads the
+// patterns as words, so they stand for "all" and "none" when not given.
 func parseTargets(args []string) ([]target, error) {
 	var ts []target
 	for _, a := range args {
-		dir, run, _ := strings.Cut(a, "=")
+		rest, skip, _ := strings.Cut(a, "!")
+		dir, run, _ := strings.Cut(rest, "=")
 		dir = filepath.Clean(dir)
 		if filepath.IsAbs(dir) || strings.HasPrefix(dir, "..") {
 			return nil, fmt.Errorf("%s: name a package directory inside the workspace, such as pkg/cgroup", a)
 		}
-		if _, err := regexp.Compile(run); err != nil {
-			return nil, fmt.Errorf("%s: %w", a, err)
+		if run == "" {
+			run = "."
 		}
-		ts = append(ts, target{dir, run})
+		if skip == "" {
+			skip = "^$"
+		}
+		for _, re := range []string{run, skip} {
+			if _, err := regexp.Compile(re); err != nil || strings.ContainsAny(re, " \t") {
+				return nil, fmt.Errorf("%s: %q is not a pattern without spaces: %v", a, re, err)
+			}
+		}
+		ts = append(ts, target{dir, run, skip})
 	}
 	return ts, nil
 }
@@ -250,7 +261,7 @@ func populate(root, version string, targets []target, testFlags string) error {
 	}
 	var plan strings.Builder
 	for _, t := range targets {
-		fmt.Fprintf(&plan, "%s %s.test %s\n", t.dir, filepath.Base(t.dir), t.run)
+		fmt.Fprintf(&plan, "%s %s.test %s %s\n", t.dir, filepath.Base(t.dir), t.run, t.skip)
 	}
 	files := []struct {
 		path string
@@ -265,6 +276,7 @@ func populate(root, version string, targets []target, testFlags string) error {
 		{"etc/group", 0o644, "root:x:0:\ntty:x:5:\nnogroup:x:65534:\n"},
 		{"etc/hosts", 0o644, "127.0.0.1\tlocalhost\n"},
 		{"etc/hostname", 0o644, "tincan-vm\n"},
+		{"etc/shadow", 0o640, "root:*:19000:0:99999:7:::\n"}, // 06-user shows root in a userns cannot read it
 	}
 	for _, f := range files {
 		if err := writeFile(filepath.Join(root, f.path), f.mode, f.data); err != nil {

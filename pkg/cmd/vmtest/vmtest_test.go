@@ -84,10 +84,15 @@ func TestReadConsole(t *testing.T) {
 }
 
 func TestParseTargets(t *testing.T) {
-	ts, err := parseTargets([]string{"pkg/cgroup", "09-full=TestRun|TestLimits$", "./05-pid/"})
+	ts, err := parseTargets([]string{"pkg/cgroup", "09-full=TestRun|TestLimits$", "./05-pid/!^TestTranscripts$", "01-net=Veth!Transcripts"})
 	require.NoError(t, err)
-	require.Equal(t, []target{{"pkg/cgroup", ""}, {"09-full", "TestRun|TestLimits$"}, {"05-pid", ""}}, ts)
-	for _, bad := range []string{"/abs", "../out", "x=("} {
+	require.Equal(t, []target{
+		{"pkg/cgroup", ".", "^$"},
+		{"09-full", "TestRun|TestLimits$", "^$"},
+		{"05-pid", ".", "^TestTranscripts$"},
+		{"01-net", "Veth", "Transcripts"},
+	}, ts)
+	for _, bad := range []string{"/abs", "../out", "x=(", "x!a b"} {
 		_, err := parseTargets([]string{bad})
 		require.Error(t, err, bad)
 	}

@@ -6,15 +6,16 @@
 //	go run ./pkg/cmd/vmtest [-kernel /boot/vmlinuz-VER] [-v] DIR[=RUN][!SKIP]...
 //
 // Each DIR is a package of the workspace whose tests run in the VM, RUN and
-// SKIP their -test.run and -test.skip patterns. vmtest builds, on this machine, the test binaries
-// (go test -c) and the binaries the tests would build (testenv.Main, Probe),
-// all static, since the VM has no Go; packs them with busybox, the workspace's
-// files (testdata, READMEs), a few host tools with their libraries (ip, nft,
-// curl) and the kernel modules the tests need into an initramfs; and boots it
-// with qemu (TCG: no KVM needed). The guest's init (init.sh, then stage2.sh)
-// mounts only cgroup2, makes "/" rshared, loads the modules, runs each
-// package's tests and prints "VMTEST PASS" or "VMTEST FAIL n" on the serial
-// console; vmtest copies the console to stdout and exits 0 only on a PASS.
+// SKIP their -test.run and -test.skip patterns. vmtest builds, on this
+// machine, the test binaries (go test -c) and the binaries the tests would
+// build (testenv.Main, Probe), all static, since the VM has no Go; packs them
+// into an initramfs with busybox, the workspace's files (testdata, READMEs),
+// the host tools whose output the tests compare (with their libraries) and
+// the kernel's network and overlay modules; and boots it with qemu (TCG: no
+// KVM needed). The guest's init (init.sh, then stage2.sh) mounts only
+// cgroup2, makes "/" rshared, runs each package's tests and prints "VMTEST
+// PASS" or "VMTEST FAIL n" on the serial console; vmtest copies the console
+// to stdout and exits 0 only on a PASS.
 //
 // The VM has no network device: nothing it does leaves it. On this machine
 // vmtest only writes a temporary directory, removed at the end, and the only
@@ -37,6 +38,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -77,7 +79,7 @@ var hostTools = []string{
 
 func main() {
 	kernel := flag.String("kernel", "", "the kernel to boot (default: the last /boot/vmlinuz-*); its modules come from /lib/modules/VER")
-	mem := flag.Int("m", 2048, "the VM's memory in MiB (the initramfs is unpacked into it twice at boot)")
+	mem := flag.Int("m", 2048, "the VM's memory in MiB (the initramfs, about 300 MiB, stays in it)")
 	cpus := flag.Int("smp", 2, "the VM's CPUs")
 	timeout := flag.Duration("timeout", 8*time.Minute, "kill the VM after this long")
 	verbose := flag.Bool("v", false, "run the tests with -test.v")
@@ -430,16 +432,16 @@ func boot(qemu string, c config, initrd string) error {
 	if err := cmd.Start(); err != nil {
 		return err
 	}
-	timedOut := false
+	var timedOut atomic.Bool
 	timer := time.AfterFunc(c.timeout, func() {
-		timedOut = true
+		timedOut.Store(true)
 		cmd.Process.Kill()
 	})
 	v := readConsole(out, os.Stdout)
 	timer.Stop()
 	werr := cmd.Wait()
 	switch {
-	case timedOut:
+	case timedOut.Load():
 		return fmt.Errorf("no verdict after %v: the VM was killed (give -timeout more, or run fewer tests)", c.timeout)
 	case v.failed > 0:
 		return fmt.Errorf("%d test packages failed in the VM (see above)", v.failed)

@@ -33,6 +33,7 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -94,6 +95,10 @@ func main() {
 		flag.Usage()
 		os.Exit(2)
 	}
+	// ^C or SIGTERM must not skip run's cleanup: boot kills qemu on it (a
+	// go build started from a terminal gets the ^C itself and fails), then
+	// the temporary directory is removed.
+	signal.Notify(stop, os.Interrupt, syscall.SIGTERM)
 	err := run(config{kernel: *kernel, mem: *mem, cpus: *cpus, timeout: *timeout, keep: *keep,
 		testFlags: fmt.Sprintf("-test.timeout=%v -test.v=%v", *testTimeout, *verbose)}, flag.Args())
 	if err != nil {
@@ -101,6 +106,9 @@ func main() {
 		os.Exit(1)
 	}
 }
+
+// stop receives the signals that end vmtest.
+var stop = make(chan os.Signal, 1)
 
 type config struct {
 	kernel    string
@@ -432,15 +440,27 @@ func boot(qemu string, c config, initrd string) error {
 	if err := cmd.Start(); err != nil {
 		return err
 	}
-	var timedOut atomic.Bool
+	var timedOut, stopped atomic.Bool
 	timer := time.AfterFunc(c.timeout, func() {
 		timedOut.Store(true)
 		cmd.Process.Kill()
 	})
+	done := make(chan bool)
+	go func() {
+		select {
+		case <-stop:
+			stopped.Store(true)
+			cmd.Process.Kill()
+		case <-done:
+		}
+	}()
 	v := readConsole(out, os.Stdout)
 	timer.Stop()
+	close(done)
 	werr := cmd.Wait()
 	switch {
+	case stopped.Load():
+		return errors.New("stopped by a signal")
 	case timedOut.Load():
 		return fmt.Errorf("no verdict after %v: the VM was killed (give -timeout more, or run fewer tests)", c.timeout)
 	case v.failed > 0:

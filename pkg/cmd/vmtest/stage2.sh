@@ -18,8 +18,8 @@ chmod 1777 /tmp
 
 # Only cgroup2, with nsdelegate, as systemd mounts it. A controller's files
 # appear in a child only when the parent enables it in cgroup.subtree_control;
-# systemd enables them all at the root. Processes live in leaves only, so
-# this one moves to init.scope, as systemd does.
+# systemd enables them all at the root, and keeps its own processes in a
+# leaf, init.scope: so does this one.
 mount -t cgroup2 -o nsdelegate cgroup2 /sys/fs/cgroup
 for c in $(cat /sys/fs/cgroup/cgroup.controllers); do
 	echo "+$c" >/sys/fs/cgroup/cgroup.subtree_control
@@ -36,7 +36,8 @@ echo 4194304 >/proc/sys/kernel/pid_max
 mount --make-rshared /
 
 # Hosts that run Docker have br_netfilter loaded (nothing loads it on
-# demand): bridged packets then pass the nft hooks, which can must allow for.
+# demand): bridged packets then pass the nft hooks too, and tincan's rules
+# must let them through. Every other module loads on first use.
 modprobe br_netfilter
 ip link set lo up
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -103,6 +104,14 @@ func TestKilledFromOutside(t *testing.T) {
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() { kill(t, cmd) })
 	pid := waitForPid(t)
+	// The child is in the cgroup before it execs sleep: killed before, it
+	// is a failed start (125), not a killed command.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); string(comm) == "sleep\n" {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "pid %d never became sleep", pid)
+	}
 	require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
 	err := cmd.Wait()
 	require.Equal(t, 137, cmd.ProcessState.ExitCode(), "%v", err)

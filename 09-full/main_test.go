@@ -296,19 +296,24 @@ func TestCleanupAfterSIGKILL(t *testing.T) {
 }
 
 // requireNoState checks nothing of a container is left: state, cgroups
-// (directories named like can's 12-digit IDs, not another run's).
+// (directories named like can's 12-digit IDs, not another run's) on every
+// hierarchy, v1 or v2 (testenv.Cgroups).
 func requireNoState(t *testing.T) {
 	t.Helper()
 	deadline := time.Now().Add(2 * time.Second)
 	const id = "[0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f]"
 	for {
 		left, _ := filepath.Glob("/run/tincan/" + id)
-		cgs, _ := filepath.Glob("/sys/fs/cgroup/*/tincan/" + id)
-		if len(left)+len(cgs) == 0 {
+		for _, p := range testenv.Cgroups() {
+			if ok, _ := filepath.Match("tincan/"+id, filepath.Join(filepath.Base(filepath.Dir(p)), filepath.Base(p))); ok {
+				left = append(left, p)
+			}
+		}
+		if len(left) == 0 {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("left behind: %v %v", left, cgs)
+			t.Fatalf("left behind: %v", left)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -280,7 +280,8 @@ func (l *Layout) plan(id string, limits Limits, all bool) ([]dir, error) {
 // controller's files appear in a cgroup only when its parent lists the
 // controller in cgroup.subtree_control, so each ancestor enables them on the
 // way down. Another program's Destroy may remove the empty tincan directory
-// between our two mkdirs: then we start again.
+// between our two mkdirs: then we start again. (mkdir says ENOENT then; a
+// write to the removed directory's cgroup.subtree_control, ENODEV.)
 func create(d dir) error {
 	parent := filepath.Dir(d.path)
 	var err error
@@ -299,7 +300,7 @@ func create(d dir) error {
 		if err == nil {
 			err = mkdir(d.path)
 		}
-		if !errors.Is(err, fs.ErrNotExist) || try == 5 {
+		if !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, unix.ENODEV) || try == 5 {
 			break
 		}
 	}

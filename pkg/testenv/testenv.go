@@ -15,7 +15,6 @@
 package testenv
 
 import (
-	"bufio"
 	"fmt"
 	"os"
 	"os/exec"
@@ -32,7 +31,10 @@ import (
 	"tincan.dev/pkg/network"
 )
 
-const sandboxEnv = "TINCAN_TEST_SANDBOX"
+const (
+	sandboxEnv  = "TINCAN_TEST_SANDBOX"
+	prebuiltEnv = "TINCAN_PREBUILT"
+)
 
 // Bin is the directory holding the binaries built by Main (the step under test,
 // and any named in its build list); it is first in $PATH during the tests.
@@ -94,7 +96,9 @@ func Main(m *testing.M, build ...string) {
 }
 
 // Build compiles the Go package pkg into dir, named after the package's
-// directory ("." is the current one), or NAME for "NAME=pkg".
+// directory ("." is the current one), or NAME for "NAME=pkg". Where there is
+// no Go (the VM pkg/cmd/vmtest boots), $TINCAN_PREBUILT names a directory of
+// binaries built beforehand, and Build copies NAME from there.
 func Build(pkg, dir string) error {
 	name, pkg, named := strings.Cut(pkg, "=")
 	if !named {
@@ -108,6 +112,13 @@ func Build(pkg, dir string) error {
 		name = filepath.Base(abs)
 	}
 	out := filepath.Join(dir, name)
+	if pre := os.Getenv(prebuiltEnv); pre != "" {
+		b, err := os.ReadFile(filepath.Join(pre, name))
+		if err != nil {
+			return fmt.Errorf("%s=%s: %w", prebuiltEnv, pre, err)
+		}
+		return os.WriteFile(out, b, 0o755)
+	}
 	cmd := exec.Command(goTool(), "build", "-o", out, ".")
 	cmd.Dir = abs
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
@@ -170,23 +181,24 @@ func enterSandbox() error {
 }
 
 // hostState lists what a test could leak on the host: mount points, network
-// links, named network namespaces, and cgroups named tincan.
+// links, named network namespaces, and the cgroups below each hierarchy's
+// tincan directory (Cgroups).
 func hostState() map[string]bool {
 	s := map[string]bool{}
-	if f, err := os.Open("/proc/self/mountinfo"); err == nil {
-		sc := bufio.NewScanner(f)
-		for sc.Scan() {
-			if fields := strings.Fields(sc.Text()); len(fields) > 4 {
-				s["mount "+fields[4]] = true
-			}
+	mountinfo, _ := os.ReadFile("/proc/self/mountinfo")
+	for _, line := range strings.Split(string(mountinfo), "\n") {
+		if fields := strings.Fields(line); len(fields) > 4 {
+			s["mount "+fields[4]] = true
 		}
-		f.Close()
 	}
-	for _, glob := range []string{"/sys/class/net/*", "/run/netns/*", "/sys/fs/cgroup/*/tincan*", "/sys/fs/cgroup/*/tincan/*"} {
+	for _, glob := range []string{"/sys/class/net/*", "/run/netns/*"} {
 		paths, _ := filepath.Glob(glob)
 		for _, p := range paths {
 			s[p] = true
 		}
+	}
+	for _, p := range cgroupDirs(string(mountinfo)) {
+		s["cgroup "+p] = true
 	}
 	return s
 }

@@ -48,14 +48,14 @@ test:
 # initramfs it builds. As root, after apt-get install qemu-system-x86
 # linux-image-amd64 busybox-static (and the tools the lessons use). About two
 # minutes here: every package with privileged tests but pkg/course (which
-# needs go and git), less two transcripts whose output is the host kernel's:
+# needs go and git), less one transcript whose output is the host kernel's:
 # 01-net's link.ct (Debian 12's kernel still says DOWN for a veth just set
-# up) and 09-full's demo.ct (its tmpfs options add inode64).
+# up).
 # Words are DIR[=RUN][!SKIP], the -test.run and -test.skip patterns.
 VMTESTS ?= pkg/cgroup pkg/testenv pkg/mount pkg/network pkg/harden pkg/cmd/probe pkg/reexec \
 	pkg/ns pkg/userns pkg/rootfs pkg/layers pkg/doctor \
 	01-net!^TestTranscripts$$/^testdata/link$$ 02-mnt 03-uts 04-ipc 05-pid 06-user 07-pivotroot 08-cgroup \
-	09-full!^TestTranscripts$$/^testdata/demo$$
+	09-full
 .PHONY: vmtest
 vmtest:
 	$(GO) run ./pkg/cmd/vmtest $(foreach t,$(VMTESTS),'$(t)')

@@ -90,8 +90,10 @@ func (v Veth) add(inside func(h *netlink.Handle) error) (err error) {
 	}
 	defer nsh.Close()
 	// A netlink socket opened in the peer's namespace talks to that namespace,
-	// without moving this thread into it.
-	h, err := netlink.NewHandleAt(nsh)
+	// without moving this thread into it. Only NETLINK_ROUTE: with no family
+	// named, the library also opens XFRM and NETFILTER sockets, which fail
+	// with "protocol not supported" where xfrm_user cannot load.
+	h, err := netlink.NewHandleAt(nsh, unix.NETLINK_ROUTE)
 	if err != nil {
 		return fmt.Errorf("netlink socket in the netns of pid %d: %w", v.PeerPid, err)
 	}

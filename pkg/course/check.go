@@ -28,15 +28,17 @@ type Result struct {
 	Detail string // the test's own message: why it failed or was skipped
 }
 
-// Check runs step's tests (go test -json; through sudo when not root, as make
-// test does), writes one line per check to out, and reports whether all
-// passed. flags go to go test (the course's own test passes -failfast).
+// Check runs step's tests (go test -json), writes one line per check to out,
+// and reports whether all passed. Without root the tests run as the user: the
+// rootless ones run, the others say why they skip; through sudo only when
+// asked (TINCAN_SUDO=1, what make check SUDO=1 sets). flags go to go test
+// (the course's own test passes -failfast).
 func (w Workspace) Check(step string, out io.Writer, flags ...string) (bool, error) {
 	if _, err := w.step(step); err != nil {
 		return false, err
 	}
 	args := append([]string{"test", "-json", "-count=1", "-p", "1"}, flags...)
-	if os.Geteuid() != 0 {
+	if os.Geteuid() != 0 && os.Getenv("TINCAN_SUDO") == "1" {
 		args = append(args, "-exec", "sudo")
 	}
 	if err := limitMemory(); err != nil {
@@ -66,7 +68,7 @@ func (w Workspace) Check(step string, out io.Writer, flags ...string) (bool, err
 		results = []Result{{Status: "FAIL", Text: "the tests did not run", Detail: lastLines(stderr.String(), 5)}}
 	}
 	fmt.Fprintf(out, "== %s\n", step)
-	failed := 0
+	failed, skipped := 0, 0
 	for _, r := range results {
 		fmt.Fprintf(out, "%6s  %s\n", r.Status, r.Text)
 		if r.Detail != "" && r.Status != "ok" {
@@ -74,13 +76,20 @@ func (w Workspace) Check(step string, out io.Writer, flags ...string) (bool, err
 				fmt.Fprintf(out, "        %s\n", l)
 			}
 		}
-		if r.Status == "FAIL" {
+		switch r.Status {
+		case "FAIL":
 			failed++
+		case "skip":
+			skipped++
 		}
 	}
 	if failed > 0 {
 		fmt.Fprintf(out, "%s: %d of %d checks fail\n", step, failed, len(results))
 		return false, nil
+	}
+	if skipped > 0 {
+		fmt.Fprintf(out, "%s: %d checks pass, %d skipped (make check SUDO=1, or as root, runs them)\n", step, len(results)-skipped, skipped)
+		return true, nil
 	}
 	fmt.Fprintf(out, "%s: all %d checks pass\n", step, len(results))
 	return true, nil

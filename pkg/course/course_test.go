@@ -274,7 +274,7 @@ func TestCheckExerciseFailsSolutionPasses(t *testing.T) {
 		t.Skip("runs every step's tests twice: skipped with -short")
 	}
 	if os.Geteuid() != 0 {
-		t.Skip("needs root: run go test -exec sudo ./...  (or make test as root)")
+		t.Skip("needs root: make test SUDO=1, or run as root (go test -exec sudo ./...)")
 	}
 	w := copyWorkspace(t)
 	for _, step := range markedSteps(t, w) {

@@ -50,7 +50,7 @@ func Root() bool { return os.Geteuid() == 0 }
 func NeedRoot(t testing.TB) {
 	t.Helper()
 	if !Root() {
-		t.Skip("needs root: run go test -exec sudo ./...  (or make test as root)")
+		t.Skip("needs root: make test SUDO=1, or run as root (go test -exec sudo ./...)")
 	}
 }
 

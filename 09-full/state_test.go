@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -16,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 
+	"tincan.dev/pkg/cgroup"
 	"tincan.dev/pkg/testenv"
 )
 
@@ -197,21 +197,30 @@ func TestFullRun(t *testing.T) {
 // a can's that is starting, in another state root, and stays.
 func TestCleanupOrphanCgroups(t *testing.T) {
 	testenv.NeedRoot(t)
+	// Where the hierarchies are: <cgroup2>/tincan/ID and <v1 pids>/tincan/ID
+	// on this hybrid host, only the first on a cgroup v2 one.
+	l, err := cgroup.Detect()
+	require.NoError(t, err)
+	var roots []string
+	for _, m := range []string{l.Unified, l.V1["pids"]} {
+		if m != "" {
+			roots = append(roots, m)
+		}
+	}
+	require.NotEmpty(t, roots, "no cgroup hierarchy found")
 	var made []string
-	mk := func(age time.Duration) string {
+	mk := func(age time.Duration) []string {
 		id := fmt.Sprintf("%012x", rand.Uint64()&(1<<48-1))
-		for _, h := range []string{"pids", "unified"} {
-			d := filepath.Join("/sys/fs/cgroup", h, "tincan", id)
-			if err := os.MkdirAll(d, 0o755); errors.Is(err, os.ErrNotExist) {
-				continue // no such hierarchy here
-			} else {
-				require.NoError(t, err)
-			}
+		var dirs []string
+		for _, m := range roots {
+			d := filepath.Join(m, "tincan", id)
+			require.NoError(t, os.MkdirAll(d, 0o755))
 			made = append(made, d)
+			dirs = append(dirs, d)
 			old := time.Now().Add(-age)
 			require.NoError(t, os.Chtimes(d, old, old))
 		}
-		return id
+		return dirs
 	}
 	t.Cleanup(func() {
 		for _, d := range made {
@@ -222,8 +231,10 @@ func TestCleanupOrphanCgroups(t *testing.T) {
 	orphan, young := mk(2*time.Minute), mk(0)
 	r := testenv.Run(t, exec.Command(canBin(), "cleanup"))
 	require.Equal(t, 0, r.Code, r.Stderr)
-	left, _ := filepath.Glob("/sys/fs/cgroup/*/tincan/" + orphan)
-	require.Empty(t, left, "an orphan cgroup survived can cleanup")
-	left, _ = filepath.Glob("/sys/fs/cgroup/*/tincan/" + young)
-	require.NotEmpty(t, left, "a young cgroup, maybe a starting can's, was removed")
+	for _, d := range orphan {
+		require.NoDirExists(t, d, "an orphan cgroup survived can cleanup")
+	}
+	for _, d := range young {
+		require.DirExists(t, d, "a young cgroup, maybe a starting can's, was removed")
+	}
 }

@@ -8,7 +8,7 @@
 //	can cleanup [--all]                 remove what killed containers left
 //
 // Without flags CMD runs in new PID, mount, UTS, IPC, cgroup and network
-// namespaces, on the host's filesystem with /proc mounted again (the seed's
+// namespaces, on the host's filesystem with /proc mounted again (soulwing/can's
 // default), hardened like a Docker container.
 package main
 
@@ -162,7 +162,7 @@ func commit(args []string) error {
 	}
 	var layer string
 	var err error
-	// exercise: commit is the seed's "mv container image/N+1", made safe: an exclusive flock(2) on DIR refuses it while a container runs, and rename(2) keeps overlay's whiteouts (pkg/layers)
+	// exercise: commit is soulwing/can's "mv container image/N+1", made safe: an exclusive flock(2) on DIR refuses it while a container runs, and rename(2) keeps overlay's whiteouts (pkg/layers)
 	layer, err = layers.Layers{Dir: *dir}.Commit()
 	// end exercise
 	if err != nil {
@@ -255,7 +255,7 @@ func withImage(spec container.Spec) (container.Spec, error) {
 		if err == nil {
 			err = json.Unmarshal(b, &img)
 		}
-		// No image.json: layers made by hand, as in the seed.
+		// No image.json: layers made by hand, as in soulwing/can.
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
 			return spec, fmt.Errorf("--fs %s: image.json: %w: pull the image again", spec.Layers, err)
 		}

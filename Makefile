@@ -10,7 +10,7 @@
 #   make doctor          what this machine lets the lessons do, with a fix per line
 #   make exercise STEP=05-pid   the course: cut the step's feature out (solution puts it back)
 #   make check [STEP=05-pid]    say in words what works and what the kernel still needs
-#   make diff STEP=05-pid       what the step adds to the one before it
+#   make diff STEP=05-pid       the step against the one before: one feature out, the next in
 
 GO      ?= go
 STEPS   := $(sort $(wildcard [0-9][0-9]-*))

@@ -17,7 +17,7 @@ func TestMain(m *testing.M) { testenv.Main(m, ".") }
 
 func TestTranscripts(t *testing.T) {
 	testenv.NeedRoot(t)
-	testenv.Transcripts(t, "04-ipc", "ipcmk", "lsipc")
+	testenv.Transcripts(t, "04-ipc", "ipcmk", "lsipc", "ipcrm")
 }
 
 func TestREADMEShowsTranscripts(t *testing.T) {

@@ -63,7 +63,8 @@ func TestProcMountStaysInside(t *testing.T) {
 	require.Equal(t, string(before), string(after))
 }
 
-// The seed article's point: inside, a process outside has no PID at all, so
+// The point of "Linux – Writing a Simple Container App with Namespaces"
+// (docs/ARCHITECTURE.md, Sources): inside, a process outside has no PID at all, so
 // it cannot be signalled.
 func TestCannotSignalOutside(t *testing.T) {
 	testenv.NeedRoot(t)

@@ -159,7 +159,7 @@ func TestNoProcDir(t *testing.T) {
 	require.Equal(t, before, mountinfo(t))
 }
 
-// The order DESIGN.md section 6 asks for, read from the trace of a real run.
+// The order docs/ARCHITECTURE.md's rules 1 to 3 ask for, read from the trace of a real run.
 func TestOrderOfCalls(t *testing.T) {
 	testenv.NeedRoot(t)
 	root := testenv.Rootfs(t)

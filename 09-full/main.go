@@ -8,7 +8,7 @@
 //	can cleanup [--all]                 remove what killed containers left
 //
 // Without flags CMD runs in new PID, mount, UTS, IPC, cgroup and network
-// namespaces, on the host's filesystem with /proc mounted again (the seed's
+// namespaces, on the host's filesystem with /proc mounted again (soulwing/can's
 // default), hardened like a Docker container.
 package main
 
@@ -18,9 +18,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -28,6 +30,7 @@ import (
 	"tincan.dev/pkg/cgroup"
 	"tincan.dev/pkg/container"
 	"tincan.dev/pkg/layers"
+	"tincan.dev/pkg/network"
 	"tincan.dev/pkg/reexec"
 	"tincan.dev/pkg/trace"
 	"tincan.dev/pkg/tty"
@@ -42,6 +45,12 @@ func (l *list) Set(s string) error { *l = append(*l, s); return nil }
 func main() {
 	if container.IsChild() {
 		container.Child() // inside the new namespaces; never returns
+	}
+	// -v before a subcommand (can -v cleanup) traces it; before run flags it
+	// stays for parse, which also turns the trace on.
+	if len(os.Args) > 2 && (os.Args[1] == "-v" || os.Args[1] == "--v") && isSubcommand(os.Args[2]) {
+		trace.Enable()
+		os.Args = append(os.Args[:1], os.Args[2:]...)
 	}
 	if len(os.Args) > 1 {
 		switch os.Args[1] {
@@ -162,7 +171,7 @@ func commit(args []string) error {
 	}
 	var layer string
 	var err error
-	// exercise: commit is the seed's "mv container image/N+1", made safe: an exclusive flock(2) on DIR refuses it while a container runs, and rename(2) keeps overlay's whiteouts (pkg/layers)
+	// exercise: commit is soulwing/can's "mv container image/N+1", made safe: an exclusive flock(2) on DIR refuses it while a container runs, and rename(2) keeps overlay's whiteouts (pkg/layers)
 	layer, err = layers.Layers{Dir: *dir}.Commit()
 	// end exercise
 	if err != nil {
@@ -185,7 +194,57 @@ func cleanup(args []string) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("cleanup: unexpected argument %q: usage: can cleanup [--all]", fs.Arg(0))
 	}
-	return container.Cleanup(*all)
+	before := leftovers()
+	err := container.Cleanup(*all)
+	after := leftovers()
+	for _, what := range before {
+		switch {
+		case !slices.Contains(after, what):
+			fmt.Println("removed " + what)
+		case strings.HasPrefix(what, "bridge"):
+			fmt.Println("kept " + what + ": containers share it (can cleanup --all removes it)")
+		default:
+			fmt.Println("kept " + what + ": in use (its can is alive, or it is under a minute old)")
+		}
+	}
+	if len(before) == 0 {
+		fmt.Println("nothing to clean up")
+	}
+	return err
+}
+
+// leftovers names what can cleanup may remove, one line each: containers by
+// their state directories, cgroups under tincan/, the shared bridge.
+func leftovers() []string {
+	var found []string
+	ents, _ := os.ReadDir(container.StateRoot())
+	for _, e := range ents {
+		if e.IsDir() && filepath.Join(container.StateRoot(), e.Name()) != network.DefaultStateDir {
+			found = append(found, "container "+e.Name())
+		}
+	}
+	if os.Geteuid() != 0 {
+		return found // rootless cans make no cgroup and no bridge
+	}
+	cgs, _ := cgroup.List()
+	for _, c := range cgs {
+		if what := "cgroup tincan/" + c.ID; !slices.Contains(found, what) {
+			found = append(found, what)
+		}
+	}
+	if _, err := net.InterfaceByName(network.DefaultBridge); err == nil {
+		found = append(found, "bridge "+network.DefaultBridge)
+	}
+	return found
+}
+
+// isSubcommand reports whether arg names one of can's subcommands.
+func isSubcommand(arg string) bool {
+	switch arg {
+	case "commit", "cleanup", "pull", "import":
+		return true
+	}
+	return false
 }
 
 // parseSub parses a subcommand's flags as parse does the run flags: a
@@ -255,7 +314,7 @@ func withImage(spec container.Spec) (container.Spec, error) {
 		if err == nil {
 			err = json.Unmarshal(b, &img)
 		}
-		// No image.json: layers made by hand, as in the seed.
+		// No image.json: layers made by hand, as in soulwing/can.
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
 			return spec, fmt.Errorf("--fs %s: image.json: %w: pull the image again", spec.Layers, err)
 		}

@@ -82,7 +82,7 @@ func TestREADMEShowsTranscripts(t *testing.T) {
 	testenv.DocumentedTranscripts(t, "README.md")
 }
 
-// The seed's default: new namespaces of every kind, on the host's files.
+// soulwing/can's default: new namespaces of every kind, on the host's files.
 func TestDefaultNamespaces(t *testing.T) {
 	testenv.NeedRoot(t)
 	script := "echo $$; cat /proc/1/comm"
@@ -199,7 +199,7 @@ func TestNetModes(t *testing.T) {
 	require.Equal(t, strconv.FormatUint(want.Sys().(*syscall.Stat_t).Ino, 10)+"\n", r.Stdout, r.Stderr)
 }
 
-// The seed's layered demo: writes land in the container layer; commit makes it
+// soulwing/can's layered demo: writes land in the container layer; commit makes it
 // an image layer; a deletion (whiteout) survives the commit.
 func TestLayersAndCommit(t *testing.T) {
 	testenv.NeedRoot(t)

@@ -1,5 +1,5 @@
 // Package pkg is the shared core of the tincan lessons. It holds no code itself:
-// each subpackage owns one box of the container picture in DESIGN.md, section 2.
+// each subpackage owns one box of the container's life in docs/ARCHITECTURE.md.
 //
 //	reexec     start this program again in new namespaces, sync pipe, exit codes
 //	trace      print each kernel call in man-page spelling (-v, TINCAN_TRACE=1)
@@ -8,7 +8,7 @@
 //	network    veth, the bridge, address allocation, NAT and published ports
 //	userns     uid/gid maps, subuid ranges and the rootless fallback
 //	rootfs     a busybox root filesystem, tarball import
-//	layers     the seed's image/N, config, container layout, and commit
+//	layers     soulwing/can's image/N, config, container layout, and commit
 //	cgroup     cgroup v1, v2 and hybrid: limits, join, OOM, stats, removal
 //	harden     capabilities, no_new_privs, seccomp
 //	tty        a pty of the container's own, relayed to the user's terminal

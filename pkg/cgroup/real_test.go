@@ -100,7 +100,7 @@ func inCgroup(t *testing.T, pid int, prefix, id string) bool {
 	return false
 }
 
-// The seed's demo: a shell that keeps growing a variable is killed by the
+// The demo of the "Linux Containers" guide (docs/ARCHITECTURE.md, Sources): a shell that keeps growing a variable is killed by the
 // OOM killer at the limit, and the kernel counts it in oom_kill. (The v1
 // memory.failcnt counts every time the limit was hit, reclaim or not: it is
 // no evidence of a kill.)

@@ -192,7 +192,7 @@ func ownTerminal(init bool) error {
 	return tty.SetControlling(0)
 }
 
-// hostRoot is the seed's default: the host's filesystem, with /proc mounted
+// hostRoot is soulwing/can's default: the host's filesystem, with /proc mounted
 // again for the new PID namespace, and the tmpfs mounts.
 func hostRoot(spec Spec) error {
 	if err := mount.Proc("/proc"); err != nil {

@@ -44,7 +44,7 @@ func Run(spec Spec) (code int, err error) {
 	}
 
 	// The state directory comes first, with all that cleanup needs to know
-	// (DESIGN.md, rule 16): from here on, a SIGKILL at any instant leaves
+	// (docs/ARCHITECTURE.md, rule 16): from here on, a SIGKILL at any instant leaves
 	// only what can cleanup finds, by this record or by the container's ID.
 	var l layers.Layers
 	var workDir string

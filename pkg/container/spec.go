@@ -1,5 +1,5 @@
 // Package container turns a Spec into a running container and back into
-// nothing: the whole picture of DESIGN.md section 2, used by can (09-full).
+// nothing: the whole container's life of docs/ARCHITECTURE.md, used by can (09-full).
 //
 //	parent (Run)                              child (Child, re-executed)
 //	check the spec, state dir /run/tincan/ID

@@ -9,9 +9,11 @@ import (
 	"github.com/pmezard/go-difflib/difflib"
 )
 
-// Diff shows what step adds to the step before it: the idea from its README,
-// then a unified diff of the two main.go files. The first step has nothing
-// before it, so its whole main.go is the diff.
+// Diff shows step against the step before it: the idea from its README,
+// then a unified diff of the two main.go files. The steps are one feature
+// each, not cumulative, so the diff has one feature leaving and the next
+// arriving. The first step has nothing before it, so its whole main.go is
+// the diff.
 func (w Workspace) Diff(step string) (string, error) {
 	main, err := w.step(step)
 	if err != nil {

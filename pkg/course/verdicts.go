@@ -120,7 +120,7 @@ var Verdicts = map[string]map[string]Verdict{
 			OK:   "the chroot escape reaches the host under --chroot, and nothing under pivot_root",
 			Fail: "the chroot escape test fails: --chroot must chroot(2), the default pivot_root(2)"},
 		"TestOrderOfCalls": {
-			OK:   "the kernel calls come in the order runc makes them (DESIGN.md section 6)",
+			OK:   "the kernel calls come in the order runc makes them (docs/ARCHITECTURE.md, rules 1 to 3)",
 			Fail: "a kernel call is missing or out of order: private /, bind the rootfs, proc, dev, pivot_root, detach"},
 	},
 }

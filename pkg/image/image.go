@@ -1,5 +1,5 @@
 // Package image brings a container image, from a registry (Pull) or a file
-// (Import), into the seed's layered layout that can --fs runs:
+// (Import), into soulwing/can's layered layout that can --fs runs:
 //
 //	DIR/image/0 ... image/N   the image's layers, unpacked, bottom first
 //	DIR/image.json            the image's config, as the image carries it

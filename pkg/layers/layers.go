@@ -1,5 +1,5 @@
-// Package layers keeps a layered root filesystem in the seed article's
-// layout and commits its writable layer into a new image layer. Overlay
+// Package layers keeps a layered root filesystem in the layout of
+// soulwing/can (docs/ARCHITECTURE.md, Sources) and commits its writable layer into a new image layer. Overlay
 // mounts it (pkg/mount.Overlay).
 package layers
 
@@ -15,7 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Layers is a layered root filesystem in the seed article's layout:
+// Layers is a layered root filesystem in soulwing/can's layout:
 //
 //	DIR/image/0, DIR/image/1, ...  read-only image layers, highest number on top
 //	DIR/config                     read-only, above the image (resolv.conf, hosts)
@@ -125,7 +125,7 @@ func (l Layers) Lock(commit bool) (*os.File, error) {
 }
 
 // Commit turns the container layer into the next image layer and starts an
-// empty container layer: the seed's "mv container image/1", refused while a
+// empty container layer: soulwing/can's "mv container image/1", refused while a
 // container uses DIR. rename(2) keeps the whiteouts and opaque directories
 // overlay left in the layer, so a file deleted in the container stays deleted
 // in the image. It returns the new layer's path.

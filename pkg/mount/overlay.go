@@ -10,7 +10,7 @@ import (
 // list of read-only layers, TOP FIRST; upper receives the writes; work is an
 // empty directory on upper's filesystem that overlay needs for atomic
 // copy-up and whiteouts. (Docs: filesystems/overlayfs.rst in the kernel tree.)
-// The seed article used aufs, which mainline Linux never merged; overlayfs is
+// soulwing/can (docs/ARCHITECTURE.md, Sources) used aufs, which mainline Linux never merged; overlayfs is
 // what Docker and containerd use today.
 //
 // userxattr is for a rootless container: overlay then keeps its own marks

@@ -565,7 +565,7 @@ func closeAll(files []*os.File) {
 // rules, the ports' sockets and its address. It leaves the veth to the
 // kernel, which deletes it with the container's network namespace, after
 // the namespace's last process: deleting it here would wait for RCU grace
-// periods, some 20 ms at every container's end (DESIGN.md, rule 8). It can
+// periods, some 20 ms at every container's end (docs/ARCHITECTURE.md, rule 8). It can
 // run twice.
 func (a *Attachment) Release() error {
 	b, err := a.Bridge.withDefaults()

@@ -2,8 +2,8 @@
 // tree built offline from the host's busybox-static (Busybox), or a root
 // filesystem tarball unpacked safely (Import), such as alpine-minirootfs or
 // the output of docker export. Check tells a runtime, before it starts
-// anything, whether a directory can serve as a root at all. Layers is the
-// seed's layered layout (image/N, config, container) for overlayfs.
+// anything, whether a directory can serve as a root at all. Layers is
+// soulwing/can's layered layout (image/N, config, container) for overlayfs.
 //
 // A root filesystem is only a directory tree: the kernel calls that make it a
 // container's root (bind mount, pivot_root, /proc, /dev) are in pkg/mount.

@@ -202,7 +202,7 @@ func (m Mapping) Configure(attr *syscall.SysProcAttr) {
 	attr.GidMappingsEnableSetgroups = os.Geteuid() == 0
 	if switchToRoot {
 		// Go switches it after writing the maps, before execve, while it
-		// still holds every capability in the namespace (DESIGN.md, rule 4).
+		// still holds every capability in the namespace (docs/ARCHITECTURE.md, rule 4).
 		attr.Credential = &syscall.Credential{Uid: 0, Gid: 0}
 	}
 }

@@ -4,7 +4,7 @@
 //	course exercise STEP [-force]   cut the step's feature out of its main.go
 //	course solution STEP [-force]   put it back, byte for byte
 //	course check [STEP...]          run the step's tests, say in words what works
-//	course diff [STEP...]           what a step adds to the one before it
+//	course diff [STEP...]           a step against the one before it
 //
 // The Makefile runs it: make exercise STEP=05-pid, make check, FORCE=1 ...
 package main

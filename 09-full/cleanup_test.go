@@ -1,0 +1,41 @@
+package main
+
+import (
+	"os/exec"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"tincan.dev/pkg/testenv"
+)
+
+// can -v cleanup cleans, tracing, instead of running "cleanup" as a command,
+// and says what it removed: here the state and cgroup of a can killed by
+// SIGKILL, which could not tear down its container itself.
+func TestVerboseCleanupSaysWhatItRemoved(t *testing.T) {
+	testenv.NeedRoot(t)
+	cleanupAll(t)
+	c := exec.Command(canBin(), "sleep", "100")
+	require.NoError(t, c.Start())
+	var id string
+	for deadline := time.Now().Add(10 * time.Second); id == "" && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		for s := range stateIDs() {
+			id = s
+		}
+	}
+	require.NotEmpty(t, id, "no state directory in /run/tincan 10s after can started")
+	require.NoError(t, c.Process.Signal(syscall.SIGKILL))
+	c.Wait()
+
+	r := can(t, "-v", "cleanup")
+	require.Equal(t, 0, r.Code, r.Stderr)
+	require.Contains(t, r.Stdout, "removed container "+id+"\n", "can -v cleanup did not say what it removed")
+	require.Contains(t, r.Stderr, `rmdir("`, "can -v cleanup traced no kernel call")
+	require.Empty(t, stateIDs(), "can -v cleanup left a state directory")
+
+	r = can(t, "cleanup")
+	require.Equal(t, 0, r.Code, r.Stderr)
+	require.NotContains(t, r.Stdout, "container "+id, "a second cleanup still finds the container")
+}

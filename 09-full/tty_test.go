@@ -185,7 +185,9 @@ func TestCtrlCOnceWithoutPty(t *testing.T) {
 	testenv.NeedRoot(t)
 	term := newTerminal(t)
 	cmd := term.command("--chroot", rootWithProbe(t), "--", "sh", "-c",
-		`trap "echo INT" INT; echo READY; sleep 1000 & wait; read x; echo END`)
+		// The trap ends the sleep, so that wait returns whether the ^C
+		// comes while it waits or a moment before.
+		`trap 'echo INT; kill $!' INT; sleep 1000 & echo READY; wait; read x; echo END`)
 	cmd.Stdin = nil
 	stdin, err := cmd.StdinPipe() // not a terminal
 	require.NoError(t, err)

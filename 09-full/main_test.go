@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -221,10 +222,11 @@ func TestLayersAndCommit(t *testing.T) {
 	require.Empty(t, entries, "overlay work dirs left behind")
 }
 
-func TestCommitRefusedWhileRunning(t *testing.T) {
-	testenv.NeedRoot(t)
-	dir := demoLayers(t)
-	cmd := exec.Command(canBin(), "--fs", dir, "--", "sh", "-c", "echo up; read x")
+// runningOn starts a container on the layers in dir, and returns once it
+// runs; it exits when its stdin is closed.
+func runningOn(t *testing.T, dir string) (*exec.Cmd, io.WriteCloser) {
+	t.Helper()
+	cmd := exec.Command(canBin(), "--fs", dir, "--", "sh", "-c", "echo up; read x; true")
 	stdin, _ := cmd.StdinPipe()
 	stdout, _ := cmd.StdoutPipe()
 	require.NoError(t, cmd.Start())
@@ -232,6 +234,13 @@ func TestCommitRefusedWhileRunning(t *testing.T) {
 	buf := make([]byte, 3)
 	_, err := stdout.Read(buf)
 	require.NoError(t, err)
+	return cmd, stdin
+}
+
+func TestCommitRefusedWhileRunning(t *testing.T) {
+	testenv.NeedRoot(t)
+	dir := demoLayers(t)
+	cmd, stdin := runningOn(t, dir)
 	r := testenv.Run(t, exec.Command(canBin(), "commit", "--fs", dir))
 	require.Equal(t, 125, r.Code)
 	require.Contains(t, r.Stderr, "is busy: a container is using it")

@@ -108,14 +108,7 @@ func without(env []string, key string) []string {
 func TestFsOneContainerAtATime(t *testing.T) {
 	testenv.NeedRoot(t)
 	dir := demoLayers(t)
-	cmd := exec.Command(canBin(), "--fs", dir, "--", "sh", "-c", "echo up; read x; true")
-	stdin, _ := cmd.StdinPipe()
-	stdout, _ := cmd.StdoutPipe()
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	buf := make([]byte, 3)
-	_, err := stdout.Read(buf)
-	require.NoError(t, err)
+	cmd, stdin := runningOn(t, dir)
 
 	r := can(t, "--fs", dir, "--", "true")
 	require.Equal(t, 125, r.Code, r.Stderr)

@@ -89,20 +89,7 @@ func ImportLayer(r io.Reader, dir string) error {
 			return fmt.Errorf("whiteout %q: %w", w, err)
 		}
 	}
-	// As Import: modes last, so a read-only directory could still be filled.
-	for i := len(dirs) - 1; i >= 0; i-- {
-		name, _ := clean(dirs[i].Name)
-		fd, err := openInRoot(root, name, unix.O_RDONLY|unix.O_DIRECTORY)
-		if err != nil {
-			return fmt.Errorf("tar entry %q: %w", dirs[i].Name, err)
-		}
-		err = unix.Fchmod(fd, mode(dirs[i]))
-		unix.Close(fd)
-		if err != nil {
-			return fmt.Errorf("tar entry %q: %w", dirs[i].Name, err)
-		}
-	}
-	return nil
+	return setDirModes(root, dirs)
 }
 
 // whiteout turns one OCI marker, name (cleaned), into overlay's.

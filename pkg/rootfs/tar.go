@@ -100,6 +100,12 @@ func Import(r io.Reader, dir string) (err error) {
 			dirs = append(dirs, h)
 		}
 	}
+	return setDirModes(root, dirs)
+}
+
+// setDirModes gives the archive's directories their modes, last and deepest
+// first, so that a read-only directory could still be filled meanwhile.
+func setDirModes(root int, dirs []*tar.Header) error {
 	for i := len(dirs) - 1; i >= 0; i-- {
 		name, _ := clean(dirs[i].Name)
 		fd, err := openInRoot(root, name, unix.O_RDONLY|unix.O_DIRECTORY)

@@ -68,7 +68,7 @@ var moduleDirs = []string{
 // it say so.
 var hostTools = []string{
 	"ip", "nft", "curl", "newuidmap", "newgidmap", // iproute2, nftables, curl, uidmap
-	"ps", "findmnt", "lsipc", "ipcmk", "ipcs", // procps, util-linux
+	"ps", "findmnt", "lsipc", "ipcmk", "ipcs", "ipcrm", // procps, util-linux
 	// coreutils' timeout waits in the parent and kills its child; busybox's
 	// execs the command and kills it from a child, which cannot end a
 	// command that is PID 1 of a namespace (it ignores the signal).

@@ -54,6 +54,10 @@ func main() {
 	}
 	runtimes := []runtime{
 		{"can", "", func(int) []string { return []string{canPath, "--chroot", rootfs, "/bin/true"} }, nil},
+		// The v1 view: where no cgroup2 is mounted, the device allowlist
+		// needs the v1 devices (and freezer) hierarchies, and so a migration
+		// of the child into each, where cgroup2 clones it straight into one.
+		{"can (cgroup v1 only)", "", func(int) []string { return []string{canPath, "--chroot", rootfs, "/bin/true"} }, nil},
 		{"can --net bridge", "", func(int) []string {
 			return []string{canPath, "--net", "bridge", "--chroot", rootfs, "/bin/true"}
 		}, nil},
@@ -79,6 +83,9 @@ func main() {
 	var results []result
 	var canRSS int64
 	for _, rt := range runtimes {
+		if rt.name == "can (cgroup v1 only)" {
+			hideCgroup2()
+		}
 		if _, err := exec.LookPath(rt.argv(0)[0]); err != nil {
 			results = append(results, result{name: rt.name, note: "skipped: not installed (apt-get install " + rt.pkg + ")"})
 			continue
@@ -142,11 +149,9 @@ func main() {
 
 func ms(d time.Duration) float64 { return float64(d) / 1e6 }
 
-// privateCgroupView re-executes the bench in a mount namespace of its own
-// and, on a hybrid host, unmounts the cgroup v2 hierarchy there: crun 1.8
-// refuses hybrid cgroups ("drop all controllers from cgroupv2"). Every
-// runtime runs in the same view, so the comparison stays fair, and the host
-// keeps its mounts. (Go makes / private for Unshareflags.)
+// privateCgroupView re-executes the bench in a mount namespace of its own,
+// so that hideCgroup2 changes nothing on the host. (Go makes / private for
+// Unshareflags.)
 func privateCgroupView() {
 	const env = "TINCAN_BENCH_NS"
 	if os.Getenv(env) == "" {
@@ -161,6 +166,13 @@ func privateCgroupView() {
 	}
 	// /run/tincan, /run/runc... stay inside too.
 	check(syscall.Mount("tmpfs", "/run", "tmpfs", 0, "mode=0755"))
+}
+
+// hideCgroup2 unmounts, on a hybrid host, the cgroup v2 hierarchy in the
+// bench's mount namespace: crun 1.8 refuses hybrid cgroups ("drop all
+// controllers from cgroupv2"). can runs first in the host's own view, then
+// again in this one, beside runc and crun.
+func hideCgroup2() {
 	if syscall.Unmount("/sys/fs/cgroup/unified", syscall.MNT_DETACH) == nil {
 		fmt.Println("note: /sys/fs/cgroup/unified unmounted in the bench's own mount namespace (crun 1.8 refuses hybrid cgroups)")
 	}

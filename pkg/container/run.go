@@ -155,17 +155,11 @@ func Run(spec Spec) (code int, err error) {
 		cmd.Wait()
 		return 0, err
 	}
-	select {
-	// A signal caught while the child was setting up is not passed on: CMD
-	// has only just started, and as PID 1 without a handler for it (the
-	// kernel delivers PID 1 only the signals it handles; use --init) it
-	// would ignore it, and we would wait out the stop timeout.
-	case s := <-sigs:
-		cmd.Signal(unix.SIGKILL)
-		cmd.Wait()
-		return 128 + int(s.(unix.Signal)), nil
-	default:
-	}
+	// A signal that came while the child was setting up, or since, is CMD's
+	// now: Wait passes it on. (There is no telling which of the two it was:
+	// CMD may already have run for a while, as a server that handles
+	// SIGTERM.) A PID 1 without a handler for it ignores it, as under
+	// docker stop, and the stop timeout ends it; --init handles them all.
 	if spec.Terminal {
 		relay, err := relayTerminal(cmd)
 		if err != nil {

@@ -19,7 +19,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strings"
 	"syscall"
@@ -27,6 +26,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"tincan.dev/pkg/course"
 	"tincan.dev/pkg/mount"
 	"tincan.dev/pkg/network"
 )
@@ -119,21 +119,13 @@ func Build(pkg, dir string) error {
 		}
 		return os.WriteFile(out, b, 0o755)
 	}
-	cmd := exec.Command(goTool(), "build", "-o", out, ".")
+	cmd := exec.Command(course.GoTool(), "build", "-o", out, ".")
 	cmd.Dir = abs
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("go build %s: %v\n%s", pkg, err, b)
 	}
 	return nil
-}
-
-// goTool finds go even under sudo, whose PATH often lacks it.
-func goTool() string {
-	if p, err := exec.LookPath("go"); err == nil {
-		return p
-	}
-	return filepath.Join(runtime.GOROOT(), "bin", "go")
 }
 
 func runSandboxed() int {

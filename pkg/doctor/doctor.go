@@ -24,6 +24,8 @@ import (
 	"strings"
 	"syscall"
 	"text/tabwriter"
+
+	"tincan.dev/pkg/userns"
 )
 
 // Status is how a check ended.
@@ -117,7 +119,7 @@ func (m Machine) UserNamespaces() Check {
 	if m.Euid == 0 {
 		bad = Warn // only the rootless runs are affected
 	}
-	max, err := m.sysctl("user/max_user_namespaces")
+	max, err := userns.Sysctl(m.Proc, "user/max_user_namespaces")
 	switch {
 	case err != nil:
 		c.Status, c.Found = Fail, "no /proc/sys/user/max_user_namespaces: the kernel has no user namespaces"
@@ -127,10 +129,10 @@ func (m Machine) UserNamespaces() Check {
 		c.Fix = "sudo sysctl -w user.max_user_namespaces=15000"
 	default:
 		c.Status, c.Found = OK, "allowed (user.max_user_namespaces="+max+")"
-		if v, err := m.sysctl("kernel/unprivileged_userns_clone"); err == nil && v == "0" {
+		if v, err := userns.Sysctl(m.Proc, "kernel/unprivileged_userns_clone"); err == nil && v == "0" {
 			c.Status, c.Found = bad, "unprivileged ones disabled: kernel.unprivileged_userns_clone=0"
 			c.Fix = "sudo sysctl -w kernel.unprivileged_userns_clone=1"
-		} else if v, err := m.sysctl("kernel/apparmor_restrict_unprivileged_userns"); err == nil && v == "1" {
+		} else if v, err := userns.Sysctl(m.Proc, "kernel/apparmor_restrict_unprivileged_userns"); err == nil && v == "1" {
 			c.Status, c.Found = bad, "AppArmor restricts unprivileged ones: kernel.apparmor_restrict_unprivileged_userns=1"
 			c.Fix = "sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0 (or an AppArmor profile with 'userns,' for bin/*)"
 		}
@@ -506,11 +508,6 @@ func Static(path string) (bool, error) {
 		}
 	}
 	return true, nil
-}
-
-func (m Machine) sysctl(name string) (string, error) {
-	b, err := os.ReadFile(filepath.Join(m.Proc, "sys", name))
-	return strings.TrimSpace(string(b)), err
 }
 
 func ownerUID(fi os.FileInfo) (int, bool) {

@@ -25,6 +25,7 @@ import (
 	"syscall"
 	"text/tabwriter"
 
+	"tincan.dev/pkg/cgroup"
 	"tincan.dev/pkg/userns"
 )
 
@@ -140,10 +141,10 @@ func (m Machine) UserNamespaces() Check {
 	return c
 }
 
-// mount is one line of mountinfo (proc(5)): what we need of it.
+// mount is one line of mountinfo (proc(5)): what Propagation needs of it.
 type mountEntry struct {
-	point, fstype, superOpts string
-	optional                 []string // shared:N, master:N
+	point    string
+	optional []string // shared:N, master:N
 }
 
 func (m Machine) mounts() ([]mountEntry, error) {
@@ -161,7 +162,7 @@ func (m Machine) mounts() ([]mountEntry, error) {
 		if !ok || len(fields) < 6 || len(tail) < 3 {
 			continue
 		}
-		out = append(out, mountEntry{point: fields[4], optional: fields[6:], fstype: tail[0], superOpts: tail[2]})
+		out = append(out, mountEntry{point: fields[4], optional: fields[6:]})
 	}
 	return out, sc.Err()
 }
@@ -174,26 +175,19 @@ func (m Machine) sysPath(p string) string {
 	return p
 }
 
-// cgroups finds the v1 controllers (by hierarchy) and the v2 mount.
+// cgroups finds the v1 controllers (by hierarchy) and the v2 mount, read
+// as pkg/cgroup reads them, so that doctor sees what the lessons will.
 func (m Machine) cgroups() (v1 map[string]string, v2 string, err error) {
-	mounts, err := m.mounts()
+	f, err := os.Open(filepath.Join(m.Proc, "self/mountinfo"))
 	if err != nil {
 		return nil, "", err
 	}
-	v1 = map[string]string{}
-	for _, e := range mounts {
-		switch e.fstype {
-		case "cgroup":
-			for _, opt := range strings.Split(e.superOpts, ",") {
-				if opt != "rw" && opt != "ro" && !strings.Contains(opt, "=") {
-					v1[opt] = e.point
-				}
-			}
-		case "cgroup2":
-			v2 = e.point
-		}
+	defer f.Close()
+	l, err := cgroup.ParseMountinfo(f)
+	if err != nil {
+		return nil, "", err
 	}
-	return v1, v2, nil
+	return l.V1, l.Unified, nil
 }
 
 // The controllers 08-cgroup and can use.

@@ -211,6 +211,9 @@ func (s *Spec) check() error {
 	if len(s.Args) == 0 {
 		s.Args = []string{"/bin/sh"}
 	}
+	if err := s.Limits.Validate(); err != nil {
+		return err
+	}
 	if s.Hostname != "" {
 		if err := ns.CheckHostname(s.Hostname); err != nil {
 			return err

@@ -12,6 +12,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
+
+	"tincan.dev/pkg/testenv"
 )
 
 // fake builds a /proc and /sys tree from a map of path -> content ("proc/..."
@@ -234,9 +236,7 @@ func TestStatic(t *testing.T) {
 // The probe asks this kernel. As root it must get an answer: a generation,
 // or the kernel's word that nf_tables is absent.
 func TestProbeNftables(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root (CAP_NET_ADMIN): run go test -exec sudo ./...")
-	}
+	testenv.NeedRoot(t) // CAP_NET_ADMIN
 	err := ProbeNftables()
 	if err != nil && !errors.Is(err, unix.EOPNOTSUPP) && !errors.Is(err, unix.EPROTONOSUPPORT) {
 		t.Fatalf("nf_tables probe: %v", err)

@@ -46,9 +46,14 @@ var atExit []func()
 // Root reports whether the tests run as root.
 func Root() bool { return os.Geteuid() == 0 }
 
-// NeedRoot skips t, with the command that runs it, when not root.
+// NeedRoot skips t, with the command that runs it, when not root. Under
+// -short (make unit) it skips t even as root: -short runs only the tests
+// that need no root, as a user would see them.
 func NeedRoot(t testing.TB) {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("needs root: skipped with -short (make unit); make test runs it")
+	}
 	if !Root() {
 		t.Skip("needs root: make test SUDO=1, or run as root (go test -exec sudo ./...)")
 	}

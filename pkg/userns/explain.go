@@ -85,8 +85,8 @@ func sysctl(name string) string {
 	return v
 }
 
-// Sysctl reads the kernel setting name ("user/max_user_namespaces", the
-// sysctl(8) name with / for .) from proc/sys, where proc is where proc is
+// Sysctl reads the kernel setting name ("user/max_user_namespaces": the
+// sysctl(8) name with / for .) under proc/sys; proc is where procfs is
 // mounted ("/proc", or a fake tree in tests). pkg/doctor reads with it too.
 func Sysctl(proc, name string) (string, error) {
 	b, err := os.ReadFile(filepath.Join(proc, "sys", name))

@@ -3,7 +3,7 @@
 #   make                 build every step into bin/ (09-full is bin/can)
 #   make test            run every module's tests (without root, the rootless ones; SUDO=1 all, through sudo)
 #   make test STEP=05-pid   one step only
-#   make unit            the tests that need no root
+#   make unit            the tests that need no root (go test -short), also as root
 #   make vmtest          the privileged tests again, on a cgroup v2 host in qemu (root)
 #   make rootfs          a busybox root filesystem in ./rootfs (TAR=x.tar.gz imports one)
 #   make bench           startup time, can against runc, crun, bwrap, unshare
@@ -65,8 +65,12 @@ VMTESTS ?= pkg/cgroup pkg/testenv pkg/mount pkg/network pkg/harden pkg/cmd/probe
 vmtest:
 	$(GO) run ./pkg/cmd/vmtest $(foreach t,$(VMTESTS),'$(t)')
 
+# -short: testenv.NeedRoot skips every test that needs root, even when run
+# as root, so unit means the same set for everyone (pkg/course's slowest
+# builds skip with -short too). As root the rest still run in testenv's
+# sandbox.
 unit:
-	@set -e; for m in $(MODULES); do (cd $$m && env $(GOWORK_OF) $(GO) test $(TESTFLAGS) ./...); done
+	@set -e; for m in $(MODULES); do (cd $$m && env $(GOWORK_OF) $(GO) test -short $(TESTFLAGS) ./...); done
 
 vet:
 	@set -e; for m in $(MODULES); do (cd $$m && env $(GOWORK_OF) $(GO) vet ./... && test -z "$$(gofmt -l .)"); done

@@ -9,7 +9,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"strings"
 
 	"golang.org/x/sys/unix"
 
@@ -18,16 +17,14 @@ import (
 	"tincan.dev/pkg/step"
 )
 
-// dirs collects every --tmpfs DIR.
-type dirs []string
-
-func (d *dirs) String() string     { return strings.Join(*d, ",") }
-func (d *dirs) Set(s string) error { *d = append(*d, s); return nil }
-
-var tmpfs dirs
+// tmpfs collects every --tmpfs DIR.
+var tmpfs []string
 
 func main() {
-	flag.Var(&tmpfs, "tmpfs", "mount an empty tmpfs on `DIR`, an existing directory (repeatable)")
+	flag.Func("tmpfs", "mount an empty tmpfs on `DIR`, an existing directory (repeatable)", func(dir string) error {
+		tmpfs = append(tmpfs, dir)
+		return nil
+	})
 	step.Main("02-mnt", "[--tmpfs DIR]... [--] [CMD [ARG...]]", parent, child)
 }
 

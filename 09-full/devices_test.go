@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"tincan.dev/pkg/testenv"
 )
 
 // openNodes makes a node for each "name type major minor redirection" and
@@ -28,6 +30,7 @@ func openNodes(nodes ...string) string {
 // (a write forges lines in the host's kernel log), and a block device, the
 // first loop device, standing for the host's disk.
 func TestDevicesAttack(t *testing.T) {
+	testenv.NeedRoot(t) // the device cgroup and pids.max are root's
 	root := rootWithProbe(t)
 	if _, err := os.Stat("/dev/loop0"); err != nil {
 		t.Skip("no /dev/loop0 on this machine to attack (modprobe loop)")
@@ -54,6 +57,7 @@ func TestDevicesAttack(t *testing.T) {
 // The devices every container needs still work, as do terminals; /dev is
 // nosuid and noexec, so a program copied there does not run.
 func TestDevicesAllowed(t *testing.T) {
+	testenv.NeedRoot(t) // the device cgroup and pids.max are root's
 	root := rootWithProbe(t)
 	script := `echo discarded >/dev/null && echo null ok
 head -c 3 /dev/zero | wc -c
@@ -83,6 +87,7 @@ grep " /dev " /proc/self/mountinfo`
 // several threads until it execs CMD: the limit must count CMD only, with no
 // Go runtime crash ("failed to create new OS thread", exit 2) at any value.
 func TestPidsLowLimits(t *testing.T) {
+	testenv.NeedRoot(t) // the device cgroup and pids.max are root's
 	root := rootWithProbe(t)
 	for _, tc := range []struct {
 		pids, script string

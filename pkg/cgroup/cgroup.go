@@ -72,13 +72,8 @@ func (l Limits) Validate() error {
 	switch {
 	case l.Memory < 0:
 		return fmt.Errorf("memory limit %d: must be positive", l.Memory)
-	case l.CPUs > float64(runtime.NumCPU()):
-		// Such a quota could never be used up: it would limit nothing.
-		// Checked first: the quota of a huge count overflows an int64.
-		return fmt.Errorf("CPU limit %g: more than the %d CPUs here", l.CPUs, runtime.NumCPU())
-	case l.CPUs < 0, l.CPUs > 0 && quota(l.CPUs) < 1000, math.IsNaN(l.CPUs):
-		// The kernel takes quotas from 1ms (cpu.cfs_quota_us >= 1000).
-		return fmt.Errorf("CPU limit %g: must be at least 0.01 (a quota of 1ms per 100ms period)", l.CPUs)
+	case l.CPUs != 0 && cpuRange(l.CPUs) != "":
+		return fmt.Errorf("CPU limit %g: %s", l.CPUs, cpuRange(l.CPUs))
 	case l.Pids < 0:
 		return fmt.Errorf("pids limit %d: must be positive", l.Pids)
 	}
@@ -88,6 +83,21 @@ func (l Limits) Validate() error {
 		}
 	}
 	return nil
+}
+
+// cpuRange says why cpus cannot be a CPU limit, or "" when it can: Docker's
+// range, from 1ms of every 100ms period (the kernel takes quotas from
+// cpu.cfs_quota_us = 1000) to all the CPUs here (a bigger quota could never
+// be used up: it would limit nothing). Validate and ParseLimits both ask it.
+func cpuRange(cpus float64) string {
+	switch n := runtime.NumCPU(); {
+	case cpus > float64(n):
+		// Checked first: the quota of a huge count overflows an int64.
+		return fmt.Sprintf("the maximum is %d, the CPUs this machine has (a bigger quota limits nothing)", n)
+	case !(cpus > 0) || quota(cpus) < 1000: // NaN is not > 0
+		return "the minimum is 0.01 (a quota of 1ms per 100ms period)"
+	}
+	return ""
 }
 
 // quota is the CPU time, in microseconds, that cpus may use in one Period.

@@ -60,7 +60,7 @@ func Detect() (*Layout, error) {
 		return nil, err
 	}
 	defer f.Close()
-	l, err := parseMountinfo(f)
+	l, err := ParseMountinfo(f)
 	if err != nil {
 		return nil, err
 	}
@@ -78,8 +78,9 @@ var v1Controllers = map[string]bool{
 	"net_prio": true, "perf_event": true, "pids": true, "rdma": true,
 }
 
-// parseMountinfo reads the cgroup and cgroup2 mounts of a mountinfo file
-// (proc_pid_mountinfo(5)):
+// ParseMountinfo reads the cgroup and cgroup2 mounts of a mountinfo file
+// (proc_pid_mountinfo(5)), as Detect does for this machine; pkg/doctor reads
+// its (possibly fake) /proc with it, so both agree on what a controller is:
 //
 //	35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
 //	(1)(2) (3) (4)      (5)                 (6)     (7)  (8)   (9)     (10)
@@ -88,7 +89,7 @@ var v1Controllers = map[string]bool{
 // mounts of a hierarchy's root ("/") can hold <root>/tincan. For a v1 mount,
 // the super options (10) name its controllers; "name=systemd" is a hierarchy
 // with no controller at all.
-func parseMountinfo(r io.Reader) (*Layout, error) {
+func ParseMountinfo(r io.Reader) (*Layout, error) {
 	l := &Layout{V1: map[string]string{}}
 	sc := bufio.NewScanner(r)
 	for sc.Scan() {

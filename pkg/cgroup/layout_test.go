@@ -30,7 +30,7 @@ const comountedMountinfo = `25 24 0:22 / /sys/fs/cgroup/cpu,cpuacct rw,nosuid - 
 `
 
 func TestParseMountinfo(t *testing.T) {
-	l, err := parseMountinfo(strings.NewReader(hybridMountinfo))
+	l, err := ParseMountinfo(strings.NewReader(hybridMountinfo))
 	require.NoError(t, err)
 	require.Equal(t, &Layout{Unified: "/sys/fs/cgroup/unified", V1: map[string]string{
 		"cpu": "/sys/fs/cgroup/cpu", "cpuacct": "/sys/fs/cgroup/cpuacct", "memory": "/sys/fs/cgroup/memory",
@@ -38,7 +38,7 @@ func TestParseMountinfo(t *testing.T) {
 	}}, l)
 	require.Equal(t, "hybrid", l.Version())
 
-	l, err = parseMountinfo(strings.NewReader(comountedMountinfo))
+	l, err = ParseMountinfo(strings.NewReader(comountedMountinfo))
 	require.NoError(t, err)
 	require.Equal(t, &Layout{V1: map[string]string{
 		"cpu": "/sys/fs/cgroup/cpu,cpuacct", "cpuacct": "/sys/fs/cgroup/cpu,cpuacct", "memory": "/sys/fs/cgroup/memory",
@@ -49,7 +49,7 @@ func TestParseMountinfo(t *testing.T) {
 
 // Co-mounted controllers share one directory; every limit needs its controller.
 func TestPlanV1(t *testing.T) {
-	l, err := parseMountinfo(strings.NewReader(comountedMountinfo))
+	l, err := ParseMountinfo(strings.NewReader(comountedMountinfo))
 	require.NoError(t, err)
 	dirs, err := l.plan("x", Limits{Memory: 1, CPUs: 1}, false)
 	require.NoError(t, err)

@@ -3,7 +3,6 @@ package cgroup
 import (
 	"fmt"
 	"math"
-	"runtime"
 	"strconv"
 	"strings"
 )
@@ -100,13 +99,10 @@ func ParseLimits(memory, cpus, pids string) (Limits, error) {
 		if l.CPUs, err = ParseCPUs(cpus); err != nil {
 			return l, fmt.Errorf("--cpus: %w", err)
 		}
-		// Docker's range: from 1ms of every 100ms period (the kernel's
-		// smallest quota) to all the CPUs here (a bigger quota limits nothing).
-		switch n := runtime.NumCPU(); {
-		case l.CPUs < 0.01:
-			return l, fmt.Errorf("--cpus %s: the minimum is 0.01 (a quota of 1ms per 100ms period)", cpus)
-		case l.CPUs > float64(n):
-			return l, fmt.Errorf("--cpus %s: the maximum is %d, the CPUs this machine has (a bigger quota limits nothing)", cpus, n)
+		// Docker's range (cpuRange); 0, no limit to Validate, is refused
+		// here: a flag given asks for a limit.
+		if why := cpuRange(l.CPUs); why != "" {
+			return l, fmt.Errorf("--cpus %s: %s", cpus, why)
 		}
 	}
 	if pids != "" {

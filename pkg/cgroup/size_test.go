@@ -1,6 +1,7 @@
 package cgroup
 
 import (
+	"math"
 	"runtime"
 	"testing"
 
@@ -44,9 +45,10 @@ func TestParseCPUs(t *testing.T) {
 func TestValidate(t *testing.T) {
 	require.NoError(t, Limits{}.Validate())
 	require.NoError(t, Limits{Memory: 1, CPUs: 0.01, Pids: 1}.Validate())
-	require.ErrorContains(t, Limits{CPUs: 0.001}.Validate(), "CPU limit 0.001: must be at least 0.01 (a quota of 1ms per 100ms period)")
-	require.ErrorContains(t, Limits{CPUs: float64(runtime.NumCPU()) + 1}.Validate(), "CPUs here")
-	require.ErrorContains(t, Limits{CPUs: 1e308}.Validate(), "CPU limit 1e+308: more than the")
+	require.ErrorContains(t, Limits{CPUs: 0.001}.Validate(), "CPU limit 0.001: the minimum is 0.01 (a quota of 1ms per 100ms period)")
+	require.ErrorContains(t, Limits{CPUs: float64(runtime.NumCPU()) + 1}.Validate(), "the CPUs this machine has")
+	require.ErrorContains(t, Limits{CPUs: 1e308}.Validate(), "CPU limit 1e+308: the maximum is")
+	require.ErrorContains(t, Limits{CPUs: math.NaN()}.Validate(), "CPU limit NaN: the minimum is 0.01")
 	require.NoError(t, Limits{CPUs: float64(runtime.NumCPU())}.Validate())
 	require.ErrorContains(t, Limits{CPUs: -1}.Validate(), "CPU limit -1")
 	require.ErrorContains(t, Limits{Memory: -1}.Validate(), "memory limit -1")

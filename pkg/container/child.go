@@ -34,20 +34,17 @@ func writeConfig(dir string, spec Spec) ([]byte, error) {
 	return b, os.WriteFile(filepath.Join(dir, "config.json"), b, 0o600)
 }
 
-// stateDir is the container's state directory on the host, as the child
-// knows it until pivot_root.
-var stateDir string
-
-func readConfig() (Spec, error) {
-	var spec Spec
+// readConfig reads the Spec, and stateDir, the container's state directory
+// on the host, as the child knows it until pivot_root.
+func readConfig() (spec Spec, stateDir string, err error) {
 	stateDir = os.Getenv(stateEnv)
-	err := json.Unmarshal([]byte(os.Getenv(configEnv)), &spec)
+	err = json.Unmarshal([]byte(os.Getenv(configEnv)), &spec)
 	os.Unsetenv(stateEnv)
 	os.Unsetenv(configEnv)
 	if err != nil {
-		return spec, fmt.Errorf("read the container's config: %w", err)
+		return spec, "", fmt.Errorf("read the container's config: %w", err)
 	}
-	return spec, nil
+	return spec, stateDir, nil
 }
 
 // IsChild reports whether this process is a container's child, to be run by
@@ -64,15 +61,15 @@ func Child() {
 	os.Unsetenv(stage2Env)
 	os.Unsetenv(stage2Mark)
 	reexec.RunChild(func() error {
-		spec, err := readConfig()
+		spec, stateDir, err := readConfig()
 		if err != nil {
 			return err
 		}
-		return setup(spec)
+		return setup(spec, stateDir)
 	})
 }
 
-func setup(spec Spec) error {
+func setup(spec Spec, stateDir string) error {
 	// Some of what follows is per thread (setns, capabilities, seccomp): keep
 	// every step, and the final execve, on this one thread.
 	runtime.LockOSThread()
@@ -100,7 +97,7 @@ func setup(spec Spec) error {
 		if err := hostRoot(spec); err != nil {
 			return err
 		}
-	} else if err := newRoot(spec, userns); err != nil {
+	} else if err := newRoot(spec, userns, stateDir); err != nil {
 		return err
 	}
 	host := spec.hostname()
@@ -202,8 +199,9 @@ func hostRoot(spec Spec) error {
 }
 
 // newRoot builds the container's root filesystem under spec.Rootfs and
-// enters it, in runc's order (libcontainer/rootfs_linux.go).
-func newRoot(spec Spec, userns bool) error {
+// enters it, in runc's order (libcontainer/rootfs_linux.go). stateDir, the
+// state directory on the host, holds the hosts and resolv.conf of --net bridge.
+func newRoot(spec Spec, userns bool, stateDir string) error {
 	root := spec.Rootfs
 	if spec.Layers != "" {
 		l := layers.Layers{Dir: spec.Layers}

@@ -126,8 +126,11 @@ func Run(spec Spec) (code int, err error) {
 	if err := cmd.Start(); err != nil {
 		return 0, err
 	}
+	// The PID is for people reading state.json: cleanup needs only what
+	// newState wrote, and save replaces that file by rename(2), so a failed
+	// save (a full /run) leaves it whole. The container may run on.
 	st.Pid = cmd.Pid
-	st.save()
+	_ = st.save()
 	if cg != nil {
 		if err := cg.Join(cmd.Pid); err != nil {
 			cmd.Abort()
@@ -204,6 +207,9 @@ func (s *Spec) check() error {
 	}
 	if len(s.Args) == 0 {
 		s.Args = []string{"/bin/sh"}
+	}
+	if err := s.Limits.Validate(); err != nil {
+		return err
 	}
 	if s.Hostname != "" {
 		if err := ns.CheckHostname(s.Hostname); err != nil {

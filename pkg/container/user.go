@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"tincan.dev/pkg/harden"
 	"tincan.dev/pkg/trace"
 )
 
@@ -59,10 +60,9 @@ func switchUser(user string) error {
 	if err := unix.Setuid(uid); err != nil {
 		return fmt.Errorf("--user %s: setuid(%d): %w: is the user mapped in the container's user namespace?", user, uid, err)
 	}
-	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
-	var caps [2]unix.CapUserData
-	if err := unix.Capget(&hdr, &caps[0]); err != nil {
-		return fmt.Errorf("capget: %w", err)
+	hdr, caps, err := harden.Capget()
+	if err != nil {
+		return err
 	}
 	caps[0].Effective, caps[1].Effective = caps[0].Permitted, caps[1].Permitted
 	trace.Call("capset(effective = permitted)")

@@ -36,10 +36,7 @@ func newCgroup(spec Spec) (*cgroup.Cgroup, error) {
 	if l.Memory == 0 && l.CPUs == 0 && l.Pids == 0 && l.Devices == nil {
 		return nil, nil
 	}
-	if err := l.Validate(); err != nil {
-		return nil, err
-	}
-	return cgroup.New(spec.ID, l)
+	return cgroup.New(spec.ID, l) // Spec.check validated spec.Limits
 }
 
 // cgroupFiles prepares cmd to start in cg. On cgroup2 the child is born in

@@ -44,11 +44,12 @@ func (w Workspace) Check(step string, out io.Writer, flags ...string) (bool, err
 	if err := limitMemory(); err != nil {
 		return false, err
 	}
-	cmd := exec.Command(goTool(), append(args, "./...")...)
+	cmd := exec.Command(GoTool(), append(args, "./...")...)
 	cmd.Dir = filepath.Join(w.Root, step)
 	// A check started from inside a test sandbox must not believe it is
 	// already in one: it would set up its sandbox in the wrong namespaces.
-	cmd.Env = without(os.Environ(), "TINCAN_TEST_SANDBOX")
+	// Empty reads as unset, and os/exec keeps the last value of a key.
+	cmd.Env = append(os.Environ(), "TINCAN_TEST_SANDBOX=")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return false, err
@@ -358,22 +359,13 @@ func limitMemory() error {
 	return unix.Setrlimit(unix.RLIMIT_AS, &lim)
 }
 
-// goTool finds go even under sudo, whose PATH often lacks it.
-func goTool() string {
+// GoTool finds go even under sudo, whose PATH often lacks it (secure_path):
+// then it is the go that built this program. pkg/testenv builds with it too.
+func GoTool() string {
 	if p, err := exec.LookPath("go"); err == nil {
 		return p
 	}
 	return filepath.Join(runtime.GOROOT(), "bin", "go")
-}
-
-func without(env []string, key string) []string {
-	var out []string
-	for _, kv := range env {
-		if !strings.HasPrefix(kv, key+"=") {
-			out = append(out, kv)
-		}
-	}
-	return out
 }
 
 // verdictFor looks test up in the step's table, then in the table every step

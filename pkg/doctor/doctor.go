@@ -24,6 +24,9 @@ import (
 	"strings"
 	"syscall"
 	"text/tabwriter"
+
+	"tincan.dev/pkg/cgroup"
+	"tincan.dev/pkg/userns"
 )
 
 // Status is how a check ended.
@@ -117,7 +120,7 @@ func (m Machine) UserNamespaces() Check {
 	if m.Euid == 0 {
 		bad = Warn // only the rootless runs are affected
 	}
-	max, err := m.sysctl("user/max_user_namespaces")
+	max, err := userns.Sysctl(m.Proc, "user/max_user_namespaces")
 	switch {
 	case err != nil:
 		c.Status, c.Found = Fail, "no /proc/sys/user/max_user_namespaces: the kernel has no user namespaces"
@@ -127,10 +130,10 @@ func (m Machine) UserNamespaces() Check {
 		c.Fix = "sudo sysctl -w user.max_user_namespaces=15000"
 	default:
 		c.Status, c.Found = OK, "allowed (user.max_user_namespaces="+max+")"
-		if v, err := m.sysctl("kernel/unprivileged_userns_clone"); err == nil && v == "0" {
+		if v, err := userns.Sysctl(m.Proc, "kernel/unprivileged_userns_clone"); err == nil && v == "0" {
 			c.Status, c.Found = bad, "unprivileged ones disabled: kernel.unprivileged_userns_clone=0"
 			c.Fix = "sudo sysctl -w kernel.unprivileged_userns_clone=1"
-		} else if v, err := m.sysctl("kernel/apparmor_restrict_unprivileged_userns"); err == nil && v == "1" {
+		} else if v, err := userns.Sysctl(m.Proc, "kernel/apparmor_restrict_unprivileged_userns"); err == nil && v == "1" {
 			c.Status, c.Found = bad, "AppArmor restricts unprivileged ones: kernel.apparmor_restrict_unprivileged_userns=1"
 			c.Fix = "sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0 (or an AppArmor profile with 'userns,' for bin/*)"
 		}
@@ -138,10 +141,10 @@ func (m Machine) UserNamespaces() Check {
 	return c
 }
 
-// mount is one line of mountinfo (proc(5)): what we need of it.
+// mount is one line of mountinfo (proc(5)): what Propagation needs of it.
 type mountEntry struct {
-	point, fstype, superOpts string
-	optional                 []string // shared:N, master:N
+	point    string
+	optional []string // shared:N, master:N
 }
 
 func (m Machine) mounts() ([]mountEntry, error) {
@@ -159,7 +162,7 @@ func (m Machine) mounts() ([]mountEntry, error) {
 		if !ok || len(fields) < 6 || len(tail) < 3 {
 			continue
 		}
-		out = append(out, mountEntry{point: fields[4], optional: fields[6:], fstype: tail[0], superOpts: tail[2]})
+		out = append(out, mountEntry{point: fields[4], optional: fields[6:]})
 	}
 	return out, sc.Err()
 }
@@ -172,26 +175,19 @@ func (m Machine) sysPath(p string) string {
 	return p
 }
 
-// cgroups finds the v1 controllers (by hierarchy) and the v2 mount.
+// cgroups finds the v1 controllers (by hierarchy) and the v2 mount, read
+// as pkg/cgroup reads them, so that doctor sees what the lessons will.
 func (m Machine) cgroups() (v1 map[string]string, v2 string, err error) {
-	mounts, err := m.mounts()
+	f, err := os.Open(filepath.Join(m.Proc, "self/mountinfo"))
 	if err != nil {
 		return nil, "", err
 	}
-	v1 = map[string]string{}
-	for _, e := range mounts {
-		switch e.fstype {
-		case "cgroup":
-			for _, opt := range strings.Split(e.superOpts, ",") {
-				if opt != "rw" && opt != "ro" && !strings.Contains(opt, "=") {
-					v1[opt] = e.point
-				}
-			}
-		case "cgroup2":
-			v2 = e.point
-		}
+	defer f.Close()
+	l, err := cgroup.ParseMountinfo(f)
+	if err != nil {
+		return nil, "", err
 	}
-	return v1, v2, nil
+	return l.V1, l.Unified, nil
 }
 
 // The controllers 08-cgroup and can use.
@@ -506,11 +502,6 @@ func Static(path string) (bool, error) {
 		}
 	}
 	return true, nil
-}
-
-func (m Machine) sysctl(name string) (string, error) {
-	b, err := os.ReadFile(filepath.Join(m.Proc, "sys", name))
-	return strings.TrimSpace(string(b)), err
 }
 
 func ownerUID(fi os.FileInfo) (int, bool) {

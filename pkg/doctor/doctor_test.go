@@ -12,6 +12,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
+
+	"tincan.dev/pkg/testenv"
 )
 
 // fake builds a /proc and /sys tree from a map of path -> content ("proc/..."
@@ -52,6 +54,7 @@ func TestHybridRoot(t *testing.T) {
 31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
 32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu
 33 31 0:30 / /sys/fs/cgroup/cpuacct rw,relatime - cgroup cgroup rw,cpuacct
+34 31 0:31 / /sys/fs/cgroup/cpuset rw,relatime - cgroup cgroup rw,clone_children,cpuset
 35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
 39 31 0:36 / /sys/fs/cgroup/pids rw,relatime - cgroup cgroup rw,pids
 40 31 0:37 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,name=systemd
@@ -71,7 +74,8 @@ func TestHybridRoot(t *testing.T) {
 		require.Empty(t, c.Fix, c.Name)
 	}
 	require.False(t, Failed(checks))
-	require.Equal(t, "hybrid: v1 cpu cpuacct memory pids; v2 (no controllers)", m.CgroupControllers().Found)
+	// clone_children is an option of the cpuset mount, not a controller.
+	require.Equal(t, "hybrid: v1 cpu cpuacct cpuset memory pids; v2 (no controllers)", m.CgroupControllers().Found)
 	require.Equal(t, "nf_tables built into the kernel (CONFIG_NF_TABLES=y)", m.Nft().Found)
 	require.Equal(t, "private: mounts here never reach another namespace", m.Propagation().Found)
 
@@ -232,9 +236,7 @@ func TestStatic(t *testing.T) {
 // The probe asks this kernel. As root it must get an answer: a generation,
 // or the kernel's word that nf_tables is absent.
 func TestProbeNftables(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root (CAP_NET_ADMIN): run go test -exec sudo ./...")
-	}
+	testenv.NeedRoot(t) // CAP_NET_ADMIN
 	err := ProbeNftables()
 	if err != nil && !errors.Is(err, unix.EOPNOTSUPP) && !errors.Is(err, unix.EPROTONOSUPPORT) {
 		t.Fatalf("nf_tables probe: %v", err)

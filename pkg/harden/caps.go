@@ -141,10 +141,9 @@ func (c Config) keep() (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
-	var data [2]unix.CapUserData
-	if err := unix.Capget(&hdr, &data[0]); err != nil {
-		return 0, fmt.Errorf("capget: %w", err)
+	_, data, err := Capget()
+	if err != nil {
+		return 0, err
 	}
 	have := uint64(data[1].Permitted)<<32 | uint64(data[0].Permitted)
 	if keep == ^uint64(0) {
@@ -189,6 +188,18 @@ func dropBounding(keep uint64, last int) error {
 		}
 	}
 	return nil
+}
+
+// Capget reads the calling thread's capability sets. Version 3 of the
+// interface holds 64 bits in two 32-bit halves: data[0] for capabilities 0 to
+// 31, data[1] for 32 to 63 (capget(2)). hdr (Pid 0: this thread) is ready for
+// the capset(2) that writes them back changed.
+func Capget() (hdr unix.CapUserHeader, data [2]unix.CapUserData, err error) {
+	hdr.Version = unix.LINUX_CAPABILITY_VERSION_3
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return hdr, data, fmt.Errorf("capget: %w", err)
+	}
+	return hdr, data, nil
 }
 
 // capset sets the permitted and effective sets to keep and empties the

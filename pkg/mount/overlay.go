@@ -1,10 +1,6 @@
 package mount
 
-import (
-	"fmt"
-
-	"golang.org/x/sys/unix"
-)
+import "fmt"
 
 // Overlay mounts an overlay filesystem on target: lower is the colon-separated
 // list of read-only layers, TOP FIRST; upper receives the writes; work is an
@@ -24,10 +20,4 @@ func Overlay(target, lower, upper, work string, userxattr bool) error {
 		data += ",userxattr"
 	}
 	return Mount("overlay", target, "overlay", 0, data)
-}
-
-// OverlayReadOnly mounts only lower layers: with no upperdir the overlay is
-// read-only by construction.
-func OverlayReadOnly(target, lower string) error {
-	return Mount("overlay", target, "overlay", unix.MS_RDONLY, "lowerdir="+lower)
 }

@@ -19,7 +19,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strings"
 	"syscall"
@@ -27,6 +26,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"tincan.dev/pkg/course"
 	"tincan.dev/pkg/mount"
 	"tincan.dev/pkg/network"
 )
@@ -46,9 +46,14 @@ var atExit []func()
 // Root reports whether the tests run as root.
 func Root() bool { return os.Geteuid() == 0 }
 
-// NeedRoot skips t, with the command that runs it, when not root.
+// NeedRoot skips t, with the command that runs it, when not root. Under
+// -short (make unit) it skips t even as root: -short runs only the tests
+// that need no root, as a user would see them.
 func NeedRoot(t testing.TB) {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("needs root: skipped with -short (make unit); make test runs it")
+	}
 	if !Root() {
 		t.Skip("needs root: make test SUDO=1, or run as root (go test -exec sudo ./...)")
 	}
@@ -119,21 +124,13 @@ func Build(pkg, dir string) error {
 		}
 		return os.WriteFile(out, b, 0o755)
 	}
-	cmd := exec.Command(goTool(), "build", "-o", out, ".")
+	cmd := exec.Command(course.GoTool(), "build", "-o", out, ".")
 	cmd.Dir = abs
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("go build %s: %v\n%s", pkg, err, b)
 	}
 	return nil
-}
-
-// goTool finds go even under sudo, whose PATH often lacks it.
-func goTool() string {
-	if p, err := exec.LookPath("go"); err == nil {
-		return p
-	}
-	return filepath.Join(runtime.GOROOT(), "bin", "go")
 }
 
 func runSandboxed() int {

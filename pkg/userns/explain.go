@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -77,11 +78,19 @@ func restriction() string {
 
 // sysctl reads /proc/sys/<name>, or "unset" when it does not exist.
 func sysctl(name string) string {
-	b, err := os.ReadFile(procDir + "/sys/" + name)
+	v, err := Sysctl(procDir, name)
 	if err != nil {
 		return "unset"
 	}
-	return strings.TrimSpace(string(b))
+	return v
+}
+
+// Sysctl reads the kernel setting name ("user/max_user_namespaces": the
+// sysctl(8) name with / for .) under proc/sys; proc is where procfs is
+// mounted ("/proc", or a fake tree in tests). pkg/doctor reads with it too.
+func Sysctl(proc, name string) (string, error) {
+	b, err := os.ReadFile(filepath.Join(proc, "sys", name))
+	return strings.TrimSpace(string(b)), err
 }
 
 // apparmorLabel is this process's AppArmor profile, such as

@@ -34,6 +34,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"tincan.dev/pkg/harden"
 	"tincan.dev/pkg/trace"
 )
 
@@ -314,10 +315,9 @@ func BecomeRoot() error {
 	if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); err != nil {
 		return fmt.Errorf("prctl(PR_CAP_AMBIENT_CLEAR_ALL): %w", err)
 	}
-	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
-	var data [2]unix.CapUserData
-	if err := unix.Capget(&hdr, &data[0]); err != nil {
-		return fmt.Errorf("capget: %w", err)
+	hdr, data, err := harden.Capget()
+	if err != nil {
+		return err
 	}
 	data[0].Inheritable, data[1].Inheritable = 0, 0
 	trace.Call("capset({_LINUX_CAPABILITY_VERSION_3, 0}, {inheritable=0})")

@@ -43,7 +43,10 @@ func main() {
 	bundle, err := os.MkdirTemp("", "tincan-bench-")
 	check(err)
 	defer os.RemoveAll(bundle)
-	check(writeBundle(bundle, rootfs))
+	if err := writeBundle(bundle, rootfs); err != nil {
+		os.RemoveAll(bundle) // fail exits: the defer above would not run
+		fail(err.Error())
+	}
 	defer removeBenchCgroups()
 
 	type runtime struct {

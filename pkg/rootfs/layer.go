@@ -1,9 +1,7 @@
 package rootfs
 
 import (
-	"archive/tar"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"path"
@@ -45,51 +43,7 @@ func ImportLayer(r io.Reader, dir string) error {
 	if err := emptyDir(dir); err != nil {
 		return err
 	}
-	root, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("%s: %w", dir, err)
-	}
-	defer unix.Close(root)
-
-	var dirs []*tar.Header
-	var whiteouts []string // cleaned names of the markers
-	tr := tar.NewReader(r)
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return err
-		}
-		// Names are relative to the layer's root; some writers (umoci) put a
-		// "/" in front, which GNU tar and Docker drop, and so does this:
-		// "/etc" is "etc". ".." stays refused.
-		h.Name = strings.TrimLeft(h.Name, "/")
-		if h.Typeflag == tar.TypeLink {
-			h.Linkname = strings.TrimLeft(h.Linkname, "/")
-		}
-		name, err := clean(h.Name)
-		if err == nil && strings.HasPrefix(path.Base(name), whiteoutPrefix) {
-			whiteouts = append(whiteouts, name)
-			continue
-		}
-		if err == nil {
-			err = extract(root, name, h, tr)
-		}
-		if err != nil {
-			return fmt.Errorf("tar entry %q: %w", h.Name, err)
-		}
-		if h.Typeflag == tar.TypeDir {
-			dirs = append(dirs, h)
-		}
-	}
-	for _, w := range whiteouts {
-		if err := whiteout(root, w); err != nil {
-			return fmt.Errorf("whiteout %q: %w", w, err)
-		}
-	}
-	return setDirModes(root, dirs)
+	return unpack(r, dir, true)
 }
 
 // whiteout turns one OCI marker, name (cleaned), into overlay's.

@@ -73,6 +73,13 @@ func Import(r io.Reader, dir string) (err error) {
 	} else {
 		r = br
 	}
+	return unpack(r, dir, false)
+}
+
+// unpack extracts the tar stream r into dir, every entry through clean and
+// extract. An image layer (layer true, see ImportLayer) may name its entries
+// from "/", and holds OCI whiteouts, applied once the whole layer is out.
+func unpack(r io.Reader, dir string, layer bool) error {
 	root, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("%s: %w", dir, err)
@@ -80,6 +87,7 @@ func Import(r io.Reader, dir string) (err error) {
 	defer unix.Close(root)
 
 	var dirs []*tar.Header // modes set last, so a read-only dir can still be filled
+	var whiteouts []string // cleaned names of a layer's markers
 	tr := tar.NewReader(r)
 	for {
 		h, err := tr.Next()
@@ -89,7 +97,20 @@ func Import(r io.Reader, dir string) (err error) {
 		if err != nil {
 			return err
 		}
+		if layer {
+			// Names are relative to the layer's root; some writers (umoci)
+			// put a "/" in front, which GNU tar and Docker drop, and so does
+			// this: "/etc" is "etc". ".." stays refused.
+			h.Name = strings.TrimLeft(h.Name, "/")
+			if h.Typeflag == tar.TypeLink {
+				h.Linkname = strings.TrimLeft(h.Linkname, "/")
+			}
+		}
 		name, err := clean(h.Name)
+		if err == nil && layer && strings.HasPrefix(path.Base(name), whiteoutPrefix) {
+			whiteouts = append(whiteouts, name)
+			continue
+		}
 		if err == nil {
 			err = extract(root, name, h, tr)
 		}
@@ -98,6 +119,11 @@ func Import(r io.Reader, dir string) (err error) {
 		}
 		if h.Typeflag == tar.TypeDir {
 			dirs = append(dirs, h)
+		}
+	}
+	for _, w := range whiteouts {
+		if err := whiteout(root, w); err != nil {
+			return fmt.Errorf("whiteout %q: %w", w, err)
 		}
 	}
 	return setDirModes(root, dirs)

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"strconv"
 	"strings"
 	"syscall"
 
@@ -42,7 +41,7 @@ type stage2Config struct {
 
 func isStage2() bool {
 	mark := os.Getenv(stage2Mark)
-	return mark != "" && os.Getenv(stage2Env) != "" && mark == fdInode(stage2ErrFD)
+	return mark != "" && os.Getenv(stage2Env) != "" && mark == reexec.Inode(stage2ErrFD)
 }
 
 // runInit makes can itself PID 1 of the container (--init), as tini or
@@ -75,7 +74,7 @@ func runInit(spec Spec, env []string) error {
 	pid, err := syscall.ForkExec("/proc/self/exe", []string{"can-init"}, &syscall.ProcAttr{
 		Env: []string{
 			stage2Env + "=" + string(cfg),
-			stage2Mark + "=" + fdInode(int(errs.Fd())),
+			stage2Mark + "=" + reexec.Inode(int(errs.Fd())),
 			trace.Env + "=" + os.Getenv(trace.Env),
 		},
 		Files: files,
@@ -135,16 +134,6 @@ func runInit(spec Spec, env []string) error {
 var initSignals = []os.Signal{
 	unix.SIGHUP, unix.SIGINT, unix.SIGQUIT, unix.SIGTERM, unix.SIGUSR1,
 	unix.SIGUSR2, unix.SIGALRM, unix.SIGCONT, unix.SIGWINCH,
-}
-
-// fdInode names the open file fd by its inode, the mark that stage 2 checks
-// against its fd 3 (isStage2), like pkg/reexec's child marker.
-func fdInode(fd int) string {
-	var st unix.Stat_t
-	if unix.Fstat(fd, &st) != nil {
-		return ""
-	}
-	return strconv.FormatUint(st.Ino, 10)
 }
 
 // stage2 hardens this process and becomes CMD; errors go to the error pipe.

@@ -102,12 +102,14 @@ func Code(err error) int {
 // is in its environment and names the socket it holds as fd 3.
 func IsChild() bool {
 	v := os.Getenv(childEnv)
-	return strings.HasPrefix(v, "socket:") && v == inode(syncFD)
+	return strings.HasPrefix(v, "socket:") && v == Inode(syncFD)
 }
 
-// inode names the open file fd as "socket:INODE" (or "pipe:", "file:"), the
-// way /proc/self/fd spells it, or "" when fd is not open.
-func inode(fd int) string {
+// Inode names the open file fd as "socket:INODE" (or "pipe:", "file:"), the
+// way /proc/self/fd spells it, or "" when fd is not open: a mark a process
+// can check against the fd it was handed, which a stray environment
+// variable cannot fake.
+func Inode(fd int) string {
 	var st unix.Stat_t
 	if unix.Fstat(fd, &st) != nil {
 		return ""
@@ -231,7 +233,7 @@ func (c *Cmd) Start() error {
 	if env == nil {
 		env = os.Environ()
 	}
-	cmd.Env = append(without(without(env, childEnv), filesEnv), childEnv+"="+inode(int(childSync.Fd())))
+	cmd.Env = append(without(without(env, childEnv), filesEnv), childEnv+"="+Inode(int(childSync.Fd())))
 	if len(c.ExtraFiles) > 0 {
 		cmd.Env = append(cmd.Env, filesEnv+"="+strconv.Itoa(len(c.ExtraFiles)))
 	}

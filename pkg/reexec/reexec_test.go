@@ -131,6 +131,6 @@ func TestStopTimeoutAfterSIGHUP(t *testing.T) {
 func TestChildMarkerNeedsSocket(t *testing.T) {
 	t.Setenv(childEnv, "1")
 	require.False(t, IsChild())
-	t.Setenv(childEnv, inode(syncFD))
+	t.Setenv(childEnv, Inode(syncFD))
 	require.False(t, IsChild(), "fd 3 of a test is no sync socket")
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"tincan.dev/pkg/cgroup"
+	"tincan.dev/pkg/layers"
 	"tincan.dev/pkg/network"
 )
 
@@ -115,7 +116,8 @@ func (st *State) undo() error {
 	errs = append(errs, destroyCgroup(st.ID))
 	if st.WorkDir != "" {
 		// state.json is read back from disk: remove only what can makes.
-		if filepath.Base(st.WorkDir) != ".work-"+st.ID {
+		work := filepath.Clean(st.WorkDir)
+		if work != (layers.Layers{Dir: filepath.Dir(work)}).WorkPath(st.ID) {
 			errs = append(errs, fmt.Errorf("state %s names work dir %s, which can does not make: left alone", st.dir, st.WorkDir))
 		} else {
 			errs = append(errs, os.RemoveAll(st.WorkDir))

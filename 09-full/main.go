@@ -81,10 +81,6 @@ func parse(args []string) (container.Spec, error) {
 		verbose            bool
 	)
 	fs := flag.NewFlagSet("can", flag.ContinueOnError)
-	// A mistyped flag gets one line naming it, not the whole usage: the
-	// flag package would print both to its output, so that goes nowhere;
-	// the error comes back as one line, the usage only for --help, to stdout.
-	fs.SetOutput(io.Discard)
 	fs.StringVar(&spec.Rootfs, "chroot", "", "root filesystem `DIR` (entered with pivot_root), or the mount point for --fs")
 	fs.BoolVar(&spec.NoPivot, "no-pivot", false, "enter --chroot with chroot(2), for a root on ramfs")
 	fs.StringVar(&spec.Layers, "fs", "", "layered root in `DIR`: image/0, image/1, ... (top last), config, container (writable)")
@@ -108,14 +104,8 @@ func parse(args []string) (container.Spec, error) {
 	fs.BoolVar(&spec.Init, "init", false, "run a tiny init as PID 1 that reaps zombies and forwards signals")
 	fs.DurationVar(&spec.StopTimeout, "stop-timeout", container.DefaultStopTimeout, "after SIGTERM, SIGINT or SIGHUP, time to exit before SIGKILL")
 	fs.BoolVar(&verbose, "v", false, "trace each kernel call (same as TINCAN_TRACE=1)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fmt.Println("usage: can [flags] [--] [CMD [ARG...]]\n       can commit --fs DIR\n       can pull REF --fs DIR\n       can import FILE --fs DIR\n       can cleanup [--all]")
-			fs.SetOutput(os.Stdout)
-			fs.PrintDefaults()
-			os.Exit(0)
-		}
-		return spec, fmt.Errorf("%w (see can --help)", err)
+	if err := parseFlags(fs, args, "can [flags] [--] [CMD [ARG...]]\n       can commit --fs DIR\n       can pull REF --fs DIR\n       can import FILE --fs DIR\n       can cleanup [--all]"); err != nil {
+		return spec, err
 	}
 	if spec.StopTimeout < 0 {
 		return spec, fmt.Errorf("--stop-timeout %v: give a duration of 0 or more, such as 10s", spec.StopTimeout)
@@ -160,7 +150,7 @@ func parse(args []string) (container.Spec, error) {
 func commit(args []string) error {
 	fs := flag.NewFlagSet("can commit", flag.ContinueOnError)
 	dir := fs.String("fs", "", "the layered root `DIR` to commit")
-	if err := parseSub(fs, args, "can commit --fs DIR"); err != nil {
+	if err := parseFlags(fs, args, "can commit --fs DIR"); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -188,7 +178,7 @@ func commit(args []string) error {
 func cleanup(args []string) error {
 	fs := flag.NewFlagSet("can cleanup", flag.ContinueOnError)
 	all := fs.Bool("all", false, "also remove the bridge, the nft table and all address allocations")
-	if err := parseSub(fs, args, "can cleanup [--all]"); err != nil {
+	if err := parseFlags(fs, args, "can cleanup [--all]"); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -247,9 +237,11 @@ func isSubcommand(arg string) bool {
 	return false
 }
 
-// parseSub parses a subcommand's flags as parse does the run flags: a
-// mistake is one line naming it, --help prints the usage to stdout.
-func parseSub(fs *flag.FlagSet, args []string, usage string) error {
+// parseFlags parses the flags of can or of a subcommand. A mistyped flag
+// gets one line naming it, not the whole usage: the flag package would print
+// both to its output, so that goes nowhere; the error comes back as one
+// line, the usage only for --help, to stdout.
+func parseFlags(fs *flag.FlagSet, args []string, usage string) error {
 	fs.SetOutput(io.Discard)
 	err := fs.Parse(args)
 	if errors.Is(err, flag.ErrHelp) {

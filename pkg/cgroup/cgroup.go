@@ -58,9 +58,9 @@ type Limits struct {
 	Devices []DeviceRule `json:",omitempty"`
 }
 
-// resources reports whether a memory, CPU or pids limit is set: those need
+// Resources reports whether a memory, CPU or pids limit is set: those need
 // the v1 controllers' hierarchies; devices alone need one directory.
-func (l Limits) resources() bool { return l.Memory > 0 || l.CPUs > 0 || l.Pids > 0 }
+func (l Limits) Resources() bool { return l.Memory > 0 || l.CPUs > 0 || l.Pids > 0 }
 
 // Period is the CFS period a CPU limit is a share of: in every 100ms, a cgroup
 // with CPUs 0.2 may run for 20ms, then waits for the next period
@@ -244,7 +244,7 @@ func (l *Layout) plan(id string, limits Limits, all bool) ([]dir, error) {
 		dirs = append(dirs, d)
 	}
 	var v1 []string
-	switch onlyDevices := limits.Devices != nil && !limits.resources(); {
+	switch onlyDevices := limits.Devices != nil && !limits.Resources(); {
 	case all || !onlyDevices:
 		v1 = append(v1, "memory", "cpu", "cpuacct", "pids", "freezer")
 	case l.Unified == "":

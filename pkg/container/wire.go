@@ -33,7 +33,7 @@ func newCgroup(spec Spec) (*cgroup.Cgroup, error) {
 	if l.Devices == nil && !spec.Privileged && os.Geteuid() == 0 {
 		l.Devices = cgroup.DefaultDevices
 	}
-	if l.Memory == 0 && l.CPUs == 0 && l.Pids == 0 && l.Devices == nil {
+	if !l.Resources() && l.Devices == nil {
 		return nil, nil
 	}
 	return cgroup.New(spec.ID, l) // Spec.check validated spec.Limits

@@ -3,6 +3,7 @@ package harden
 import (
 	"fmt"
 	"math/bits"
+	"os"
 	"strconv"
 	"strings"
 
@@ -202,21 +203,126 @@ func Capget() (hdr unix.CapUserHeader, data [2]unix.CapUserData, err error) {
 	return hdr, data, nil
 }
 
-// capset sets the permitted and effective sets to keep and empties the
-// inheritable set (and so the ambient set). Version 3 of the interface holds
-// 64 bits in two 32-bit halves: data[0] for capabilities 0 to 31, data[1] for
-// 32 to 63 (capget(2)).
-func capset(keep uint64) error {
+// capset sets the effective, permitted and inheritable sets. Version 3 of
+// the interface holds 64 bits in two 32-bit halves: data[0] for capabilities
+// 0 to 31, data[1] for 32 to 63 (capget(2)). Without Sets, inheritable is
+// empty, and with it the ambient set: a capability can only be ambient while
+// it is both permitted and inheritable.
+func capset(m capMasks) error {
 	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3} // Pid 0: this thread
 	var data [2]unix.CapUserData
 	for i := range data {
-		data[i].Permitted = uint32(keep >> (32 * i))
-		data[i].Effective = data[i].Permitted
+		data[i].Effective = uint32(m.effective >> (32 * i))
+		data[i].Permitted = uint32(m.permitted >> (32 * i))
+		data[i].Inheritable = uint32(m.inheritable >> (32 * i))
 	}
-	call := fmt.Sprintf("capset({_LINUX_CAPABILITY_VERSION_3, 0}, {effective=%#x, permitted=%#x, inheritable=0})", keep, keep)
+	call := fmt.Sprintf("capset({_LINUX_CAPABILITY_VERSION_3, 0}, {effective=%#x, permitted=%#x, inheritable=%#x})",
+		m.effective, m.permitted, m.inheritable)
 	trace.Call("%s", call)
 	if err := unix.Capset(&hdr, &data[0]); err != nil {
-		return wrap(call, err, "a thread can only keep capabilities it already has: run as root")
+		return wrap(call, err, "a thread can only keep capabilities it already has (run as root), effective and inheritable ones only if permitted or bounding")
+	}
+	return nil
+}
+
+// CapSets are the five sets a process is to be left with, by name
+// ("CAP_NET_BIND_SERVICE"), as an OCI config.json's process.capabilities
+// gives them. Unlike Caps, nothing is derived: the inheritable and ambient
+// sets are what the lists say.
+//
+// After execve, a process whose uid is not 0 keeps only its ambient
+// capabilities (permitted and effective become the ambient set, for a program
+// without file capabilities: capabilities(7), "Transformation of capabilities
+// during execve()"), and root gets its bounding set whatever the others say.
+// So for a user that is not root, Ambient is what counts, and a capability
+// can only be ambient while it is permitted and inheritable too.
+type CapSets struct {
+	Bounding, Effective, Permitted, Inheritable, Ambient []string
+}
+
+// capMasks are CapSets as bit masks, bit N for capability N.
+type capMasks struct {
+	bounding, effective, permitted, inheritable, ambient uint64
+}
+
+// masks reads s. A name that is no capability at all is an error; one this
+// kernel is too old to know (above last, /proc/sys/kernel/cap_last_cap) is
+// left out, with a warning, as runc does: a config written for newer
+// kernels still runs.
+func (s *CapSets) masks(last int, warn func(string)) (capMasks, error) {
+	var m capMasks
+	for _, set := range []struct {
+		name  string
+		names []string
+		mask  *uint64
+	}{
+		{"bounding", s.Bounding, &m.bounding}, {"effective", s.Effective, &m.effective},
+		{"permitted", s.Permitted, &m.permitted}, {"inheritable", s.Inheritable, &m.inheritable},
+		{"ambient", s.Ambient, &m.ambient},
+	} {
+		mask, err := CapMask(set.names)
+		if err != nil {
+			return m, fmt.Errorf("capabilities.%s: %w", set.name, err)
+		}
+		if unknown := mask &^ (1<<(last+1) - 1); unknown != 0 && mask != ^uint64(0) {
+			for n := last + 1; n < 64; n++ {
+				if unknown&(1<<n) != 0 {
+					warn(fmt.Sprintf("capabilities.%s: %s is unknown to this kernel (its last is %s, /proc/sys/kernel/cap_last_cap): left out", set.name, capName(n), capName(last)))
+				}
+			}
+		}
+		*set.mask = mask & (1<<(last+1) - 1)
+	}
+	return m, nil
+}
+
+// warn tells the user about a setting left out; it goes to the container's
+// standard error, the only place a runtime's child can write to.
+var warn = func(msg string) { fmt.Fprintln(os.Stderr, "warning:", msg) }
+
+// raiseEffective makes the effective set the permitted set. After setuid(2)
+// from root with PR_SET_KEEPCAPS the permitted set is kept and the effective
+// set is empty: the bounding set cannot be cut without CAP_SETPCAP in it.
+func raiseEffective() error {
+	hdr, data, err := Capget()
+	if err != nil {
+		return err
+	}
+	if data[0].Effective == data[0].Permitted && data[1].Effective == data[1].Permitted {
+		return nil
+	}
+	for i := range data {
+		data[i].Effective = data[i].Permitted
+	}
+	trace.Call("capset(effective = permitted)")
+	if err := unix.Capset(&hdr, &data[0]); err != nil {
+		return wrap("capset(effective = permitted)", err, "see capset(2)")
+	}
+	return nil
+}
+
+// setAmbient empties the ambient set and raises the capabilities of amb in
+// it, one prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE) each (prctl(2)). The
+// kernel refuses to raise a capability that is not both permitted and
+// inheritable: so this comes after capset. A kernel older than 4.3 has no
+// ambient set: that is only an error when amb asks for one.
+func setAmbient(amb uint64, last int) error {
+	trace.Call("prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)")
+	if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); err != nil {
+		if amb == 0 && err == unix.EINVAL {
+			return nil
+		}
+		return wrap("prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)", err, "ambient capabilities need Linux 4.3")
+	}
+	for n := 0; n <= last; n++ {
+		if amb&(1<<n) == 0 {
+			continue
+		}
+		call := fmt.Sprintf("prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, %s)", capName(n))
+		trace.Call("%s", call)
+		if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_RAISE, uintptr(n), 0, 0); err != nil {
+			return wrap(call, err, "an ambient capability must be in the permitted and inheritable sets too: add it to both")
+		}
 	}
 	return nil
 }

@@ -45,6 +45,16 @@ type Config struct {
 	NoNewPrivs bool
 	// Seccomp installs the filter described in seccomp.go.
 	Seccomp bool
+
+	// Filter, when not nil, is the seccomp filter to install instead of the
+	// one in seccomp.go, whatever Seccomp and Privileged say: an OCI
+	// runtime's profile, compiled by SeccompProgram. FilterFlags go to
+	// seccomp(2) with it (SeccompFlags).
+	Filter      []unix.SockFilter
+	FilterFlags uint
+	// Sets, when not nil, are the five capability sets to leave, exactly
+	// (an OCI runtime's process.capabilities), instead of Caps or Privileged.
+	Sets *CapSets
 }
 
 // Default is what a container gets unless asked otherwise: Docker's
@@ -55,26 +65,56 @@ func Default() Config { return Config{NoNewPrivs: true, Seccomp: true} }
 // locked to it: the caller's next step must be execve on the same goroutine.
 // Nothing is changed when a capability is unknown, or not held to begin with.
 //
+// Apply may follow setuid(2) to a user that is not root, with
+// PR_SET_KEEPCAPS: the permitted set survives it, the effective set does not
+// (capabilities(7), "Effect of user ID changes on capabilities"). With Sets,
+// Apply raises the effective set from the permitted one first, as the calls
+// below need CAP_SETPCAP and, without no_new_privs, CAP_SYS_ADMIN.
+//
 // Without no_new_privs, installing a seccomp filter needs CAP_SYS_ADMIN
 // (seccomp(2), "EACCES"), which capset is about to drop: runc then installs
 // the filter before capset, and so does Apply.
 func Apply(c Config) error {
 	runtime.LockOSThread() // never unlocked: see the package comment
-	keep, err := c.keep()
+	last := lastCap()
+	var sets capMasks
+	var keep uint64
+	var err error
+	if c.Sets != nil {
+		sets, err = c.Sets.masks(last, warn)
+		if err == nil {
+			err = raiseEffective()
+		}
+		keep = sets.bounding
+	} else {
+		keep, err = c.keep()
+		sets = capMasks{bounding: keep, effective: keep, permitted: keep}
+	}
 	if err != nil {
 		return err
 	}
-	if err := dropBounding(keep, lastCap()); err != nil {
+	if err := dropBounding(keep, last); err != nil {
 		return err
 	}
-	seccomp := c.Seccomp && !c.Privileged
+	seccomp := c.Seccomp && !c.Privileged || c.Filter != nil
+	install := func() error {
+		if c.Filter != nil {
+			return installProgram(c.Filter, c.FilterFlags)
+		}
+		return installFilter(keep)
+	}
 	if seccomp && !c.NoNewPrivs {
-		if err := installFilter(keep); err != nil {
+		if err := install(); err != nil {
 			return err
 		}
 	}
-	if err := capset(keep); err != nil {
+	if err := capset(sets); err != nil {
 		return err
+	}
+	if c.Sets != nil {
+		if err := setAmbient(sets.ambient, last); err != nil {
+			return err
+		}
 	}
 	if c.NoNewPrivs {
 		if err := setNoNewPrivs(); err != nil {
@@ -82,7 +122,7 @@ func Apply(c Config) error {
 		}
 	}
 	if seccomp && c.NoNewPrivs {
-		return installFilter(keep)
+		return install()
 	}
 	return nil
 }

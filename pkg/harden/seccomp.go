@@ -5,11 +5,8 @@ package harden
 import (
 	"fmt"
 	"sync"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
-
-	"tincan.dev/pkg/trace"
 )
 
 // The seccomp filter is a small program in classic BPF that the kernel runs on
@@ -374,24 +371,8 @@ func filter(keep uint64) []unix.SockFilter {
 	return program(keep)
 }
 
-// installFilter is seccomp(SECCOMP_SET_MODE_FILTER, 0, &prog). Flags 0: the
-// filter applies to this thread only, which is the thread that will execve.
-func installFilter(keep uint64) error {
-	f := filter(keep)
-	prog := unix.SockFprog{Len: uint16(len(f)), Filter: &f[0]}
-	call := fmt.Sprintf("seccomp(SECCOMP_SET_MODE_FILTER, 0, {len=%d})", len(f))
-	trace.Call("%s", call)
-	_, _, errno := unix.Syscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, 0, uintptr(unsafe.Pointer(&prog)))
-	switch errno {
-	case 0:
-		return nil
-	case unix.EACCES:
-		return wrap(call, errno, "needs no_new_privs or CAP_SYS_ADMIN")
-	case unix.EINVAL:
-		return wrap(call, errno, "is the kernel built with CONFIG_SECCOMP_FILTER?")
-	}
-	return wrap(call, errno, "see seccomp(2)")
-}
+// installFilter installs the filter for a container keeping keep.
+func installFilter(keep uint64) error { return installProgram(filter(keep), 0) }
 
 // The instructions the filter uses (bpf(4) of the BSDs documents them best):
 // load 32 bits of seccomp_data into the accumulator, compare it with a

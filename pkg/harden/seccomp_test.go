@@ -13,8 +13,8 @@ import (
 )
 
 // run executes a filter the way the kernel does, over one seccomp_data, with
-// just the instructions the filter uses: a load of 32 bits at an offset,
-// conditional jumps against a constant, ja, and return.
+// just the instructions the filters use: a load of 32 bits at an offset, an
+// AND with a constant, conditional jumps against a constant, ja, and return.
 func run(t testing.TB, prog []unix.SockFilter, data []byte) uint32 {
 	var a uint32
 	for pc := 0; pc < len(prog); pc++ {
@@ -31,8 +31,12 @@ func run(t testing.TB, prog []unix.SockFilter, data []byte) uint32 {
 			a = binary.LittleEndian.Uint32(data[in.K:])
 		case unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K:
 			jump(a == in.K)
+		case unix.BPF_ALU | unix.BPF_AND | unix.BPF_K:
+			a &= in.K
 		case unix.BPF_JMP | unix.BPF_JGE | unix.BPF_K:
 			jump(a >= in.K)
+		case unix.BPF_JMP | unix.BPF_JGT | unix.BPF_K:
+			jump(a > in.K)
 		case unix.BPF_JMP | unix.BPF_JSET | unix.BPF_K:
 			jump(a&in.K != 0)
 		case unix.BPF_JMP | unix.BPF_JA:

@@ -3,6 +3,7 @@ package cgroup
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -85,20 +86,102 @@ func (r DeviceRule) validate() error {
 	return nil
 }
 
-// setDevicesV1 writes rules to the v1 devices cgroup d: first deny
-// everything, then each rule in order, each to devices.allow or devices.deny.
-// The kernel keeps a list of exceptions to the default: "a" in devices.deny
-// empties it and makes the default deny.
-func setDevicesV1(d dir, rules []DeviceRule) error {
-	if err := d.write("devices.deny", "a"); err != nil {
+// policy is what a list of rules comes to, as the v1 controller keeps it:
+// a default answer, and exceptions to it. Rules are applied in order, as
+// writes to v1's files are, starting from "deny everything":
+//
+//   - a rule of type 'a' sets the default and clears the exceptions;
+//   - a rule against the default adds an exception (or more access to one
+//     for the same type, major and minor);
+//   - a rule that agrees with the default takes access away from the
+//     exception for exactly its type, major and minor, if there is one.
+//
+// So a later rule wins over an earlier one, and both hierarchies, and this
+// package's tests, see one list. The trap is the last case: "c *:* rwm"
+// allowed, then "c 1:3 w" denied, does not deny /dev/null's writes on v1:
+// the kernel keeps no exception to an exception, and silently ignores it.
+// Such a rule is refused, as runc's emulation of the v1 controller refuses
+// it, rather than left to mean something else on each version.
+type policy struct {
+	allow      bool         // the default answer
+	exceptions []DeviceRule // each with Allow = !allow
+}
+
+// normalize applies rules in order and returns the policy they leave.
+func normalize(rules []DeviceRule) (policy, error) {
+	var p policy
+	for _, r := range rules {
+		if r.Type == 'a' {
+			p = policy{allow: r.Allow}
+			continue
+		}
+		bits := accessBits(r.Access)
+		i := p.find(r.Type, r.Major, r.Minor)
+		if r.Allow != p.allow {
+			if i < 0 {
+				p.exceptions = append(p.exceptions, DeviceRule{r.Type, r.Major, r.Minor, "", r.Allow})
+				i = len(p.exceptions) - 1
+			}
+			p.exceptions[i].Access = accessString(accessBits(p.exceptions[i].Access) | bits)
+			continue
+		}
+		for _, w := range [][2]int64{{Any, r.Minor}, {r.Major, Any}, {Any, Any}} {
+			j := p.find(r.Type, w[0], w[1])
+			if j >= 0 && j != i && accessBits(p.exceptions[j].Access)&bits != 0 {
+				return p, fmt.Errorf("device rule %q (%s) punches a hole in the earlier %q: the v1 devices controller would ignore it; list the devices one by one instead", r, verb(r.Allow), p.exceptions[j])
+			}
+		}
+		if i >= 0 {
+			left := accessBits(p.exceptions[i].Access) &^ bits
+			if left == 0 {
+				p.exceptions = slices.Delete(p.exceptions, i, i+1)
+			} else {
+				p.exceptions[i].Access = accessString(left)
+			}
+		}
+	}
+	return p, nil
+}
+
+// find returns the index of the exception for exactly typ, major and
+// minor, or -1.
+func (p policy) find(typ rune, major, minor int64) int {
+	return slices.IndexFunc(p.exceptions, func(e DeviceRule) bool {
+		return e.Type == typ && e.Major == major && e.Minor == minor
+	})
+}
+
+func verb(allow bool) string {
+	if allow {
+		return "allow"
+	}
+	return "deny"
+}
+
+// accessString spells access bits in the order the kernel does: "rwm".
+func accessString(bits int32) string {
+	var s string
+	for _, c := range "rwm" {
+		if bits&accessBits(string(c)) != 0 {
+			s += string(c)
+		}
+	}
+	return s
+}
+
+// setDevicesV1 writes a policy to the v1 devices cgroup d: first "a", which
+// empties the exceptions and sets the default, then each exception, one
+// line per write (the kernel takes one rule per write).
+func setDevicesV1(d dir, p policy) error {
+	def, ex := "devices.deny", "devices.allow"
+	if p.allow {
+		def, ex = ex, def
+	}
+	if err := d.write(def, "a"); err != nil {
 		return err
 	}
-	for _, r := range rules {
-		file := "devices.deny"
-		if r.Allow {
-			file = "devices.allow"
-		}
-		if err := d.write(file, r.String()); err != nil {
+	for _, r := range p.exceptions {
+		if err := d.write(ex, r.String()); err != nil {
 			return err
 		}
 	}
@@ -110,11 +193,15 @@ func setDevicesV1(d dir, rules []DeviceRule) error {
 // hierarchies are mounted too, so on a hybrid machine it is enough), on a
 // machine without cgroup2 by the v1 devices controller.
 func (cg *Cgroup) setDevices(rules []DeviceRule) error {
+	p, err := normalize(rules)
+	if err != nil {
+		return err
+	}
 	if d, ok := cg.v2(); ok {
-		return attachDeviceFilter(d.path, rules)
+		return attachDeviceFilter(d.path, p)
 	}
 	if d, ok := cg.find("devices"); ok {
-		return setDevicesV1(d, rules)
+		return setDevicesV1(d, p)
 	}
 	return errors.New("restrict devices: no cgroup2 and no v1 devices controller here")
 }

@@ -77,10 +77,11 @@ func ret(v int32) []insn {
 	return []insn{{code: unix.BPF_ALU64 | unix.BPF_MOV | unix.BPF_K, regs: r0, imm: v}, {code: unix.BPF_JMP | unix.BPF_EXIT}}
 }
 
-// deviceProgram assembles rules into a program. Rules are tried from the
-// last to the first, so that a later rule wins, as written in order to v1's
-// files; the first that matches gives the answer; none matching denies.
-func deviceProgram(rules []DeviceRule) []insn {
+// deviceProgram assembles a policy (see normalize) into a program: each
+// exception is tried in turn, the first that matches gives its answer, and
+// none matching gives the default. (The exceptions all answer the same, so
+// their order does not matter.)
+func deviceProgram(pol policy) []insn {
 	p := []insn{
 		loadW(rType, r1, 0),                // r2 = ctx->access_type
 		alu32(unix.BPF_AND, rType, 0xffff), // r2 &= 0xffff: the type
@@ -89,8 +90,7 @@ func deviceProgram(rules []DeviceRule) []insn {
 		loadW(rMajor, r1, 4),               // r4 = ctx->major
 		loadW(rMinor, r1, 8),               // r5 = ctx->minor
 	}
-	for i := len(rules) - 1; i >= 0; i-- {
-		r := rules[i]
+	for _, r := range pol.exceptions {
 		// Each test jumps past the rest of this rule when it fails: the
 		// offset, counted from the next instruction, is filled in once the
 		// rule's length is known.
@@ -102,7 +102,8 @@ func deviceProgram(rules []DeviceRule) []insn {
 			block = append(block, jneImm(rType, unix.BPF_DEVCG_DEV_BLOCK, next)) // if r2 != block goto next
 		}
 		// An allow rule matches when it grants all the access asked for,
-		// a deny rule when it refuses any of it (open for rw, write denied).
+		// a deny rule when it refuses any of it (open for rw, write denied),
+		// as the v1 controller matches them.
 		if acc := accessBits(r.Access); r.Allow && acc != accessBits("rwm") {
 			block = append(block,
 				mov32(r1, rAccess),           // r1 = r3
@@ -114,10 +115,10 @@ func deviceProgram(rules []DeviceRule) []insn {
 				alu32(unix.BPF_AND, r1, acc), // r1 &= denied
 				jeqImm(r1, 0, next))          // if r1 == 0 goto next: none of it asked for
 		}
-		if r.Type != 'a' && r.Major != Any {
+		if r.Major != Any {
 			block = append(block, jneImm(rMajor, int32(r.Major), next)) // if r4 != major goto next
 		}
-		if r.Type != 'a' && r.Minor != Any {
+		if r.Minor != Any {
 			block = append(block, jneImm(rMinor, int32(r.Minor), next)) // if r5 != minor goto next
 		}
 		answer := int32(0)
@@ -132,7 +133,11 @@ func deviceProgram(rules []DeviceRule) []insn {
 		}
 		p = append(p, block...)
 	}
-	return append(p, ret(0)...)
+	answer := int32(0)
+	if pol.allow {
+		answer = 1
+	}
+	return append(p, ret(answer)...)
 }
 
 func accessBits(access string) int32 {
@@ -173,8 +178,8 @@ func bpf(cmd uintptr, attr unsafe.Pointer, size uintptr) (int, error) {
 // descriptors can close, and when the cgroup is removed the kernel detaches
 // and frees it. BPF_F_ALLOW_MULTI: programs attached above (a service
 // manager's) still run too, and every one must allow.
-func attachDeviceFilter(path string, rules []DeviceRule) error {
-	prog := deviceProgram(rules)
+func attachDeviceFilter(path string, pol policy) error {
+	prog := deviceProgram(pol)
 	license := []byte("Apache-2.0\x00") // the kernel asks; GPL-only helpers are not used
 	load := progLoadAttr{
 		progType: unix.BPF_PROG_TYPE_CGROUP_DEVICE,
@@ -185,7 +190,7 @@ func attachDeviceFilter(path string, rules []DeviceRule) error {
 	progFD, err := bpf(unix.BPF_PROG_LOAD, unsafe.Pointer(&load), unsafe.Sizeof(load))
 	runtime.KeepAlive(prog)
 	runtime.KeepAlive(license)
-	trace.Call("bpf(BPF_PROG_LOAD, {BPF_PROG_TYPE_CGROUP_DEVICE, %d instructions, %d rules}) = %d", len(prog), len(rules), progFD)
+	trace.Call("bpf(BPF_PROG_LOAD, {BPF_PROG_TYPE_CGROUP_DEVICE, %d instructions, %d exceptions}) = %d", len(prog), len(pol.exceptions), progFD)
 	if err != nil {
 		return fmt.Errorf("bpf(BPF_PROG_LOAD) of the device filter: %w (needs root and a kernel with CONFIG_CGROUP_BPF)", err)
 	}

@@ -30,9 +30,10 @@ func TestDeviceRuleString(t *testing.T) {
 	require.NoError(t, Limits{Devices: DefaultDevices}.Validate())
 }
 
-// On v1, New denies every device, then allows each rule's, in order, with
-// one write per line (the kernel takes one rule per write). Recorded on a
-// fake tree, as the kernel would receive them.
+// On v1, New denies every device, then allows each exception the rules
+// leave (a later deny takes access from an earlier allow), with one write
+// per line (the kernel takes one rule per write). Recorded on a fake tree,
+// as the kernel would receive them.
 func TestV1DevicesFakeTree(t *testing.T) {
 	root := t.TempDir()
 	l := &Layout{V1: map[string]string{"devices": filepath.Join(root, "devices"), "freezer": filepath.Join(root, "freezer")}}
@@ -54,8 +55,7 @@ func TestV1DevicesFakeTree(t *testing.T) {
 		"devices/tincan/tincan-test-x/devices.deny a",
 		"devices/tincan/tincan-test-x/devices.allow c *:* m",
 		"devices/tincan/tincan-test-x/devices.allow b *:* m",
-		"devices/tincan/tincan-test-x/devices.allow c 1:3 rwm",
-		"devices/tincan/tincan-test-x/devices.deny c 1:3 w",
+		"devices/tincan/tincan-test-x/devices.allow c 1:3 rm",
 	}, writes)
 	require.Equal(t, []string{filepath.Join(root, "freezer/tincan/tincan-test-x"), filepath.Join(root, "devices/tincan/tincan-test-x")}, cg.Paths())
 }
@@ -108,7 +108,7 @@ func run(t *testing.T, p []insn, typ, access, major, minor uint32) int64 {
 func TestDeviceProgram(t *testing.T) {
 	const c, b = unix.BPF_DEVCG_DEV_CHAR, unix.BPF_DEVCG_DEV_BLOCK
 	const m, r, w = unix.BPF_DEVCG_ACC_MKNOD, unix.BPF_DEVCG_ACC_READ, unix.BPF_DEVCG_ACC_WRITE
-	p := deviceProgram(DefaultDevices)
+	p := deviceProgram(mustPolicy(t, DefaultDevices))
 	for _, tc := range []struct {
 		name                      string
 		typ, access, major, minor uint32
@@ -128,12 +128,46 @@ func TestDeviceProgram(t *testing.T) {
 		require.Equal(t, tc.want, run(t, p, tc.typ, tc.access, tc.major, tc.minor), tc.name)
 	}
 	// A later deny wins, over any of the access it names; no rule, no access.
-	p = deviceProgram([]DeviceRule{{'c', 1, 3, "rwm", true}, {'c', 1, 3, "w", false}})
+	p = deviceProgram(mustPolicy(t, []DeviceRule{{'c', 1, 3, "rwm", true}, {'c', 1, 3, "w", false}}))
 	require.Equal(t, int64(1), run(t, p, c, r, 1, 3))
 	require.Equal(t, int64(0), run(t, p, c, w, 1, 3))
 	require.Equal(t, int64(0), run(t, p, c, r|w, 1, 3))
-	require.Equal(t, int64(0), run(t, deviceProgram(nil), c, r, 1, 3))
-	require.Equal(t, int64(1), run(t, deviceProgram([]DeviceRule{{Type: 'a', Access: "rwm", Allow: true}}), b, r|w, 8, 0))
+	require.Equal(t, int64(0), run(t, deviceProgram(mustPolicy(t, nil)), c, r, 1, 3))
+	require.Equal(t, int64(1), run(t, deviceProgram(mustPolicy(t, []DeviceRule{{Type: 'a', Access: "rwm", Allow: true}})), b, r|w, 8, 0))
+
+	// Allow everything, as OCI's privileged configs do, then deny the
+	// disks: a deny exception refuses any of the access it names.
+	p = deviceProgram(mustPolicy(t, []DeviceRule{{Type: 'a', Allow: true}, {'b', 8, Any, "w", false}}))
+	require.Equal(t, int64(1), run(t, p, b, r, 8, 0))
+	require.Equal(t, int64(0), run(t, p, b, r|w, 8, 1))
+	require.Equal(t, int64(1), run(t, p, c, w, 8, 1))
+	// A later 'a' starts over.
+	p = deviceProgram(mustPolicy(t, []DeviceRule{{'c', 1, 3, "rwm", true}, {Type: 'a', Access: "rwm"}}))
+	require.Equal(t, int64(0), run(t, p, c, r, 1, 3))
+}
+
+func mustPolicy(t *testing.T, rules []DeviceRule) policy {
+	t.Helper()
+	p, err := normalize(rules)
+	require.NoError(t, err)
+	return p
+}
+
+// Rules come to what the v1 controller would keep: a default and the
+// exceptions to it, each access merged; a rule that only a hole in a
+// wildcard exception could honour is refused (v1 would ignore it).
+func TestNormalize(t *testing.T) {
+	p := mustPolicy(t, []DeviceRule{
+		{'c', 1, 3, "r", true}, {'c', 1, 3, "w", true}, {'c', 1, 5, "rwm", true}, {'c', 1, 5, "rwm", false}, {'c', 9, 9, "r", false},
+	})
+	require.Equal(t, policy{exceptions: []DeviceRule{{'c', 1, 3, "rw", true}}}, p)
+	p = mustPolicy(t, []DeviceRule{{Type: 'a', Allow: true}, {'b', Any, Any, "rw", false}, {'b', Any, Any, "r", true}})
+	require.Equal(t, policy{allow: true, exceptions: []DeviceRule{{'b', Any, Any, "w", false}}}, p)
+
+	_, err := normalize([]DeviceRule{{'c', Any, Any, "rwm", true}, {'c', 1, 3, "w", false}})
+	require.EqualError(t, err, `device rule "c 1:3 w" (deny) punches a hole in the earlier "c *:* rwm": the v1 devices controller would ignore it; list the devices one by one instead`)
+	require.Error(t, Limits{Devices: []DeviceRule{{'c', 1, Any, "rw", true}, {'c', 1, 3, "r", false}}}.Validate())
+	require.NoError(t, Limits{Devices: []DeviceRule{{'c', 1, Any, "m", true}, {'c', 1, 3, "r", false}}}.Validate(), "no access in common")
 }
 
 // attackScript makes a node for /dev/kmsg (c 1:11) and for the first loop

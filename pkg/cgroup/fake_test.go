@@ -37,14 +37,20 @@ func fakeV2(t *testing.T, controllers string) (string, *[]string) {
 		files := map[string]string{
 			"cgroup.controllers": ctrls, "cgroup.subtree_control": "", "cgroup.procs": "",
 			"cgroup.kill": "", "cpu.stat": "usage_usec 0\nuser_usec 0\nsystem_usec 0\n",
+			"cgroup.freeze": "0", "cgroup.events": "populated 0\nfrozen 0\n",
 		}
 		for _, c := range strings.Fields(ctrls) {
 			switch c {
 			case "memory":
 				files["memory.max"], files["memory.swap.max"] = "max", "max"
 				files["memory.events"], files["memory.peak"] = "low 0\nhigh 0\nmax 0\noom 0\noom_kill 0\n", "0"
+				files["memory.low"], files["memory.high"] = "0", "max"
 			case "cpu":
-				files["cpu.max"] = "max 100000"
+				files["cpu.max"], files["cpu.weight"] = "max 100000", "100"
+			case "cpuset":
+				files["cpuset.cpus"], files["cpuset.mems"] = "", ""
+			case "io":
+				files["io.weight"] = "default 100"
 			case "pids":
 				files["pids.max"], files["pids.events"] = "max", "max 0"
 			}
@@ -211,4 +217,119 @@ func TestV2Open(t *testing.T) {
 	require.ErrorIs(t, err, os.ErrNotExist)
 	_, err = l.Open("../x")
 	require.EqualError(t, err, `cgroup id "../x": must be a plain directory name`)
+}
+
+// NewAt at a cgroupsPath: each ancestor enables the controllers for its
+// children, every OCI limit goes to its v2 file, and Destroy removes the
+// leaf and the parent it made.
+func TestV2FakeNewAtLimits(t *testing.T) {
+	root, removed := fakeV2(t, "cpuset cpu io memory pids hugetlb")
+	l := &Layout{Unified: root}
+	cg, err := l.NewAt("/tincan-test-a/b", "b", Limits{
+		Memory: 64 << 20, MemorySwap: 96 << 20, MemoryReservation: 32 << 20, DisableOOMKiller: true,
+		CPUs: 1, CPUShares: 1024, CPUQuota: 50000, CPUPeriod: 200000, CPUSetCPUs: "0-1", CPUSetMems: "0",
+		BlkioWeight: 500, Unified: map[string]string{"memory.high": "60M"},
+	})
+	require.NoError(t, err)
+	leaf := filepath.Join(root, "tincan-test-a", "b")
+	require.Equal(t, []string{leaf}, cg.Paths())
+	require.Equal(t, "/tincan-test-a/b", cg.Path)
+	require.Equal(t, []string{filepath.Join(root, "tincan-test-a")}, cg.Made)
+	for _, dir := range []string{root, filepath.Join(root, "tincan-test-a")} {
+		require.Equal(t, "+cpuset +cpu +io +memory +pids", readFile(t, filepath.Join(dir, "cgroup.subtree_control")))
+	}
+	for file, want := range map[string]string{
+		"memory.max": "67108864", "memory.swap.max": "33554432", "memory.low": "33554432", "memory.high": "60M",
+		"cpu.max": "50000 200000", "cpu.weight": "39", "cpuset.cpus": "0-1", "cpuset.mems": "0",
+		"io.weight": "4950", // 1 + (500-10)*9999/990: BFQ's range onto io.weight's
+	} {
+		require.Equal(t, want, readFile(t, filepath.Join(leaf, file)), file)
+	}
+	require.NoError(t, cg.Destroy())
+	require.Equal(t, []string{"/tincan-test-a/b", "/tincan-test-a"}, *removed)
+	require.NoDirExists(t, filepath.Join(root, "tincan-test-a"))
+}
+
+// Unlimited swap and quota are "max"; with BFQ, io.bfq.weight takes the
+// weight as it is; a parent NewAt did not make stays, and OpenAt finds the
+// cgroup by its path.
+func TestV2FakeNewAtExistingParent(t *testing.T) {
+	root, removed := fakeV2(t, "cpu io memory")
+	require.NoError(t, mkdirFunc(filepath.Join(root, "tincan-test-p")))
+	fake := mkdirFunc
+	mkdirFunc = func(path string) error {
+		err := fake(path)
+		if err == nil {
+			writeFiles(t, path, map[string]string{"io.bfq.weight": "default 100"})
+		}
+		return err
+	}
+	l := &Layout{Unified: root}
+	cg, err := l.NewAt("/tincan-test-p/x", "x", Limits{Memory: 8 << 20, MemorySwap: -1, CPUQuota: -1, CPUPeriod: 50000, BlkioWeight: 500})
+	require.NoError(t, err)
+	leaf := filepath.Join(root, "tincan-test-p", "x")
+	require.Empty(t, cg.Made)
+	require.Equal(t, "max", readFile(t, filepath.Join(leaf, "memory.swap.max")))
+	require.Equal(t, "max 50000", readFile(t, filepath.Join(leaf, "cpu.max")))
+	require.Equal(t, "500", readFile(t, filepath.Join(leaf, "io.bfq.weight")))
+	require.Equal(t, "default 100", readFile(t, filepath.Join(leaf, "io.weight")))
+
+	_, err = l.NewAt("/tincan-test-p/x", "x", Limits{})
+	require.ErrorContains(t, err, "another container uses this cgroup path")
+	opened, err := l.OpenAt("/tincan-test-p/x")
+	require.NoError(t, err)
+	require.Equal(t, cg.Paths(), opened.Paths())
+	require.Equal(t, "x", opened.ID)
+	require.NoError(t, opened.Destroy())
+	require.Equal(t, []string{"/tincan-test-p/x"}, *removed)
+	require.DirExists(t, filepath.Join(root, "tincan-test-p"))
+	_, err = l.OpenAt("")
+	require.Error(t, err)
+}
+
+// Freeze writes cgroup.freeze and waits for the kernel's "frozen 1" in
+// cgroup.events, woken by inotify: here a goroutine plays the kernel, a
+// moment later. Procs reads cgroup.procs of the cgroup and those below it.
+func TestV2FakeFreezeAndProcs(t *testing.T) {
+	root, _ := fakeV2(t, "")
+	cg, err := (&Layout{Unified: root}).New("tincan-test-x", Limits{})
+	require.NoError(t, err)
+	t.Cleanup(func() { cg.Destroy() })
+	leaf := cg.Paths()[0]
+	oldWrite := writeFunc
+	t.Cleanup(func() { writeFunc = oldWrite })
+	done := make(chan struct{}, 2)
+	writeFunc = func(path, value string) error {
+		if err := oldWrite(path, value); err != nil || filepath.Base(path) != "cgroup.freeze" {
+			return err
+		}
+		go func() {
+			time.Sleep(10 * time.Millisecond)
+			os.WriteFile(filepath.Join(filepath.Dir(path), "cgroup.events"), []byte("populated 1\nfrozen "+value+"\n"), 0o644)
+			done <- struct{}{}
+		}()
+		return nil
+	}
+	frozen, err := cg.State()
+	require.NoError(t, err)
+	require.False(t, frozen)
+	require.NoError(t, cg.Freeze())
+	<-done
+	require.Equal(t, "1", readFile(t, filepath.Join(leaf, "cgroup.freeze")))
+	frozen, err = cg.State()
+	require.NoError(t, err)
+	require.True(t, frozen)
+	require.NoError(t, cg.Thaw())
+	<-done
+	frozen, err = cg.State()
+	require.NoError(t, err)
+	require.False(t, frozen)
+
+	writeFiles(t, leaf, map[string]string{"cgroup.procs": "7\n5\n"})
+	require.NoError(t, os.Mkdir(filepath.Join(leaf, "sub"), 0o755))
+	writeFiles(t, filepath.Join(leaf, "sub"), map[string]string{"cgroup.procs": "9\n5\n"})
+	pids, err := cg.Procs()
+	require.NoError(t, err)
+	require.Equal(t, []int{5, 7, 9}, pids)
+	require.NoError(t, os.RemoveAll(filepath.Join(leaf, "sub")))
 }

@@ -41,8 +41,6 @@ func mkdir(path string) error {
 		return nil
 	case errors.Is(err, unix.EACCES), errors.Is(err, unix.EPERM), errors.Is(err, unix.EROFS):
 		return fmt.Errorf("mkdir %s: %w: making a cgroup, and so setting limits, needs root", path, err)
-	case errors.Is(err, unix.EEXIST) && filepath.Base(filepath.Dir(path)) == "tincan":
-		return fmt.Errorf("mkdir %s: %w: another container uses this id", path, err)
 	}
 	return fmt.Errorf("mkdir %s: %w", path, err)
 }

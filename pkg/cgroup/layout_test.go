@@ -51,13 +51,13 @@ func TestParseMountinfo(t *testing.T) {
 func TestPlanV1(t *testing.T) {
 	l, err := ParseMountinfo(strings.NewReader(comountedMountinfo))
 	require.NoError(t, err)
-	dirs, err := l.plan("x", Limits{Memory: 1, CPUs: 1}, false)
+	dirs, err := l.plan("tincan/x", Limits{Memory: 1, CPUs: 1}, false)
 	require.NoError(t, err)
 	require.Equal(t, []dir{
-		{path: "/sys/fs/cgroup/memory/tincan/x", controllers: []string{"memory"}},
-		{path: "/sys/fs/cgroup/cpu,cpuacct/tincan/x", controllers: []string{"cpu", "cpuacct"}},
+		{path: "/sys/fs/cgroup/memory/tincan/x", root: "/sys/fs/cgroup/memory", controllers: []string{"memory"}},
+		{path: "/sys/fs/cgroup/cpu,cpuacct/tincan/x", root: "/sys/fs/cgroup/cpu,cpuacct", controllers: []string{"cpu", "cpuacct"}},
 	}, dirs)
-	_, err = l.plan("x", Limits{Pids: 16}, false)
+	_, err = l.plan("tincan/x", Limits{Pids: 16}, false)
 	require.EqualError(t, err, "a pids limit was asked for, but this machine has no pids controller (not mounted as cgroup v1)")
 }
 
@@ -68,20 +68,20 @@ func TestPlanDevices(t *testing.T) {
 	v1 := map[string]string{"memory": "/m", "pids": "/p", "freezer": "/f", "devices": "/d"}
 	unified := t.TempDir() // a cgroup2 root without controllers, as here
 	require.NoError(t, os.WriteFile(filepath.Join(unified, "cgroup.controllers"), nil, 0o644))
-	dirs, err := (&Layout{Unified: unified, V1: v1}).plan("x", Limits{Devices: DefaultDevices}, false)
+	dirs, err := (&Layout{Unified: unified, V1: v1}).plan("tincan/x", Limits{Devices: DefaultDevices}, false)
 	require.NoError(t, err)
-	require.Equal(t, []dir{{path: filepath.Join(unified, "tincan/x"), v2: true}}, dirs)
+	require.Equal(t, []dir{{path: filepath.Join(unified, "tincan/x"), root: unified, v2: true}}, dirs)
 
-	dirs, err = (&Layout{V1: v1}).plan("x", Limits{Devices: DefaultDevices}, false)
+	dirs, err = (&Layout{V1: v1}).plan("tincan/x", Limits{Devices: DefaultDevices}, false)
 	require.NoError(t, err)
 	require.Equal(t, []dir{
-		{path: "/f/tincan/x", controllers: []string{"freezer"}},
-		{path: "/d/tincan/x", controllers: []string{"devices"}},
+		{path: "/f/tincan/x", root: "/f", controllers: []string{"freezer"}},
+		{path: "/d/tincan/x", root: "/d", controllers: []string{"devices"}},
 	}, dirs)
-	dirs, err = (&Layout{V1: v1}).plan("x", Limits{}, true)
+	dirs, err = (&Layout{V1: v1}).plan("tincan/x", Limits{}, true)
 	require.NoError(t, err)
 	require.Len(t, dirs, 4)
-	_, err = (&Layout{V1: map[string]string{"freezer": "/f"}}).plan("x", Limits{Devices: DefaultDevices}, false)
+	_, err = (&Layout{V1: map[string]string{"freezer": "/f"}}).plan("tincan/x", Limits{Devices: DefaultDevices}, false)
 	require.EqualError(t, err, "a devices limit was asked for, but this machine has no devices controller (not mounted as cgroup v1)")
 }
 

@@ -52,6 +52,8 @@ func main() {
 		trace.Enable()
 		os.Args = append(os.Args[:1], os.Args[2:]...)
 	}
+	// runc's command line, for the engines (oci.go).
+	ociMain(os.Args[1:])
 	if len(os.Args) > 1 {
 		switch os.Args[1] {
 		case "commit":

@@ -65,6 +65,13 @@ func Child() {
 		if err != nil {
 			return err
 		}
+		if spec.OCI != nil {
+			runtime.LockOSThread()
+			if p := spec.OCI.Exec; p != nil {
+				return ociProcess(p, spec.OCI, -1)
+			}
+			return ociSetup(spec)
+		}
 		return setup(spec, stateDir)
 	})
 }

@@ -23,7 +23,7 @@ import (
 // by reading records. With all, it also removes what containers share: the
 // bridge and the nft table.
 func Cleanup(all bool) error {
-	root, err := stateRoot(false)
+	root, err := stateRoot("", false)
 	if err != nil {
 		return err
 	}
@@ -46,7 +46,7 @@ func Cleanup(all bool) error {
 // small file per container, it is cheap; the sweep by owner (listing
 // cgroups and rules) is left to can cleanup.
 func sweepDead() error {
-	root, err := stateRoot(false)
+	root, err := stateRoot("", false)
 	if err != nil || root == "" {
 		return err
 	}

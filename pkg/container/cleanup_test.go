@@ -15,7 +15,7 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 func BenchmarkSweep(b *testing.B) {
 	testenv.NeedRoot(b)
 	for i := 0; i < 20; i++ {
-		st, err := newState(fmt.Sprintf("%012x", 0xbe00+i), "")
+		st, err := newState("", fmt.Sprintf("%012x", 0xbe00+i), "", nil)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -52,7 +52,7 @@ func Run(spec Spec) (code int, err error) {
 		l = layers.Layers{Dir: spec.Layers}
 		workDir = l.WorkPath(spec.ID)
 	}
-	st, err := newState(spec.ID, workDir)
+	st, err := newState("", spec.ID, workDir, nil)
 	if err != nil {
 		return 0, err
 	}

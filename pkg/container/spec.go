@@ -50,6 +50,10 @@ type Spec struct {
 	Init       bool // a tiny PID 1 that reaps zombies and forwards signals
 	Terminal   bool // a pty of its own for CMD, relayed to can's stdin and stdout
 
+	// OCI is what an OCI config.json asks beyond can's flags (oci.go); nil
+	// for can's own command line.
+	OCI *OCI `json:",omitempty"`
+
 	// StopTimeout is how long the container has to exit after can passes
 	// it SIGTERM, SIGINT or SIGHUP, before SIGKILL (0: docker stop's 10 seconds).
 	StopTimeout time.Duration

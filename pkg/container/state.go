@@ -34,8 +34,11 @@ func StateRoot() string {
 // planted state.json pointing at the victim's files; so the root must be a
 // real directory (not a symlink: Lstat), owned by us, that nobody else may
 // write. It returns ("", nil) when the root does not exist and create is false.
-func stateRoot(create bool) (string, error) {
-	root := StateRoot()
+// root "" is StateRoot(); an OCI engine names its own (runc's --root).
+func stateRoot(root string, create bool) (string, error) {
+	if root == "" {
+		root = StateRoot()
+	}
 	mode := os.FileMode(0o711) // others may pass through to a --user-ns container's files
 	if os.Geteuid() != 0 {
 		mode = 0o700
@@ -78,6 +81,9 @@ type State struct {
 	OwnerTime uint64 `json:"owner_time"` // its start time, against PID reuse
 	Pid       int    `json:"pid,omitempty"`
 	WorkDir   string `json:"work_dir,omitempty"` // overlay work dir to remove
+	// OCI is set for a container made by can create: it outlives the can
+	// that made it, belongs to its engine, and goes only by can delete.
+	OCI *OCIState `json:"oci,omitempty"`
 	dir       string
 }
 
@@ -86,18 +92,18 @@ type State struct {
 // temporary name and renamed into place: rename(2) is atomic, so the
 // directory <id> never exists without its state.json. If can dies before the
 // rename, the temporary name (.new-<pid>-<start time>-<id>) says whose it was.
-func newState(id, workDir string) (*State, error) {
-	st := &State{ID: id, Owner: os.Getpid(), WorkDir: workDir}
+func newState(root, id, workDir string, oci *OCIState) (*State, error) {
+	st := &State{ID: id, Owner: os.Getpid(), WorkDir: workDir, OCI: oci}
 	st.OwnerTime, _ = startTime(st.Owner)
 	b, _ := json.MarshalIndent(st, "", "  ")
 	var err error
 	for try := 0; try < 3; try++ {
-		var root string
-		if root, err = stateRoot(true); err != nil {
+		var dir string
+		if dir, err = stateRoot(root, true); err != nil {
 			return nil, err
 		}
-		st.dir = filepath.Join(root, id)
-		tmp := filepath.Join(root, fmt.Sprintf(".new-%d-%d-%s", st.Owner, st.OwnerTime, id))
+		st.dir = filepath.Join(dir, id)
+		tmp := filepath.Join(dir, fmt.Sprintf(".new-%d-%d-%s", st.Owner, st.OwnerTime, id))
 		// 0711: others may pass through, to the files a container in a user
 		// namespace binds in (hosts, resolv.conf), but not list them.
 		if err = os.Mkdir(tmp, 0o711); errors.Is(err, fs.ErrNotExist) {
@@ -112,7 +118,7 @@ func newState(id, workDir string) (*State, error) {
 			}
 		}
 		if err != nil {
-			os.Remove(root) // only if empty: a full /run leaves no empty root
+			os.Remove(dir) // only if empty: a full /run leaves no empty root
 			if errors.Is(err, fs.ErrExist) || errors.Is(err, unix.ENOTEMPTY) {
 				return nil, fmt.Errorf("state directory %s exists: another container has the id %s", st.dir, id)
 			}
@@ -154,7 +160,7 @@ func loadState(dir string) (*State, error) {
 }
 
 // alive reports whether the can that owns s still runs.
-func (s *State) alive() bool { return alive(s.Owner, s.OwnerTime) }
+func (s *State) alive() bool { return s.OCI != nil || alive(s.Owner, s.OwnerTime) }
 
 // alive reports whether process pid, started at start, still runs.
 func alive(pid int, start uint64) bool {

@@ -158,6 +158,10 @@ type Cmd struct {
 	Env []string
 	// ExtraFiles are more open files for the child, as fd 5, 6...
 	ExtraFiles []*os.File
+	// Wrap, when set, is a program and its arguments that starts in the
+	// child's place and ends by executing the child's program, named last
+	// in Wrap (can exec: nsenter, then can itself from a memfd).
+	Wrap []string
 	// Signals, from Notify, are forwarded to the child by Wait. A parent
 	// that has its own work to protect from signals (a teardown) calls Notify
 	// itself, early, and sets this; they are still caught after Wait.
@@ -227,6 +231,9 @@ func (c *Cmd) Start() error {
 	}
 	cmd := exec.Command("/proc/self/exe", c.args[1:]...)
 	cmd.Args[0] = c.args[0]
+	if len(c.Wrap) > 0 {
+		cmd = exec.Command(c.Wrap[0], append(c.Wrap[1:], c.args[1:]...)...)
+	}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	cmd.ExtraFiles = append([]*os.File{childSync, errW}, c.ExtraFiles...) // fd 3, 4, then 5... in the child
 	env := c.Env
@@ -305,6 +312,15 @@ func (c *Cmd) ReceiveFile() (*os.File, error) {
 		return nil, fmt.Errorf("receive a file from the container's setup: %w", err)
 	}
 	return f, nil
+}
+
+// Release lets the child live on without this process, for an OCI create
+// whose caller (a shim, conmon) reaps the container: it closes the parent's
+// ends of the channels and the pidfd, and kills nothing. The command must be
+// made with Pdeathsig 0, or the child dies when this process exits.
+func (c *Cmd) Release() {
+	c.errR.Close()
+	c.release()
 }
 
 // Abort ends a child that was started but will not be continued (the parent's
@@ -442,8 +458,27 @@ func RunChild(setup func() error) {
 	// privileged step fails: name the setting rather than a bare EPERM.
 	err = userns.ExplainInside(err)
 	code := Code(err)
-	fmt.Fprintf(errs, "%d %v", code, err)
+	if ready {
+		// The parent has gone (an OCI create returned): the container's
+		// own stderr is the only one left to tell.
+		fmt.Fprintf(os.Stderr, "can: %v\n", err)
+	} else {
+		fmt.Fprintf(errs, "%d %v", code, err)
+	}
 	os.Exit(code)
+}
+
+// ready is set once Ready has told the parent that setup succeeded.
+var ready bool
+
+// Ready tells the parent that the container is built, before CMD is
+// executed: it closes the error pipe, which the parent's Continue reads as
+// success, and the sync socket. An OCI "create" uses it: the container then
+// waits, built, for "start" (runc's exec fifo), while can itself exits.
+// Errors from here on can only go to the container's stderr.
+func Ready() {
+	ready = true
+	Detach()
 }
 
 // closeInherited closes every fd above last (the error pipe, or the last of

@@ -1,0 +1,574 @@
+package container
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"tincan.dev/pkg/cgroup"
+	"tincan.dev/pkg/harden"
+	"tincan.dev/pkg/mount"
+	"tincan.dev/pkg/reexec"
+	"tincan.dev/pkg/trace"
+)
+
+// execFifoFD is where an OCI child finds the exec fifo (opened O_PATH by
+// create): the fd after the sync socket and the error pipe.
+const execFifoFD = 5
+
+// ociSetup is the child's side of an OCI container, in runc's order
+// (libcontainer/standard_init_linux.go): join namespaces, build the root from
+// config.json's mount list, pivot_root, sysctls, hostname, masked and
+// read-only paths, the terminal; tell create it is ready; wait for start on
+// the exec fifo; then the process's identity, limits and hardening; execve.
+func ociSetup(spec Spec) error {
+	c, o := spec.OCI.Config, spec.OCI
+	for _, t := range []specs.LinuxNamespaceType{specs.NetworkNamespace, specs.UTSNamespace, specs.IPCNamespace, specs.CgroupNamespace, specs.TimeNamespace} {
+		if path := o.JoinNS[t]; path != "" {
+			if err := setns(path, t); err != nil {
+				return err
+			}
+		}
+	}
+	if hasNamespace(c, specs.NetworkNamespace) && o.JoinNS[specs.NetworkNamespace] == "" {
+		// A new network namespace has lo down, as the kernel makes it; runc
+		// leaves it so too, engines bring it up (podman's network none does).
+	}
+	for _, t := range []struct {
+		ns   specs.LinuxNamespaceType
+		flag int
+	}{{specs.CgroupNamespace, unix.CLONE_NEWCGROUP}, {specs.TimeNamespace, unix.CLONE_NEWTIME}} {
+		if hasNamespace(c, t.ns) && o.JoinNS[t.ns] == "" {
+			trace.Call("unshare(%s)", strings.ToUpper("CLONE_NEW"+string(t.ns)))
+			if err := unix.Unshare(t.flag); err != nil {
+				return fmt.Errorf("unshare(%s namespace): %w", t.ns, err)
+			}
+		}
+	}
+	if err := ociRoot(spec); err != nil {
+		return err
+	}
+	for k, v := range c.Linux.Sysctl {
+		path := "/proc/sys/" + strings.ReplaceAll(k, ".", "/")
+		trace.Call("write(%q, %q)", path, v)
+		if err := os.WriteFile(path, []byte(v), 0); err != nil {
+			return fmt.Errorf("sysctl %s=%s: %w", k, v, err)
+		}
+	}
+	if c.Hostname != "" {
+		trace.Call("sethostname(%q)", c.Hostname)
+		if err := unix.Sethostname([]byte(c.Hostname)); err != nil {
+			return fmt.Errorf("sethostname %q: %w", c.Hostname, err)
+		}
+	}
+	if c.Domainname != "" {
+		if err := unix.Setdomainname([]byte(c.Domainname)); err != nil {
+			return fmt.Errorf("setdomainname %q: %w", c.Domainname, err)
+		}
+	}
+	if err := mount.Mask(c.Linux.MaskedPaths); err != nil {
+		return err
+	}
+	if err := mount.ReadOnly(c.Linux.ReadonlyPaths); err != nil {
+		return err
+	}
+	if c.Root.Readonly {
+		if err := mount.RemountReadOnly("/"); err != nil {
+			return err
+		}
+	}
+	return ociProcess(c.Process, o, spec.Limits.Pids)
+}
+
+// ociProcess makes this process the container's process p and executes it:
+// for create's init (pids >= 0: it waits for start on the exec fifo first,
+// and a pids limit > 0 is written last, on fd execFifoFD+1, as
+// cgroup.PidsLater explains) and for can exec (pids < 0).
+func ociProcess(p *specs.Process, o *OCI, pids int64) error {
+	init := pids >= 0
+	if p.Terminal {
+		// The pty's master goes to the parent, which passes it to the
+		// engine's --console-socket.
+		if err := ownTerminal(false); err != nil {
+			return err
+		}
+	}
+	trace.Call("chdir(%q)", p.Cwd)
+	if err := os.Chdir(p.Cwd); err != nil {
+		return fmt.Errorf("process.cwd %s: %w", p.Cwd, err)
+	}
+	if err := checkCwd(p.Cwd); err != nil {
+		return err
+	}
+	for _, r := range p.Rlimits {
+		if err := setRlimit(r); err != nil {
+			return err
+		}
+	}
+	if p.OOMScoreAdj != nil {
+		v := strconv.Itoa(*p.OOMScoreAdj)
+		trace.Call("write(\"/proc/self/oom_score_adj\", %q)", v)
+		if err := os.WriteFile("/proc/self/oom_score_adj", []byte(v), 0); err != nil {
+			return fmt.Errorf("process.oomScoreAdj %s: %w (lowering it takes CAP_SYS_RESOURCE)", v, err)
+		}
+	}
+	if p.User.Umask != nil {
+		unix.Umask(int(*p.User.Umask))
+	}
+	os.Clearenv()
+	for _, kv := range p.Env {
+		if k, v, ok := strings.Cut(kv, "="); ok && k != "" {
+			os.Setenv(k, v)
+		}
+	}
+	// Found now, so that a missing program fails create, not start.
+	if _, err := exec.LookPath(p.Args[0]); err != nil {
+		return reexec.Exec(p.Args) // its error names the program, with 127 or 126
+	}
+	if init {
+		reexec.Ready()
+		if err := waitStart(); err != nil {
+			return err
+		}
+		if err := runHooks(o.Config.Hooks.StartContainer, nil); err != nil {
+			return err
+		}
+	}
+	if err := setIdentity(p.User); err != nil {
+		return err
+	}
+	cfg := harden.Config{NoNewPrivs: p.NoNewPrivileges, Filter: o.Filter, FilterFlags: o.FilterFlags}
+	if p.Capabilities != nil {
+		cfg.Sets = &harden.CapSets{
+			Bounding: p.Capabilities.Bounding, Effective: p.Capabilities.Effective,
+			Permitted: p.Capabilities.Permitted, Inheritable: p.Capabilities.Inheritable,
+			Ambient: p.Capabilities.Ambient,
+		}
+	} else {
+		cfg.Sets = &harden.CapSets{} // none: the spec's default
+	}
+	if err := harden.Apply(cfg); err != nil {
+		return err
+	}
+	if pids > 0 {
+		if err := cgroup.SetPids(os.NewFile(execFifoFD+1, "the cgroup's pids.max"), pids); err != nil {
+			return err
+		}
+	}
+	return reexec.Exec(p.Args)
+}
+
+// waitStart blocks until can start opens the exec fifo for reading
+// (fifo(7): opening a FIFO for writing blocks until it is opened for
+// reading), then writes one byte, which is start's proof that the
+// container went ahead. The fifo was opened O_PATH by create, before
+// pivot_root hid the state directory; reopening /proc/self/fd/N gets a real
+// file from it.
+func waitStart() error {
+	path := "/proc/self/fd/" + strconv.Itoa(execFifoFD)
+	fd, err := unix.Open(path, unix.O_WRONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open the exec fifo: %w", err)
+	}
+	_, err = unix.Write(fd, []byte{0})
+	unix.Close(fd)
+	unix.Close(execFifoFD)
+	if err != nil {
+		return fmt.Errorf("write the exec fifo: %w", err)
+	}
+	return nil
+}
+
+// setIdentity switches to process.user, keeping capabilities across
+// setuid(2) (PR_SET_KEEPCAPS), so that harden.Apply then sets exactly the
+// sets config.json asks for.
+func setIdentity(u specs.User) error {
+	if err := unix.Prctl(unix.PR_SET_KEEPCAPS, 1, 0, 0, 0); err != nil {
+		return fmt.Errorf("prctl(PR_SET_KEEPCAPS): %w", err)
+	}
+	groups := make([]int, len(u.AdditionalGids))
+	for i, g := range u.AdditionalGids {
+		groups[i] = int(g)
+	}
+	trace.Call("setgroups(%v); setgid(%d); setuid(%d)", groups, u.GID, u.UID)
+	if err := unix.Setgroups(groups); err != nil && !(len(groups) == 0 && errors.Is(err, unix.EPERM)) {
+		// EPERM with no groups: a user namespace with setgroups denied.
+		return fmt.Errorf("setgroups %v: %w", groups, err)
+	}
+	if err := unix.Setgid(int(u.GID)); err != nil {
+		return fmt.Errorf("process.user.gid %d: %w (is it in the gid map?)", u.GID, err)
+	}
+	if err := unix.Setuid(int(u.UID)); err != nil {
+		return fmt.Errorf("process.user.uid %d: %w (is it in the uid map?)", u.UID, err)
+	}
+	return nil
+}
+
+var rlimits = map[string]int{
+	"RLIMIT_AS": unix.RLIMIT_AS, "RLIMIT_CORE": unix.RLIMIT_CORE, "RLIMIT_CPU": unix.RLIMIT_CPU,
+	"RLIMIT_DATA": unix.RLIMIT_DATA, "RLIMIT_FSIZE": unix.RLIMIT_FSIZE, "RLIMIT_LOCKS": unix.RLIMIT_LOCKS,
+	"RLIMIT_MEMLOCK": unix.RLIMIT_MEMLOCK, "RLIMIT_MSGQUEUE": unix.RLIMIT_MSGQUEUE, "RLIMIT_NICE": unix.RLIMIT_NICE,
+	"RLIMIT_NOFILE": unix.RLIMIT_NOFILE, "RLIMIT_NPROC": unix.RLIMIT_NPROC, "RLIMIT_RSS": unix.RLIMIT_RSS,
+	"RLIMIT_RTPRIO": unix.RLIMIT_RTPRIO, "RLIMIT_RTTIME": unix.RLIMIT_RTTIME, "RLIMIT_SIGPENDING": unix.RLIMIT_SIGPENDING,
+	"RLIMIT_STACK": unix.RLIMIT_STACK,
+}
+
+// setRlimit applies one process.rlimits entry. Through syscall.Setrlimit, not
+// unix's: the Go runtime raises its own RLIMIT_NOFILE at start and puts the
+// old one back at execve, unless it was set through package syscall since.
+func setRlimit(r specs.POSIXRlimit) error {
+	res, ok := rlimits[r.Type]
+	if !ok {
+		return fmt.Errorf("process.rlimits: unknown type %q (RLIMIT_NOFILE, RLIMIT_NPROC, ...)", r.Type)
+	}
+	trace.Call("setrlimit(%s, {%d, %d})", r.Type, r.Soft, r.Hard)
+	if err := syscall.Setrlimit(res, &syscall.Rlimit{Cur: r.Soft, Max: r.Hard}); err != nil {
+		return fmt.Errorf("process.rlimits %s soft %d hard %d: %w (raising a hard limit takes CAP_SYS_RESOURCE)", r.Type, r.Soft, r.Hard, err)
+	}
+	return nil
+}
+
+// setns enters the namespace at path, on this (locked) thread.
+func setns(path string, t specs.LinuxNamespaceType) error {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("namespace %s: %w", t, err)
+	}
+	defer unix.Close(fd)
+	trace.Call("setns(open(%q), 0)", path)
+	if err := unix.Setns(fd, 0); err != nil {
+		return fmt.Errorf("setns %s namespace %s: %w", t, path, err)
+	}
+	return nil
+}
+
+// ociRoot builds the root filesystem from config.json: the mounts in their
+// order, each target found inside the root (mount.InRoot), the default
+// devices, then pivot_root.
+func ociRoot(spec Spec) error {
+	c := spec.OCI.Config
+	root := c.Root.Path
+	// Propagation of the host's mounts into the container: runc's default
+	// is rslave (the host's new mounts show inside, never the reverse).
+	prop := uintptr(unix.MS_SLAVE | unix.MS_REC)
+	if c.Linux.RootfsPropagation != "" {
+		f, ok := propagation[c.Linux.RootfsPropagation]
+		if !ok {
+			return fmt.Errorf("config.json: rootfsPropagation %q: use private, rprivate, slave, rslave, shared or rshared", c.Linux.RootfsPropagation)
+		}
+		prop = f
+	}
+	if err := mount.Mount("", "/", "", prop, ""); err != nil {
+		return err
+	}
+	if err := mount.PrepareRoot(root); err != nil {
+		return err
+	}
+	userns := mount.InUserNamespace()
+	devBound := false
+	for _, m := range c.Mounts {
+		if err := ociMount(root, m, userns); err != nil {
+			return err
+		}
+		if filepath.Clean(m.Destination) == "/dev" && isBind(m) {
+			devBound = true
+		}
+	}
+	if !devBound {
+		if err := ociDevices(root, c.Linux.Devices, userns); err != nil {
+			return err
+		}
+	}
+	if spec.NoPivot {
+		return mount.Chroot(root)
+	}
+	if err := mount.PivotRoot(root); err != nil {
+		return err
+	}
+	// After pivot_root, "/" is still the private bind made above; give it
+	// the propagation asked for (a shared or slave root needs it here too).
+	if c.Linux.RootfsPropagation != "" {
+		return mount.Mount("", "/", "", prop, "")
+	}
+	return nil
+}
+
+var propagation = map[string]uintptr{
+	"private": unix.MS_PRIVATE, "rprivate": unix.MS_PRIVATE | unix.MS_REC,
+	"slave": unix.MS_SLAVE, "rslave": unix.MS_SLAVE | unix.MS_REC,
+	"shared": unix.MS_SHARED, "rshared": unix.MS_SHARED | unix.MS_REC,
+	"unbindable": unix.MS_UNBINDABLE, "runbindable": unix.MS_UNBINDABLE | unix.MS_REC,
+}
+
+// mountFlags are mount(8)'s option names: set (true) or clear (false) a flag.
+var mountFlags = map[string]struct {
+	clear bool
+	flag  uintptr
+}{
+	"ro": {false, unix.MS_RDONLY}, "rw": {true, unix.MS_RDONLY},
+	"nosuid": {false, unix.MS_NOSUID}, "suid": {true, unix.MS_NOSUID},
+	"nodev": {false, unix.MS_NODEV}, "dev": {true, unix.MS_NODEV},
+	"noexec": {false, unix.MS_NOEXEC}, "exec": {true, unix.MS_NOEXEC},
+	"sync": {false, unix.MS_SYNCHRONOUS}, "async": {true, unix.MS_SYNCHRONOUS},
+	"dirsync": {false, unix.MS_DIRSYNC}, "remount": {false, unix.MS_REMOUNT},
+	"mand": {false, unix.MS_MANDLOCK}, "nomand": {true, unix.MS_MANDLOCK},
+	"noatime": {false, unix.MS_NOATIME}, "atime": {true, unix.MS_NOATIME},
+	"nodiratime": {false, unix.MS_NODIRATIME}, "diratime": {true, unix.MS_NODIRATIME},
+	"relatime": {false, unix.MS_RELATIME}, "norelatime": {true, unix.MS_RELATIME},
+	"strictatime": {false, unix.MS_STRICTATIME}, "nostrictatime": {true, unix.MS_STRICTATIME},
+	"bind": {false, unix.MS_BIND}, "rbind": {false, unix.MS_BIND | unix.MS_REC},
+}
+
+func isBind(m specs.Mount) bool {
+	if m.Type == "bind" {
+		return true
+	}
+	for _, o := range m.Options {
+		if o == "bind" || o == "rbind" {
+			return true
+		}
+	}
+	return false
+}
+
+// parseOptions splits a mount's options into flags, propagation flags and
+// the data string the filesystem reads (size=, mode=, ...).
+func parseOptions(opts []string) (flags, prop uintptr, data string) {
+	var rest []string
+	for _, o := range opts {
+		if f, ok := mountFlags[o]; ok {
+			if f.clear {
+				flags &^= f.flag
+			} else {
+				flags |= f.flag
+			}
+			continue
+		}
+		if p, ok := propagation[o]; ok {
+			prop |= p
+			continue
+		}
+		switch o {
+		case "tmpcopyup", "idmap", "ridmap", "rro", "rrw", "nosymfollow", "rnosymfollow":
+			continue // extensions can does not do; the mount is still made
+		}
+		rest = append(rest, o)
+	}
+	return flags, prop, strings.Join(rest, ",")
+}
+
+// ociMount makes one entry of config.json's mounts below root.
+func ociMount(root string, m specs.Mount, userns bool) error {
+	flags, prop, data := parseOptions(m.Options)
+	bind := isBind(m)
+	dir := true
+	if bind {
+		fi, err := os.Stat(m.Source)
+		if err != nil {
+			return fmt.Errorf("mount %s on %s: source: %w", m.Source, m.Destination, errors.Unwrap(err))
+		}
+		dir = fi.IsDir()
+	}
+	target, err := mount.InRoot(root, m.Destination, dir)
+	if err != nil {
+		return fmt.Errorf("mount %s: %w", m.Destination, err)
+	}
+	defer target.Close()
+	path := target.Path()
+	switch {
+	case bind:
+		if err := mount.Mount(m.Source, path, "", unix.MS_BIND|(flags&unix.MS_REC), ""); err != nil {
+			return err
+		}
+		// A bind ignores every other flag: they take a remount (mount(2),
+		// "Creating a bind mount"), which must keep the flags the kernel
+		// locked on the source (nodev, nosuid, noexec in a user namespace).
+		if rest := flags &^ (unix.MS_BIND | unix.MS_REC); rest != 0 {
+			if err := remountBind(path, rest); err != nil {
+				return fmt.Errorf("mount %s on %s: %w", m.Source, m.Destination, err)
+			}
+		}
+	case m.Type == "cgroup" || m.Type == "cgroup2":
+		if err := cgroupMount(root, m.Destination, path, flags); err != nil {
+			return fmt.Errorf("mount cgroup on %s: %w", m.Destination, err)
+		}
+	case m.Type == "sysfs" && userns:
+		// A user namespace that does not own the network namespace may not
+		// mount sysfs: bind the host's, as mount.Sys does.
+		if err := mount.Mount("/sys", path, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+			return err
+		}
+		if err := remountBind(path, unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC); err != nil {
+			return err
+		}
+	default:
+		if m.Type == "tmpfs" && userns {
+			flags &^= unix.MS_RDONLY // a tmpfs may be read-only: done below
+		}
+		if err := mount.Mount(m.Source, path, m.Type, flags, data); err != nil {
+			return err
+		}
+	}
+	if prop != 0 {
+		return mount.Mount("", path, "", prop, "")
+	}
+	return nil
+}
+
+// remountBind applies flags to the bind mount at path, keeping the flags the
+// mount already carries that an unprivileged remount may not drop.
+func remountBind(path string, flags uintptr) error {
+	var st unix.Statfs_t
+	if err := unix.Statfs(path, &st); err == nil {
+		for _, k := range []struct{ st, ms uintptr }{
+			{unix.ST_NOSUID, unix.MS_NOSUID}, {unix.ST_NODEV, unix.MS_NODEV},
+			{unix.ST_NOEXEC, unix.MS_NOEXEC}, {unix.ST_RDONLY, unix.MS_RDONLY},
+		} {
+			if uintptr(st.Flags)&k.st != 0 && k.ms != unix.MS_RDONLY {
+				flags |= k.ms
+			}
+		}
+	}
+	return mount.Mount("", path, "", unix.MS_REMOUNT|unix.MS_BIND|flags, "")
+}
+
+// cgroupMount shows the container its own cgroup at path: cgroup2 on a v2
+// host; on v1 a tmpfs with each controller's hierarchy mounted in it. Made
+// inside the container's cgroup namespace, each shows the container's cgroup
+// as its root.
+func cgroupMount(root, dest, path string, flags uintptr) error {
+	l, err := cgroup.Detect()
+	if err != nil {
+		return err
+	}
+	flags |= unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC
+	if l.V1 == nil || len(l.V1) == 0 {
+		return mount.Mount("cgroup2", path, "cgroup2", flags, "")
+	}
+	if err := mount.Mount("tmpfs", path, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=755"); err != nil {
+		return err
+	}
+	// path is a handle on the directory under the new tmpfs: open it again.
+	top, err := mount.InRoot(root, dest, true)
+	if err != nil {
+		return err
+	}
+	defer top.Close()
+	path = top.Path()
+	// Co-mounted controllers (cpu,cpuacct) share one hierarchy: one mount.
+	byDir := map[string][]string{}
+	for name, dir := range l.V1 {
+		byDir[dir] = append(byDir[dir], name)
+	}
+	for dir, names := range byDir {
+		sort.Strings(names)
+		sub := filepath.Join(path, filepath.Base(dir))
+		if err := os.MkdirAll(sub, 0o755); err != nil {
+			return err
+		}
+		if err := mount.Mount("cgroup", sub, "cgroup", flags, strings.Join(names, ",")); err != nil {
+			return err
+		}
+	}
+	if flags&unix.MS_RDONLY != 0 {
+		return mount.Mount("", path, "", unix.MS_REMOUNT|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=755")
+	}
+	return nil
+}
+
+// ociDevices gives /dev the nodes every OCI container has (the spec's
+// "Default Devices") and those config.json lists, with the usual links.
+func ociDevices(root string, extra []specs.LinuxDevice, userns bool) error {
+	top, err := mount.InRoot(root, "/dev", true)
+	if err != nil {
+		return err
+	}
+	defer top.Close()
+	dev := top.Path()
+	for _, d := range mount.Devices {
+		if err := makeDevice(dev, "/dev/"+d.Name, unix.S_IFCHR|0o666, d.Major, d.Minor, nil, nil, userns); err != nil {
+			return err
+		}
+	}
+	for _, d := range extra {
+		mode := uint32(0o666)
+		if d.FileMode != nil {
+			mode = uint32(*d.FileMode) & 0o7777
+		}
+		switch d.Type {
+		case "c", "u":
+			mode |= unix.S_IFCHR
+		case "b":
+			mode |= unix.S_IFBLK
+		case "p":
+			mode |= unix.S_IFIFO
+		default:
+			return fmt.Errorf("config.json: device %s: type %q: use c, b, u or p", d.Path, d.Type)
+		}
+		if !strings.HasPrefix(d.Path, "/dev/") {
+			return fmt.Errorf("config.json: device %s: must be below /dev", d.Path)
+		}
+		if err := makeDevice(dev, d.Path, mode, uint32(d.Major), uint32(d.Minor), d.UID, d.GID, userns); err != nil {
+			return err
+		}
+	}
+	for _, l := range [][2]string{
+		{"ptmx", "pts/ptmx"}, {"fd", "/proc/self/fd"}, {"core", "/proc/kcore"},
+		{"stdin", "/proc/self/fd/0"}, {"stdout", "/proc/self/fd/1"}, {"stderr", "/proc/self/fd/2"},
+	} {
+		p := filepath.Join(dev, l[0])
+		if _, err := os.Lstat(p); err == nil {
+			if l[0] != "ptmx" {
+				continue
+			}
+			os.Remove(p) // a ptmx node: the link to the container's devpts wins
+		}
+		if err := mount.Symlink(l[1], p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// makeDevice makes the node name (a path below /dev) in dev; in a user
+// namespace, where mknod(2) of a device is refused, it binds the host's.
+func makeDevice(dev, name string, mode, major, minor uint32, uid, gid *uint32, userns bool) error {
+	path := filepath.Join(dev, strings.TrimPrefix(name, "/dev/"))
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	os.Remove(path) // config.json's entry replaces a default one
+	if userns {
+		if err := mount.Mknod(path, unix.S_IFREG|0o666, 0, 0); err != nil {
+			return err
+		}
+		return mount.Mount(name, path, "", unix.MS_BIND, "")
+	}
+	if err := mount.Mknod(path, mode, major, minor); err != nil {
+		return err
+	}
+	// mknod(2) applies the umask; the config's mode is meant exactly.
+	if err := os.Chmod(path, os.FileMode(mode&0o777)); err != nil {
+		return err
+	}
+	if uid != nil || gid != nil {
+		u, g := -1, -1
+		if uid != nil {
+			u = int(*uid)
+		}
+		if gid != nil {
+			g = int(*gid)
+		}
+		return os.Lchown(path, u, g)
+	}
+	return nil
+}

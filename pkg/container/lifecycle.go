@@ -1,0 +1,600 @@
+package container
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"tincan.dev/pkg/cgroup"
+	"tincan.dev/pkg/reexec"
+	"tincan.dev/pkg/userns"
+)
+
+// The OCI lifecycle (runtime spec, "Lifecycle"), as runc's command line
+// speaks it:
+//
+//	create   build the container; its init waits, built, before execve
+//	start    release it: the init opens the exec fifo and runs the program
+//	state    answer ociVersion, id, status, pid, bundle, annotations
+//	kill     signal the init (or, with --all, every process in its cgroup)
+//	delete   remove what create made, once the container has stopped
+//
+// The container's processes outlive the can that created them: the engine's
+// shim (containerd-shim, conmon) is a child subreaper (PR_SET_CHILD_SUBREAPER)
+// and becomes the init's parent when can exits, to reap it and read its exit
+// status. So create never waits; everything later is found again by the ID,
+// in the state directory under --root.
+
+// CreateOpts are create's flags.
+type CreateOpts struct {
+	Root          string // --root: the state root ("" is StateRoot())
+	Bundle        string
+	PidFile       string
+	ConsoleSocket string // a unix socket to send the terminal's master to
+	NoPivot       bool
+	// Foreground is can run: the container stays can's child, and its
+	// terminal, without --console-socket, is relayed to can's own.
+	Foreground bool
+}
+
+// Container is a container found by its ID.
+type Container struct {
+	st   *State
+	spec Spec
+}
+
+// Create builds the container described by spec (from FromOCI) and leaves it
+// waiting for Start. With opts.Foreground it returns the running child for
+// RunOCI; otherwise nil, and the container is its engine's.
+func Create(spec Spec, opts CreateOpts) (_ *reexec.Cmd, terminal *os.File, err error) {
+	c := spec.OCI.Config
+	if c.Process.Terminal && opts.ConsoleSocket == "" && !opts.Foreground {
+		return nil, nil, errors.New("process.terminal is true but no --console-socket was given: can exits after create, so it cannot hold the terminal")
+	}
+	spec.NoPivot = opts.NoPivot
+	bundle, _ := filepath.Abs(opts.Bundle)
+	oci := &OCIState{Bundle: bundle, Created: time.Now().UTC(), CgroupsPath: c.Linux.CgroupsPath, Annotations: c.Annotations}
+	st, err := newState(opts.Root, spec.ID, "", oci)
+	if err != nil {
+		return nil, nil, err
+	}
+	var undo []func() error
+	defer func() {
+		if err == nil {
+			return
+		}
+		for i := len(undo) - 1; i >= 0; i-- {
+			undo[i]()
+		}
+	}()
+	undo = append(undo, st.remove)
+	// config.json as create read it: later commands (exec, delete's hooks)
+	// must see what the container was made with, not a bundle edited since.
+	if err := writeOCIConfig(st.dir, c); err != nil {
+		return nil, nil, err
+	}
+
+	limits := spec.Limits
+	if os.Geteuid() == 0 {
+		limits.Devices = append(limits.Devices, ociDeviceRules(c)...)
+	}
+	var cg *cgroup.Cgroup
+	if os.Geteuid() == 0 || limits.Resources() {
+		if cg, err = cgroup.NewAt(c.Linux.CgroupsPath, spec.ID, limits); err != nil {
+			return nil, nil, err
+		}
+		undo = append(undo, cg.Destroy)
+		oci.CgroupMade = cg.Made // for delete: the parents it may remove
+	}
+
+	fifo := filepath.Join(st.dir, "exec.fifo")
+	if err := unix.Mkfifo(fifo, 0o622); err != nil {
+		return nil, nil, fmt.Errorf("mkfifo %s: %w", fifo, err)
+	}
+	// O_PATH: a handle that does not open the fifo, so nothing blocks; the
+	// child reopens it for writing through /proc/self/fd (waitStart).
+	fifoFD, err := unix.Open(fifo, unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("open %s: %w", fifo, err)
+	}
+	fifoFile := os.NewFile(uintptr(fifoFD), "exec.fifo")
+	defer fifoFile.Close()
+
+	cmd := reexec.Command("can", "init")
+	cmd.ExtraFiles = []*os.File{fifoFile} // fd 5: execFifoFD
+	if cg != nil {
+		closeFiles, err := cgroupFiles(cg, cmd)
+		if err != nil {
+			return nil, nil, err
+		}
+		defer closeFiles()
+	}
+	config, err := json.Marshal(spec)
+	if err != nil {
+		return nil, nil, err
+	}
+	cmd.Env = append(os.Environ(), stateEnv+"="+st.dir, configEnv+"="+string(config))
+	cmd.SysProcAttr.Cloneflags = ociCloneflags(c)
+	cmd.SysProcAttr.Setsid = true
+	if !opts.Foreground {
+		// The container outlives can: no signal when can exits.
+		cmd.SysProcAttr.Pdeathsig = 0
+	}
+	if cmd.SysProcAttr.Cloneflags&unix.CLONE_NEWUSER != 0 {
+		userns.Mapping{UID: idMaps(c.Linux.UIDMappings), GID: idMaps(c.Linux.GIDMappings)}.Configure(cmd.SysProcAttr)
+	}
+	if err := startInPidNS(cmd, spec.OCI.JoinNS[specs.PIDNamespace]); err != nil {
+		return nil, nil, err
+	}
+	undo = append(undo, func() error { cmd.Abort(); return nil })
+	st.Pid = cmd.Pid
+	oci.InitTime, _ = startTime(cmd.Pid)
+	if err := st.save(); err != nil {
+		return nil, nil, err
+	}
+	if cg != nil {
+		if err := cg.Join(cmd.Pid); err != nil {
+			return nil, nil, err
+		}
+	}
+	state := st.ociState(spec.ID, specs.StateCreating)
+	for _, hooks := range [][]specs.Hook{c.Hooks.Prestart, c.Hooks.CreateRuntime, c.Hooks.CreateContainer} {
+		if err := runHooks(hooks, state); err != nil {
+			return nil, nil, err
+		}
+	}
+	if err := cmd.Continue(); err != nil {
+		return nil, nil, err
+	}
+	if c.Process.Terminal {
+		master, err := cmd.ReceiveFile()
+		if err != nil {
+			return nil, nil, err
+		}
+		if opts.ConsoleSocket != "" {
+			err = sendConsole(opts.ConsoleSocket, master)
+			master.Close()
+			if err != nil {
+				return nil, nil, err
+			}
+		} else {
+			terminal = master
+		}
+	}
+	if opts.PidFile != "" {
+		if err := writePidFile(opts.PidFile, cmd.Pid); err != nil {
+			return nil, nil, err
+		}
+	}
+	if opts.Foreground {
+		return cmd, terminal, nil
+	}
+	cmd.Release()
+	return nil, nil, nil
+}
+
+// writeOCIConfig keeps config.json in the state directory.
+func writeOCIConfig(dir string, c *specs.Spec) error {
+	b, err := json.Marshal(c)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "oci.json"), b, 0o600)
+}
+
+func idMaps(m []specs.LinuxIDMapping) userns.Maps {
+	out := make(userns.Maps, len(m))
+	for i, e := range m {
+		out[i] = userns.Map{Inside: e.ContainerID, Outside: e.HostID, Count: e.Size}
+	}
+	return out
+}
+
+// ociDeviceRules are the devices an OCI container must be able to use,
+// whatever linux.resources.devices says before them (runc appends them the
+// same way): the default devices and those of linux.devices. A list that
+// starts with no rule of the config's own denies every other device.
+func ociDeviceRules(c *specs.Spec) []cgroup.DeviceRule {
+	rules := append([]cgroup.DeviceRule(nil), cgroup.DefaultDevices...)
+	for _, d := range c.Linux.Devices {
+		t := byte('c')
+		if d.Type == "b" {
+			t = 'b'
+		}
+		rules = append(rules, cgroup.DeviceRule{Type: rune(t), Major: d.Major, Minor: d.Minor, Access: "rwm", Allow: true})
+	}
+	return rules
+}
+
+// startInPidNS starts cmd, in the PID namespace at path when there is one:
+// setns(2) with CLONE_NEWPID changes not the caller's namespace but its
+// children's (pid_for_children), and os/exec forks from the calling thread,
+// so a locked thread that entered it forks the child there.
+func startInPidNS(cmd *reexec.Cmd, path string) error {
+	if path == "" {
+		return cmd.Start()
+	}
+	// No Pdeathsig: Go's fork checks that getppid(2) still returns the
+	// parent it started from, and kills the child if not; seen from another
+	// PID namespace the parent is not there at all (getppid returns 0).
+	cmd.SysProcAttr.Pdeathsig = 0
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	self, err := unix.Open("/proc/thread-self/ns/pid_for_children", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(self)
+	if err := setns(path, specs.PIDNamespace); err != nil {
+		return err
+	}
+	serr := cmd.Start()
+	if err := unix.Setns(self, unix.CLONE_NEWPID); err != nil {
+		// This thread must not serve other goroutines from another PID
+		// namespace's point of view: leave it locked, and the runtime ends
+		// it with the goroutine.
+		runtime.LockOSThread()
+	}
+	return serr
+}
+
+// sendConsole passes the pty's master to the engine over the unix socket
+// at path (SCM_RIGHTS, unix(7)), as runc's --console-socket does.
+func sendConsole(path string, master *os.File) error {
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	if err := unix.Connect(fd, &unix.SockaddrUnix{Name: path}); err != nil {
+		return fmt.Errorf("--console-socket %s: %w", path, err)
+	}
+	if err := unix.Sendmsg(fd, []byte("/dev/ptmx"), unix.UnixRights(int(master.Fd())), nil, 0); err != nil {
+		return fmt.Errorf("--console-socket %s: send the terminal: %w", path, err)
+	}
+	return nil
+}
+
+// writePidFile writes the init's PID, atomically: engines poll for the file.
+func writePidFile(path string, pid int) error {
+	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path))
+	if err := os.WriteFile(tmp, []byte(strconv.Itoa(pid)), 0o644); err != nil {
+		return fmt.Errorf("--pid-file %s: %w", path, err)
+	}
+	return os.Rename(tmp, path)
+}
+
+// ociState is the spec's state of the container.
+func (st *State) ociState(id string, status specs.ContainerState) *specs.State {
+	s := &specs.State{Version: specs.Version, ID: id, Status: status, Pid: st.Pid}
+	if st.OCI != nil {
+		s.Bundle, s.Annotations = st.OCI.Bundle, st.OCI.Annotations
+	}
+	return s
+}
+
+// runHooks runs each hook with the container's state on its stdin, as the
+// runtime spec's "POSIX-platform Hooks" says; the first failure stops them.
+func runHooks(hooks []specs.Hook, state *specs.State) error {
+	var in []byte
+	if state != nil {
+		in, _ = json.Marshal(state)
+	}
+	for _, h := range hooks {
+		ctx := context.Background()
+		if h.Timeout != nil {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, time.Duration(*h.Timeout)*time.Second)
+			defer cancel()
+		}
+		cmd := exec.CommandContext(ctx, h.Path)
+		if len(h.Args) > 0 {
+			cmd.Args = h.Args
+		}
+		cmd.Env = h.Env
+		cmd.Stdin = bytes.NewReader(in)
+		var stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stderr, &stderr
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("hook %s: %w: %s", h.Path, err, strings.TrimSpace(stderr.String()))
+		}
+	}
+	return nil
+}
+
+// Load finds the container id under root.
+func Load(root, id string) (*Container, error) {
+	if err := checkID(id); err != nil {
+		return nil, err
+	}
+	dir, err := stateRoot(root, false)
+	if err != nil {
+		return nil, err
+	}
+	st, err := loadState(filepath.Join(dir, id))
+	if dir == "" || errors.Is(err, fs.ErrNotExist) {
+		return nil, &reexec.Error{Code: 1, Err: fmt.Errorf("container %s does not exist", id)}
+	}
+	if err != nil {
+		return nil, err
+	}
+	if st.OCI == nil {
+		return nil, fmt.Errorf("container %s was started by can's own command line, not by can create: it ends with its can", id)
+	}
+	return &Container{st: st}, nil
+}
+
+// Config is the config.json the container was created with.
+func (c *Container) Config() (*specs.Spec, error) {
+	b, err := os.ReadFile(filepath.Join(c.st.dir, "oci.json"))
+	if err != nil {
+		return nil, err
+	}
+	var s specs.Spec
+	return &s, json.Unmarshal(b, &s)
+}
+
+// Status is the container's status: stopped once its init is gone (or a
+// zombie its parent has not reaped yet), created while the exec fifo waits,
+// paused while frozen, else running.
+func (c *Container) Status() specs.ContainerState {
+	if !c.initAlive() {
+		return specs.StateStopped
+	}
+	if _, err := os.Stat(filepath.Join(c.st.dir, "exec.fifo")); err == nil {
+		return specs.StateCreated
+	}
+	if cg, err := c.cgroup(); err == nil {
+		if frozen, err := cg.State(); err == nil && frozen {
+			return "paused"
+		}
+	}
+	return specs.StateRunning
+}
+
+func (c *Container) initAlive() bool {
+	if c.st.Pid == 0 || !alive(c.st.Pid, c.st.OCI.InitTime) {
+		return false
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", c.st.Pid))
+	if err != nil {
+		return false
+	}
+	i := bytes.LastIndexByte(b, ')')
+	return i < 0 || i+2 >= len(b) || (b[i+2] != 'Z' && b[i+2] != 'X')
+}
+
+// State is the runtime spec's state.
+func (c *Container) State() *specs.State {
+	s := c.st.ociState(c.st.ID, c.Status())
+	if s.Status == specs.StateStopped {
+		s.Pid = 0
+	}
+	return s
+}
+
+// StateJSON is state as runc prints it: the spec's fields, and created.
+func (c *Container) StateJSON() ([]byte, error) {
+	s := c.State()
+	return json.MarshalIndent(struct {
+		*specs.State
+		Created time.Time `json:"created"`
+	}{s, c.st.OCI.Created}, "", "  ")
+}
+
+func (c *Container) cgroup() (*cgroup.Cgroup, error) {
+	cg, err := cgroup.OpenAt(c.cgroupPath())
+	if err == nil {
+		cg.Made = c.st.OCI.CgroupMade
+	}
+	return cg, err
+}
+
+func (c *Container) cgroupPath() string {
+	if c.st.OCI.CgroupsPath != "" {
+		return c.st.OCI.CgroupsPath
+	}
+	return "/tincan/" + c.st.ID
+}
+
+// Start releases a created container: opening the exec fifo for reading
+// unblocks the init's open for writing; its byte says it went ahead.
+func (c *Container) Start() error {
+	switch s := c.Status(); s {
+	case specs.StateCreated:
+	case specs.StateStopped:
+		return fmt.Errorf("container %s has stopped: it cannot be started again; delete it", c.st.ID)
+	default:
+		return fmt.Errorf("container %s is %s, not created: only a created container can be started", c.st.ID, s)
+	}
+	fifo := filepath.Join(c.st.dir, "exec.fifo")
+	fd, err := unix.Open(fifo, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", fifo, err)
+	}
+	defer unix.Close(fd)
+	pidfd, err := unix.PidfdOpen(c.st.Pid, 0)
+	if err != nil {
+		return fmt.Errorf("container %s: its init is gone: %w", c.st.ID, err)
+	}
+	defer unix.Close(pidfd)
+	// Wait for the byte, or for the init to die first (its pidfd becomes
+	// readable): never block for good on a container that is gone.
+	for {
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}, {Fd: int32(pidfd), Events: unix.POLLIN}}
+		if _, err := unix.Poll(fds, -1); err != nil {
+			if errors.Is(err, unix.EINTR) {
+				continue
+			}
+			return err
+		}
+		if fds[0].Revents&unix.POLLIN != 0 {
+			var b [1]byte
+			if n, _ := unix.Read(fd, b[:]); n == 1 {
+				break
+			}
+		}
+		if fds[1].Revents != 0 {
+			return fmt.Errorf("container %s: its init exited before it could start", c.st.ID)
+		}
+		if fds[0].Revents&unix.POLLHUP != 0 {
+			time.Sleep(time.Millisecond) // no writer yet: the init is still opening
+		}
+	}
+	os.Remove(fifo)
+	cfg, err := c.Config()
+	if err == nil && cfg.Hooks != nil {
+		// Poststart hooks failing do not stop the container (runtime spec):
+		// report only.
+		if err := runHooks(cfg.Hooks.Poststart, c.State()); err != nil {
+			fmt.Fprintf(os.Stderr, "can: poststart %v\n", err)
+		}
+	}
+	return nil
+}
+
+// Kill sends sig to the init, or with all to every process in the cgroup.
+func (c *Container) Kill(sig unix.Signal, all bool) error {
+	status := c.Status()
+	if status == specs.StateStopped && !all {
+		return fmt.Errorf("container %s is not running", c.st.ID)
+	}
+	if all {
+		if cg, err := c.cgroup(); err == nil {
+			pids, err := cg.Procs()
+			if err == nil {
+				for _, pid := range pids {
+					unix.Kill(pid, sig)
+				}
+				if sig == unix.SIGKILL || sig == unix.SIGTERM {
+					cg.Thaw() // a frozen process cannot die
+				}
+				return nil
+			}
+		}
+	}
+	pidfd, err := unix.PidfdOpen(c.st.Pid, 0)
+	if err != nil {
+		return fmt.Errorf("container %s is not running: %w", c.st.ID, err)
+	}
+	defer unix.Close(pidfd)
+	if !c.initAlive() { // the PID was reused between Status and here
+		return fmt.Errorf("container %s is not running", c.st.ID)
+	}
+	if err := unix.PidfdSendSignal(pidfd, sig, nil, 0); err != nil {
+		return fmt.Errorf("kill container %s: %w", c.st.ID, err)
+	}
+	return nil
+}
+
+// Delete removes a stopped container; force kills it first.
+func (c *Container) Delete(force bool) error {
+	status := c.Status()
+	switch {
+	case status == specs.StateStopped:
+	case status == specs.StateCreated || force:
+		// A created container never ran its program: delete may end it (runc).
+		c.Kill(unix.SIGKILL, true)
+		c.waitGone(10 * time.Second)
+	default:
+		return fmt.Errorf("container %s is %s: stop it first, or delete --force", c.st.ID, status)
+	}
+	var errs []error
+	if cg, err := c.cgroup(); err == nil {
+		errs = append(errs, cg.Destroy())
+	}
+	if cfg, err := c.Config(); err == nil && cfg.Hooks != nil {
+		if err := runHooks(cfg.Hooks.Poststop, c.st.ociState(c.st.ID, specs.StateStopped)); err != nil {
+			fmt.Fprintf(os.Stderr, "can: poststop %v\n", err)
+		}
+	}
+	errs = append(errs, c.st.remove())
+	return errors.Join(errs...)
+}
+
+// waitGone waits while the init exits (it is not ours to reap: its parent
+// is the engine, or init).
+func (c *Container) waitGone(limit time.Duration) {
+	deadline := time.Now().Add(limit)
+	for c.initAlive() && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// Pause freezes every process of the container; Resume thaws them.
+func (c *Container) Pause() error {
+	if s := c.Status(); s != specs.StateRunning && s != specs.StateCreated {
+		return fmt.Errorf("container %s is %s, not running", c.st.ID, s)
+	}
+	cg, err := c.cgroup()
+	if err != nil {
+		return err
+	}
+	return cg.Freeze()
+}
+
+func (c *Container) Resume() error {
+	if s := c.Status(); s != "paused" {
+		return fmt.Errorf("container %s is %s, not paused", c.st.ID, s)
+	}
+	cg, err := c.cgroup()
+	if err != nil {
+		return err
+	}
+	return cg.Thaw()
+}
+
+// Pids lists the container's processes, as host PIDs.
+func (c *Container) Pids() ([]int, error) {
+	cg, err := c.cgroup()
+	if err != nil {
+		return nil, err
+	}
+	pids, err := cg.Procs()
+	sort.Ints(pids)
+	return pids, err
+}
+
+// ID and Pid name the container and its init.
+func (c *Container) ID() string { return c.st.ID }
+func (c *Container) Pid() int   { return c.st.Pid }
+
+// Created is when can create made it.
+func (c *Container) Created() time.Time { return c.st.OCI.Created }
+
+// Bundle is the bundle it was created from.
+func (c *Container) Bundle() string { return c.st.OCI.Bundle }
+
+// List returns the OCI containers under root.
+func List(root string) ([]*Container, error) {
+	dir, err := stateRoot(root, false)
+	if err != nil || dir == "" {
+		return nil, err
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []*Container
+	for _, e := range ents {
+		st, err := loadState(filepath.Join(dir, e.Name()))
+		if err == nil && st.OCI != nil {
+			out = append(out, &Container{st: st})
+		}
+	}
+	return out, nil
+}

@@ -84,7 +84,7 @@ type State struct {
 	// OCI is set for a container made by can create: it outlives the can
 	// that made it, belongs to its engine, and goes only by can delete.
 	OCI *OCIState `json:"oci,omitempty"`
-	dir       string
+	dir string
 }
 
 // newState makes the state directory of container id, with state.json in it,

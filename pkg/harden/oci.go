@@ -277,7 +277,7 @@ func (b *backward) emit(in unix.SockFilter) int {
 
 func (b *backward) skip(label int) int { return len(b.rev) - label }
 
-func (b *backward) ret(k uint32) int { return b.emit(ret(k)) }
+func (b *backward) ret(k uint32) int  { return b.emit(ret(k)) }
 func (b *backward) ld(off uint32) int { return b.emit(ld(off)) }
 
 // and is A &= k.

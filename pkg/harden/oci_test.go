@@ -235,7 +235,7 @@ func TestSeccompNewerCalls(t *testing.T) {
 	require.Equal(t, unix.SECCOMP_RET_ERRNO|uint32(unix.EPERM), run(t, prog, seccompData(thisArch, 1000)))
 }
 
-// want is what profile s answers for one call, read straight from it: the
+// wantOCI is what profile s answers for one call, read straight from it: the
 // first rule naming the call (not with the default action) whose conditions
 // hold, ANDed, or ORed when they test one argument twice.
 func wantOCI(t testing.TB, s *specs.LinuxSeccomp, nr uint32, args []uint64) uint32 {

@@ -22,6 +22,11 @@
 // time. So Apply locks the goroutine to its thread and leaves it locked: the
 // caller must execve(2) on that same goroutine right after, which is what
 // reexec.Exec does. Execve then makes the hardened thread the whole process.
+//
+// An OCI runtime is told exactly what to leave instead (config.json's
+// process.capabilities and linux.seccomp): Config.Sets takes the five
+// capability sets as given, and SeccompProgram compiles the seccomp profile
+// into a filter for Config.Filter (oci.go). The steps and their order stay.
 package harden
 
 import (

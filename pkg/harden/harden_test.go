@@ -22,6 +22,11 @@ import (
 // child would. "none" skips Apply.
 const helperEnv = "HARDEN_TEST_HELPER"
 
+// helperUIDEnv makes the helper setuid(2) to this uid before Apply, keeping
+// its permitted capabilities with PR_SET_KEEPCAPS as pkg/container's
+// switchUser does, but without raising the effective set again: Apply must.
+const helperUIDEnv = "HARDEN_TEST_UID"
+
 func TestMain(m *testing.M) {
 	if cfg, ok := os.LookupEnv(helperEnv); ok {
 		helper(cfg, os.Args[1:])
@@ -40,6 +45,15 @@ func helper(cfg string, argv []string) {
 	if err := dirty(); err != nil {
 		fail(err)
 	}
+	if uid, ok := os.LookupEnv(helperUIDEnv); ok {
+		if err := unix.Prctl(unix.PR_SET_KEEPCAPS, 1, 0, 0, 0); err != nil {
+			fail(err)
+		}
+		n, _ := strconv.Atoi(uid)
+		if err := unix.Setuid(n); err != nil {
+			fail(err)
+		}
+	}
 	if cfg != "none" {
 		var c Config
 		if err := json.Unmarshal([]byte(cfg), &c); err != nil {
@@ -49,11 +63,10 @@ func helper(cfg string, argv []string) {
 			fail(err)
 		}
 	}
-	env := os.Environ()
-	for i, kv := range env {
-		if strings.HasPrefix(kv, helperEnv+"=") {
-			env = append(env[:i], env[i+1:]...)
-			break
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, helperEnv+"=") && !strings.HasPrefix(kv, helperUIDEnv+"=") {
+			env = append(env, kv)
 		}
 	}
 	fail(unix.Exec(argv[0], argv, env))
@@ -100,7 +113,7 @@ func output(t *testing.T, cmd *exec.Cmd) string {
 	if ee, ok := err.(*exec.ExitError); ok {
 		stderr = string(ee.Stderr)
 	}
-	require.NoError(t, err, "%v under %s: %s", cmd.Args, cmd.Env[len(cmd.Env)-1], stderr)
+	require.NoError(t, err, "%v under %s: %s", cmd.Args, cmd.Env[len(os.Environ()):], stderr)
 	return string(out)
 }
 
@@ -264,6 +277,80 @@ func TestInUserNamespace(t *testing.T) {
 	out := output(t, cmd)
 	require.Contains(t, out, "CapEff "+dockerMask+"\nCapBnd "+dockerMask+"\n")
 	require.Contains(t, out, "Seccomp 2\n")
+}
+
+// capsOf is probe caps's answer for cmd.
+func capsOf(t *testing.T, cmd *exec.Cmd) map[string]string {
+	m := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(output(t, cmd)), "\n") {
+		k, v, _ := strings.Cut(line, " ")
+		m[k] = v
+	}
+	return m
+}
+
+// Sets leave exactly the five sets asked for. At execve root gets the
+// inheritable and bounding sets as permitted (capabilities(7), "Capabilities
+// and execution of programs by root") unless no_new_privs holds it to what
+// it had: execve then grants nothing new, to root neither (the kernel's
+// cap_bprm_creds_from_file). A user that is not root keeps only the ambient
+// set, which needs the capability permitted and inheritable too.
+func TestCapSets(t *testing.T) {
+	testenv.NeedRoot(t)
+	probe := testenv.Probe(t)
+	sets := &CapSets{
+		Bounding:    []string{"CAP_CHOWN", "CAP_NET_BIND_SERVICE", "CAP_KILL"},
+		Effective:   []string{"CAP_CHOWN", "CAP_NET_BIND_SERVICE"},
+		Permitted:   []string{"CAP_CHOWN", "CAP_NET_BIND_SERVICE"},
+		Inheritable: []string{"CAP_NET_BIND_SERVICE"},
+		Ambient:     []string{"CAP_NET_BIND_SERVICE"},
+	}
+	const (
+		bind  = "0000000000000400" // CAP_NET_BIND_SERVICE, 10
+		perm  = "0000000000000401" // and CAP_CHOWN, 0
+		bound = "0000000000000421" // and CAP_KILL, 5
+	)
+	c := Config{Sets: sets}
+	require.Equal(t, map[string]string{
+		"CapInh": bind, "CapPrm": bound, "CapEff": bound, "CapBnd": bound, "CapAmb": bind,
+		"NoNewPrivs": "0", "Seccomp": "0",
+	}, caps(t, &c), "as root")
+	c.NoNewPrivs = true
+	require.Equal(t, map[string]string{
+		"CapInh": bind, "CapPrm": perm, "CapEff": perm, "CapBnd": bound, "CapAmb": bind,
+		"NoNewPrivs": "1", "Seccomp": "0",
+	}, caps(t, &c), "as root with no_new_privs")
+
+	// As nobody, after setuid with PR_SET_KEEPCAPS, as pkg/container does it.
+	c.Seccomp = true
+	cmd := helperCmd(&c, probe, "caps")
+	cmd.Env = append(cmd.Env, helperUIDEnv+"=65534")
+	require.Equal(t, map[string]string{
+		"CapInh": bind, "CapPrm": bind, "CapEff": bind, "CapBnd": bound, "CapAmb": bind,
+		"NoNewPrivs": "1", "Seccomp": "2",
+	}, capsOf(t, cmd), "as nobody")
+
+	// Ambient without inheritable: the kernel refuses, and Apply says why.
+	bad := Config{Sets: &CapSets{Bounding: sets.Bounding, Permitted: sets.Permitted, Ambient: []string{"CAP_CHOWN"}}}
+	out, err := helperCmd(&bad, probe, "caps").CombinedOutput()
+	require.Error(t, err)
+	require.Contains(t, string(out), "PR_CAP_AMBIENT_RAISE, CAP_CHOWN): operation not permitted (an ambient capability must be in the permitted and inheritable sets too")
+}
+
+// A name that is no capability is an error; one this kernel is too old for
+// is left out with a warning, as runc does.
+func TestCapSetsNames(t *testing.T) {
+	var warnings []string
+	w := func(s string) { warnings = append(warnings, s) }
+	m, err := (&CapSets{Bounding: []string{"CAP_CHOWN", "CAP_BPF", "CAP_CHECKPOINT_RESTORE"}, Ambient: []string{"CAP_PERFMON"}}).masks(unix.CAP_PERFMON, w)
+	require.NoError(t, err)
+	require.Equal(t, capMasks{bounding: 1 << unix.CAP_CHOWN, ambient: 1 << unix.CAP_PERFMON}, m)
+	require.Equal(t, []string{
+		"capabilities.bounding: CAP_BPF is unknown to this kernel (its last is CAP_PERFMON, /proc/sys/kernel/cap_last_cap): left out",
+		"capabilities.bounding: CAP_CHECKPOINT_RESTORE is unknown to this kernel (its last is CAP_PERFMON, /proc/sys/kernel/cap_last_cap): left out",
+	}, warnings)
+	_, err = (&CapSets{Effective: []string{"CAP_NET_ADMN"}}).masks(unix.CAP_LAST_CAP, w)
+	require.EqualError(t, err, `capabilities.effective: unknown capability "CAP_NET_ADMN": see capabilities(7) for the names (CAP_NET_ADMIN, ...)`)
 }
 
 func TestCapMask(t *testing.T) {

@@ -29,6 +29,8 @@ import (
 // The rules of one call are tried in the profile's order and the first whose
 // conditions all hold decides, so a rule that allows clone without namespace
 // flags and a later one that refuses the rest say what they read as.
+// (libseccomp promises no order among the rules of one call; profiles that
+// work under runc do not depend on one.)
 
 // SeccompProgram compiles an OCI seccomp profile into a classic BPF program for
 // seccomp(2)'s SECCOMP_SET_MODE_FILTER, for this machine's architecture (the
@@ -277,7 +279,7 @@ func (b *backward) emit(in unix.SockFilter) int {
 
 func (b *backward) skip(label int) int { return len(b.rev) - label }
 
-func (b *backward) ret(k uint32) int { return b.emit(ret(k)) }
+func (b *backward) ret(k uint32) int  { return b.emit(ret(k)) }
 func (b *backward) ld(off uint32) int { return b.emit(ld(off)) }
 
 // and is A &= k.

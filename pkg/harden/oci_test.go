@@ -5,11 +5,14 @@ package harden
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
+
+	"tincan.dev/pkg/testenv"
 )
 
 func errnoRet(e unix.Errno) *uint { u := uint(e); return &u }
@@ -232,7 +235,7 @@ func TestSeccompNewerCalls(t *testing.T) {
 	require.Equal(t, unix.SECCOMP_RET_ERRNO|uint32(unix.EPERM), run(t, prog, seccompData(thisArch, 1000)))
 }
 
-// want is what profile s answers for one call, read straight from it: the
+// wantOCI is what profile s answers for one call, read straight from it: the
 // first rule naming the call (not with the default action) whose conditions
 // hold, ANDed, or ORed when they test one argument twice.
 func wantOCI(t testing.TB, s *specs.LinuxSeccomp, nr uint32, args []uint64) uint32 {
@@ -389,4 +392,56 @@ func TestSysNumbers(t *testing.T) {
 	require.Equal(t, uint32(unix.SYS_NEWFSTATAT), sysNumbers["newfstatat"])
 	require.Equal(t, uint32(unix.SYS_IO_URING_SETUP), sysNumbers["io_uring_setup"])
 	require.Greater(t, len(sysNumbers), 300)
+}
+
+// An OCI profile, compiled by SeccompProgram and installed through
+// Config.Filter: keyctl gets the errno the profile asks for, personality is
+// allowed for one value of its argument and refused for another, a call the
+// profile leaves out gets the default errno, one newer than the profile
+// ENOSYS. Every other call is allowed, for the Go runtime's sake. Without
+// the filter each of these calls answers otherwise (TestSeccompRefuses
+// shows keyctl, personality(PER_BSD) ok; getcpu and personality(0) are
+// harmless and always work).
+func TestOCIProfile(t *testing.T) {
+	testenv.NeedRoot(t)
+	probe := testenv.Probe(t)
+	var all []string
+	for name := range sysNumbers {
+		if name != "keyctl" && name != "personality" && name != "getcpu" {
+			all = append(all, name)
+		}
+	}
+	profile := &specs.LinuxSeccomp{
+		DefaultAction:   specs.ActErrno,
+		DefaultErrnoRet: errnoRet(unix.EXDEV),
+		Architectures:   []specs.Arch{specs.ArchX86_64, specs.ArchX86, specs.ArchX32},
+		Flags:           []specs.LinuxSeccompFlag{specs.LinuxSeccompFlagSpecAllow, "SECCOMP_FILTER_FLAG_TSYNC"},
+		Syscalls: []specs.LinuxSyscall{
+			{Names: all, Action: specs.ActAllow},
+			{Names: []string{"keyctl"}, Action: specs.ActErrno, ErrnoRet: errnoRet(unix.ENOTBLK)},
+			{Names: []string{"personality"}, Action: specs.ActAllow, Args: []specs.LinuxSeccompArg{{Index: 0, Value: 0, Op: specs.OpEqualTo}}},
+		},
+	}
+	prog, err := SeccompProgram(profile)
+	require.NoError(t, err)
+	flags, err := SeccompFlags(profile)
+	require.NoError(t, err)
+	nr := func(name string) string { return strconv.Itoa(int(sysNumbers[name])) }
+	for _, c := range []Config{
+		{NoNewPrivs: true, Filter: prog, FilterFlags: flags},
+		{Filter: prog, FilterFlags: flags}, // installed before capset drops CAP_SYS_ADMIN
+		{Privileged: true, NoNewPrivs: true, Filter: prog},
+	} {
+		for call, want := range map[string]string{
+			"keyctl":            "ENOTBLK",
+			"personality":       "EXDEV", // personality(PER_BSD)
+			nr("personality"):   "ok",    // personality(0)
+			nr("getcpu"):        "EXDEV",
+			"1000":              "ENOSYS",
+			"name_to_handle_at": "ok",
+		} {
+			require.Equal(t, want+"\n", hardened(t, &c, probe, "syscall", call), "%s, privileged %v", call, c.Privileged)
+		}
+		require.Equal(t, "2", caps(t, &c)["Seccomp"])
+	}
 }

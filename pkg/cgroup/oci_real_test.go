@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -44,8 +45,14 @@ func TestNewAtPath(t *testing.T) {
 	cmd := startIn(t, cg, "exec sleep 100")
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", cmd.Process.Pid))
 	require.NoError(t, err)
-	for _, c := range []string{"memory", "pids"} {
-		require.Contains(t, string(b), ":"+c+":"+cg.Path+"\n")
+	for _, d := range cg.dirs {
+		line := "0::" + cg.Path + "\n" // cgroup2's line; a v1 line names its controllers
+		if !d.v2 {
+			line = ":" + strings.Join(d.controllers, ",") + ":" + cg.Path + "\n"
+		}
+		if d.v2 || slices.Contains(d.controllers, "memory") || slices.Contains(d.controllers, "pids") {
+			require.Contains(t, string(b), line)
+		}
 	}
 	opened, err := l.OpenAt(cg.Path)
 	require.NoError(t, err)

@@ -20,11 +20,15 @@
 //	peak memory        memory.max_usage_in_bytes               memory.peak
 //	CPU time           cpuacct.usage (ns)                      cpu.stat: usage_usec
 //	kill them all      freezer.state FROZEN, kill, THAWED      cgroup.kill
+//	pause (Freeze)     freezer.state FROZEN                    cgroup.freeze 1, then cgroup.events "frozen 1"
 //	controllers on     (always)                                cgroup.subtree_control of each ancestor
 //
-// Each cgroup is made at <hierarchy>/tincan/<id>, never under the caller's own
-// cgroup (which a service manager may own), so that
-// find /sys/fs/cgroup -name '*tincan*' lists every one left behind.
+// The limits an OCI config adds (shares, cpuset, swap, ...) are in limits.go.
+//
+// Each cgroup is made at <hierarchy>/tincan/<id>, or at the absolute
+// cgroupsPath of an OCI config (NewAt, place.go), never under the caller's
+// own cgroup (which a service manager may own), so that
+// find /sys/fs/cgroup -name '*tincan*' lists every one can left behind.
 //
 // Writes are traced as write(path, value): the path stands for the file
 // descriptor open(2) returned for it.

@@ -305,7 +305,13 @@ func TestV2FakeFreezeAndProcs(t *testing.T) {
 		}
 		go func() {
 			time.Sleep(10 * time.Millisecond)
-			os.WriteFile(filepath.Join(filepath.Dir(path), "cgroup.events"), []byte("populated 1\nfrozen "+value+"\n"), 0o644)
+			// One write of as many bytes, not truncate then write: a
+			// reader woken in between would find the file empty.
+			f, err := os.OpenFile(filepath.Join(filepath.Dir(path), "cgroup.events"), os.O_WRONLY, 0)
+			if err == nil {
+				f.WriteString("populated 0\nfrozen " + value + "\n")
+				f.Close()
+			}
 			done <- struct{}{}
 		}()
 		return nil

@@ -12,9 +12,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"tincan.dev/pkg/mount"
 	"tincan.dev/pkg/reexec"
 	"tincan.dev/pkg/step"
+	"tincan.dev/pkg/trace"
 )
 
 // tmpfs collects every --tmpfs DIR.
@@ -43,14 +43,19 @@ func parent(cmd *reexec.Cmd) (int, error) {
 
 // child runs inside the new namespaces, then becomes CMD.
 func child(args []string) error {
-	// exercise: make / private (MS_REC|MS_PRIVATE, see "Shared subtrees" in mount_namespaces(7)), then mount a tmpfs on each dir in tmpfs (pkg/mount)
-	// The new namespace starts as a copy of the host's mount table, and copies
-	// of shared mounts still propagate back: make them private first.
-	if err := mount.MakePrivate("/"); err != nil {
+	// exercise: make / private, recursively: mount(2) with MS_REC|MS_PRIVATE (trace.Mount takes unix.Mount's arguments), see "Shared subtrees" in mount_namespaces(7); then mount a new tmpfs on each dir in tmpfs, see tmpfs(5)
+	// The new namespace starts as a copy of the host's mount table, and a
+	// copy of a shared mount stays in its peer group: a mount made under it
+	// here would appear on the host too (mount_namespaces(7), "Shared
+	// subtrees"; on systemd hosts "/" is shared). So first make every
+	// mount private: no source, no type, only the propagation flags.
+	if err := trace.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 		return err
 	}
 	for _, dir := range tmpfs {
-		if err := mount.Tmpfs(dir, ""); err != nil {
+		// tmpfs lives in memory: the source is only a name, shown in
+		// /proc/self/mountinfo.
+		if err := trace.Mount("tmpfs", dir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, ""); err != nil {
 			return err
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"tincan.dev/pkg/ns"
 	"tincan.dev/pkg/reexec"
 	"tincan.dev/pkg/step"
+	"tincan.dev/pkg/trace"
 )
 
 var hostname = flag.String("hostname", "tincan", "the container's hostname: letters, digits, - and ., 1 to 64 bytes")
@@ -34,8 +35,11 @@ func parent(cmd *reexec.Cmd) (int, error) {
 
 // child runs inside the new namespaces, then becomes CMD.
 func child(args []string) error {
-	// exercise: set the namespace's hostname to *hostname: sethostname(2) (pkg/ns)
-	if err := ns.Sethostname(*hostname); err != nil {
+	// exercise: set the hostname of the child's UTS namespace to *hostname: sethostname(2) (trace.Sethostname takes the name as a string), see uts_namespaces(7)
+	// sethostname(2) changes the hostname of the caller's UTS namespace:
+	// here the new one, so the host keeps its name. It needs
+	// CAP_SYS_ADMIN in the user namespace that owns the UTS namespace.
+	if err := trace.Sethostname(*hostname); err != nil {
 		return err
 	}
 	// end exercise

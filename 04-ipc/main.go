@@ -19,6 +19,10 @@ func main() {
 // parent runs on the host: it starts this program again in new namespaces.
 func parent(cmd *reexec.Cmd) (int, error) {
 	// exercise: start the child with System V IPC objects of its own: CLONE_NEWIPC in Cloneflags, see ipc_namespaces(7)
+	// System V message queues, semaphores and shared memory segments are
+	// found by key and id in a table that belongs to an IPC namespace. In a
+	// new one the table is empty: ipcs lists none of the host's objects,
+	// and those CMD makes die with the namespace (ipc_namespaces(7)).
 	cmd.SysProcAttr.Cloneflags = unix.CLONE_NEWIPC
 	// end exercise
 	return cmd.Run()

@@ -8,9 +8,9 @@ package main
 import (
 	"golang.org/x/sys/unix"
 
-	"tincan.dev/pkg/mount"
 	"tincan.dev/pkg/reexec"
 	"tincan.dev/pkg/step"
+	"tincan.dev/pkg/trace"
 )
 
 func main() {
@@ -27,13 +27,16 @@ func parent(cmd *reexec.Cmd) (int, error) {
 
 // child runs inside the new namespaces, then becomes CMD.
 func child(args []string) error {
-	// exercise: ps reads /proc, which shows the PID namespace of whoever mounted it: make / private, then mount proc on /proc (pkg/mount)
+	// exercise: ps reads /proc, which shows the PID namespace of whoever mounted it: make / private (mount(2) with MS_REC|MS_PRIVATE, trace.Mount), then mount a new proc on /proc, see "/proc and PID namespaces" in pid_namespaces(7)
 	// Make our copy of the mount table private first, or the new /proc
-	// would be mounted on the host's /proc too, wherever "/" is shared.
-	if err := mount.MakePrivate("/"); err != nil {
+	// would be mounted on the host's /proc too, wherever "/" is shared
+	// (mount_namespaces(7), "Shared subtrees").
+	if err := trace.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 		return err
 	}
-	if err := mount.Proc("/proc"); err != nil {
+	// A proc filesystem shows the PID namespace of the process that
+	// mounts it: mounted here, the new one, where CMD is PID 1.
+	if err := trace.Mount("proc", "/proc", "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
 		return err
 	}
 	// end exercise

@@ -10,9 +10,13 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strings"
+
+	"golang.org/x/sys/unix"
 
 	"tincan.dev/pkg/reexec"
 	"tincan.dev/pkg/step"
+	"tincan.dev/pkg/trace"
 	"tincan.dev/pkg/userns"
 )
 
@@ -34,20 +38,74 @@ func parent(cmd *reexec.Cmd) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	// exercise: start the child in a new user namespace with the maps in m: CLONE_NEWUSER in Cloneflags, the uid and gid maps in SysProcAttr (m.Configure), see user_namespaces(7)
-	m.Configure(cmd.SysProcAttr) // CLONE_NEWUSER, and the maps Go writes itself
+	// exercise: start the child in a new user namespace: CLONE_NEWUSER in Cloneflags, see user_namespaces(7)
+	cmd.SysProcAttr.Cloneflags = unix.CLONE_NEWUSER
 	// end exercise
+	if outside, ok := m.UID.Outside(0); ok && outside != uint32(os.Geteuid()) {
+		// Root inside is someone else, so the child starts as nobody: its
+		// own uid has no line in the map. It becomes uid 0 once the maps
+		// exist, which takes CAP_SETUID and CAP_SETGID in the namespace;
+		// it holds every capability there, but loses them at its execve as
+		// nobody (capabilities(7)), unless they are ambient.
+		cmd.SysProcAttr.AmbientCaps = []uintptr{unix.CAP_SETUID, unix.CAP_SETGID}
+	}
 	if err := cmd.Start(); err != nil {
 		return 0, err
 	}
-	// An unprivileged user may write only its own id into the maps. For
-	// more, the set-user-ID helpers write them, checked against /etc/subuid
-	// and /etc/subgid, on the child's PID, while it waits.
-	if err := m.WriteWithHelpers(cmd.Pid); err != nil {
+	if m.Helpers {
+		// An unprivileged user may write only their own id into a map. For
+		// more, the set-user-ID helpers newuidmap and newgidmap write it,
+		// checked against /etc/subuid and /etc/subgid (subuid(5)).
+		err = m.WriteWithHelpers(cmd.Pid)
+	} else {
+		err = writeMaps(cmd.Pid, m)
+	}
+	if err != nil {
 		cmd.Abort()
 		return 0, err
 	}
 	return cmd.ContinueAndWait()
+}
+
+// writeMaps gives the user namespace of the waiting child pid its maps.
+func writeMaps(pid int, m userns.Mapping) error {
+	if len(m.UID) == 0 {
+		return nil // --no-map: every id inside is the overflow id, nobody
+	}
+	// exercise: write the maps, each in one write(2) of "INSIDE OUTSIDE COUNT" lines (mapText): /proc/PID/uid_map, then /proc/PID/setgroups ("deny" unless we are root), then /proc/PID/gid_map (trace.WriteFile), see "User and group ID mappings" and "Interaction with system calls that change process UIDs or GIDs" in user_namespaces(7)
+	// Each map is written once, as a whole, by a process that holds
+	// CAP_SETUID (CAP_SETGID for gid_map) over the namespace: we made it,
+	// so we do. Without CAP_SETUID in our own namespace (not root), the only
+	// map allowed is one line naming our own uid.
+	proc := fmt.Sprintf("/proc/%d/", pid)
+	if err := trace.WriteFile(proc+"uid_map", mapText(m.UID)); err != nil {
+		return err
+	}
+	// setgroups(2) could drop a group that a file denies access to
+	// (rwx---rwx): so without CAP_SETGID in our own namespace, the kernel
+	// takes a gid map only once setgroups is denied in the new one.
+	setgroups := "allow"
+	if os.Geteuid() != 0 {
+		setgroups = "deny"
+	}
+	if err := trace.WriteFile(proc+"setgroups", setgroups); err != nil {
+		return err
+	}
+	if err := trace.WriteFile(proc+"gid_map", mapText(m.GID)); err != nil {
+		return err
+	}
+	// end exercise
+	return nil
+}
+
+// mapText is a map as uid_map and gid_map take it: one line per range,
+// "INSIDE OUTSIDE COUNT".
+func mapText(ms userns.Maps) string {
+	var b strings.Builder
+	for _, m := range ms {
+		fmt.Fprintf(&b, "%d %d %d\n", m.Inside, m.Outside, m.Count)
+	}
+	return b.String()
 }
 
 // mapping turns the flags into the maps the new namespace gets.
@@ -76,9 +134,9 @@ func mapping() (userns.Mapping, error) {
 // child runs inside the new user namespace, then becomes CMD.
 func child(args []string) error {
 	// If the maps give uid 0 to someone else (--map 0:100000:65536), we are
-	// nobody here until we switch to uid 0. As root, Go already did that
-	// during clone (SysProcAttr.Credential); newuidmap wrote the maps too
-	// late for that, so do it now.
+	// nobody here until we switch to uid 0, now that the maps exist: with
+	// the CAP_SETUID and CAP_SETGID the parent kept for us (AmbientCaps),
+	// which BecomeRoot then drops, leaving CMD root's full set.
 	if _, zero := maps.Outside(0); zero && os.Getuid() != 0 {
 		if err := userns.BecomeRoot(); err != nil {
 			return err

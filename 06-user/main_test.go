@@ -4,7 +4,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -226,22 +225,18 @@ func TestRefusalNamesTheSetting(t *testing.T) {
 		"(user.max_user_namespaces=0): run as root, or ask root for sysctl -w user.max_user_namespaces=15000 (make doctor checks what this machine allows)\n", r.Stderr)
 }
 
-// -v shows what the Go runtime did for the user namespace during clone.
+// -v shows the namespace being made, from clone to execve: with root
+// inside someone else, the child's switch to uid 0 once the maps exist.
+// (Which calls write the maps is the lesson's to choose: the maps
+// themselves are checked in the kernel, by TestRootMapsARange.)
 func TestTrace(t *testing.T) {
 	truePath, err := exec.LookPath("true")
 	require.NoError(t, err)
 	r := run(t, "-v", "--map", "0:100000:65536", "true")
 	require.Equal(t, 0, r.Code, r.Stderr)
-	pid := regexp.MustCompile(`/proc/\d+/`)
-	require.Equal(t, `+ clone(CLONE_NEWUSER|SIGCHLD) = PID
-+ write("/proc/PID/uid_map", "0 100000 65536\n")
-+ write("/proc/PID/setgroups", "allow")
-+ write("/proc/PID/gid_map", "0 100000 65536\n")
-+ setgroups(0, NULL)
-+ setgid(0)
-+ setuid(0)
-+ execve("TRUE", ["true"], envp)
-`, strings.Replace(pid.ReplaceAllString(regexp.MustCompile(`= \d+`).ReplaceAllString(r.Stderr, "= PID"), "/proc/PID/"), truePath, "TRUE", 1))
+	require.Regexp(t, `^\+ clone\(CLONE_NEWUSER\|SIGCHLD\) = \d+\n`, r.Stderr)
+	require.Contains(t, r.Stderr, "+ setresuid(0, 0, 0)\n")
+	require.True(t, strings.HasSuffix(r.Stderr, "+ execve(\""+truePath+"\", [\"true\"], envp)\n"), r.Stderr)
 
 	subIDs(t, "nobody:100000:65536\n")
 	r = runAsNobody(t, "-v", "--map", "0:100000:65536", "true")

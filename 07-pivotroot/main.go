@@ -16,6 +16,7 @@ import (
 	"tincan.dev/pkg/reexec"
 	"tincan.dev/pkg/rootfs"
 	"tincan.dev/pkg/step"
+	"tincan.dev/pkg/trace"
 )
 
 var (
@@ -49,29 +50,51 @@ func parent(cmd *reexec.Cmd) (int, error) {
 func child(args []string) error {
 	// Private first: the mounts below must not propagate to the host, and
 	// pivot_root refuses a new root whose parent mount is shared.
-	if err := mount.MakePrivate("/"); err != nil {
+	if err := trace.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 		return err
 	}
-	// exercise: pivot_root(2) needs the new root to be a mount point: bind DIR onto itself (pkg/mount)
-	// pivot_root needs DIR to be a mount point: bind it onto itself.
-	if err := mount.PrepareRoot(*root); err != nil {
+	// exercise: pivot_root(2) needs the new root to be a mount point: bind DIR onto itself, mount(2) with MS_BIND|MS_REC (trace.Mount), see "bind mount" in mount(8)
+	// pivot_root needs DIR to be a mount point, and a directory of the
+	// host's filesystem is not one: a bind mount of DIR onto itself makes
+	// it one (MS_REC takes the mounts below DIR along).
+	if err := trace.Mount(*root, *root, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 		return err
 	}
 	// end exercise
-	if err := mount.Proc(*root + "/proc"); err != nil {
+	// A proc of the new PID namespace, as 05-pid mounts it, in DIR.
+	if err := trace.Mount("proc", *root+"/proc", "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
 		return err
 	}
-	// In a user namespace (not root: step.Main made one) mknod is refused,
-	// and the host's device nodes are bound in instead.
+	// A /dev of its own, without the host's disks. In a user namespace (not
+	// root: step.Main made one) mknod is refused, and the host's device
+	// nodes are bound in instead.
 	if err := mount.Dev(*root, mount.InUserNamespace()); err != nil {
 		return err
 	}
-	// exercise: make DIR the new / with pivot_root(".", ".") and detach the old root (or chroot(2) with --chroot), see pivot_root(2)
-	enter := mount.PivotRoot
-	if *chroot {
-		enter = mount.Chroot
+	// exercise: make DIR the new /: chdir(2) into it, pivot_root(".", "."), then detach the old root stacked on it, umount2(".", MNT_DETACH), and chdir("/"), see NOTES in pivot_root(2); with --chroot, chroot(".") instead (trace.Chdir, trace.PivotRoot, trace.Unmount, trace.Chroot)
+	if err := trace.Chdir(*root); err != nil {
+		return err
 	}
-	if err := enter(*root); err != nil {
+	if *chroot {
+		// chroot(2) changes only how this process resolves "/": the host's
+		// tree stays mounted, and root can climb out (see the README).
+		if err := trace.Chroot("."); err != nil {
+			return err
+		}
+	} else {
+		// pivot_root(".", ".") is the form pivot_root(2) gives for this
+		// (NOTES): the new root becomes "/", and the old root is mounted
+		// on top of it, at "/" too. Unmounting "." peels the old root off;
+		// MNT_DETACH lets that happen while the host's mounts in it are
+		// busy. Nothing of the host's file tree is reachable after it.
+		if err := trace.PivotRoot(".", "."); err != nil {
+			return err
+		}
+		if err := trace.Unmount(".", unix.MNT_DETACH); err != nil {
+			return err
+		}
+	}
+	if err := trace.Chdir("/"); err != nil {
 		return err
 	}
 	// end exercise

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -44,6 +45,8 @@ func (w Workspace) Check(step string, out io.Writer, flags ...string) (bool, err
 	if err := limitMemory(); err != nil {
 		return false, err
 	}
+	// Building the tests takes a while: say what is going on first.
+	fmt.Fprintf(out, "== %s\n        building and running its tests...\n", step)
 	cmd := exec.Command(GoTool(), append(args, "./...")...)
 	cmd.Dir = filepath.Join(w.Root, step)
 	// A check started from inside a test sandbox must not believe it is
@@ -68,7 +71,6 @@ func (w Workspace) Check(step string, out io.Writer, flags ...string) (bool, err
 	if len(results) == 0 {
 		results = []Result{{Status: "FAIL", Text: "the tests did not run", Detail: lastLines(stderr.String(), 5)}}
 	}
-	fmt.Fprintf(out, "== %s\n", step)
 	failed, skipped := 0, 0
 	for _, r := range results {
 		fmt.Fprintf(out, "%6s  %s\n", r.Status, r.Text)
@@ -85,7 +87,11 @@ func (w Workspace) Check(step string, out io.Writer, flags ...string) (bool, err
 		}
 	}
 	if failed > 0 {
-		fmt.Fprintf(out, "%s: %d of %d checks fail\n", step, failed, len(results))
+		if slices.Contains(flags, "-failfast") {
+			fmt.Fprintf(out, "%s: a check fails, and the ones after it did not run: fix it, then make check again\n", step)
+		} else {
+			fmt.Fprintf(out, "%s: %d of %d checks fail\n", step, failed, len(results))
+		}
 		return false, nil
 	}
 	if skipped > 0 {

@@ -154,15 +154,3 @@ func makeInRoot(root int, name string, dir bool) (string, error) {
 	}
 	return cur, nil
 }
-
-// describeTarget names a mount target for an error: a magic link of
-// Target by the file it stands for.
-func describeTarget(target string) string {
-	if !strings.HasPrefix(target, "/proc/self/fd/") {
-		return target
-	}
-	if p, err := os.Readlink(target); err == nil {
-		return p
-	}
-	return target
-}

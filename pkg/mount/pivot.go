@@ -70,11 +70,5 @@ func Chroot(root string) error {
 	return Chdir("/")
 }
 
-// Chdir is chdir(2), traced.
-func Chdir(dir string) error {
-	trace.Call("chdir(%q)", dir)
-	if err := unix.Chdir(dir); err != nil {
-		return fmt.Errorf("chdir %s: %w", dir, err)
-	}
-	return nil
-}
+// Chdir is chdir(2), traced (trace.Chdir).
+func Chdir(dir string) error { return trace.Chdir(dir) }

@@ -13,8 +13,6 @@ import (
 	"strings"
 	"syscall"
 
-	"golang.org/x/sys/unix"
-
 	"tincan.dev/pkg/trace"
 )
 
@@ -83,9 +81,5 @@ func Sethostname(name string) error {
 	if err := CheckHostname(name); err != nil {
 		return err
 	}
-	trace.Call("sethostname(%q, %d)", name, len(name))
-	if err := unix.Sethostname([]byte(name)); err != nil {
-		return fmt.Errorf("sethostname %q: %w", name, err)
-	}
-	return nil
+	return trace.Sethostname(name)
 }

@@ -63,7 +63,9 @@ func main() {
 				fmt.Print(d)
 				continue
 			}
-			passed, err := w.Check(s, os.Stdout)
+			// -failfast: one missing call gives one verdict, not the
+			// failures that follow from it.
+			passed, err := w.Check(s, os.Stdout, "-failfast")
 			if err != nil {
 				fail(err.Error())
 			}

@@ -7,6 +7,7 @@
 #   make vmtest          the privileged tests again, on a cgroup v2 host in qemu (root)
 #   make rootfs          a busybox root filesystem in ./rootfs (TAR=x.tar.gz imports one)
 #   make bench           startup time, can against runc, crun, bwrap, unshare
+#   make conformance     the OCI runtime-tools validation suite, can against runc (RUN=regexp, V=can)
 #   make doctor          what this machine lets the lessons do, with a fix per line
 #   make exercise STEP=05-pid   the course: cut the step's feature out (solution puts it back)
 #   make check [STEP=05-pid]    say in words what works and what the kernel still needs
@@ -102,3 +103,13 @@ bench: build
 	@[ -d rootfs ] || $(MAKE) rootfs
 	$(GO) build -o bin/bench ./pkg/cmd/bench
 	$(if $(filter 0,$(shell id -u)),,$(if $(filter 1,$(SUDO)),sudo ,$(error make bench needs root: make bench SUDO=1)))bin/bench -can bin/can -rootfs rootfs
+
+# The OCI runtime-tools validation suite (third_party/runtime-tools, built
+# once into ~/.cache/tincan), can against runc in one run: docs/CONFORMANCE.md.
+# RUNTIMES=can=bin/can,runc,crun adds crun; RUN=regexp runs some programs;
+# V=can lists can's failing assertions.
+RUNTIMES ?= can=bin/can,runc
+.PHONY: conformance
+conformance: build
+	$(GO) build -o bin/conformance ./pkg/cmd/conformance
+	$(if $(filter 0,$(shell id -u)),,$(if $(filter 1,$(SUDO)),sudo ,$(error make conformance needs root: make conformance SUDO=1)))bin/conformance -runtimes '$(RUNTIMES)'$(if $(RUN), -run '$(RUN)')$(if $(V), -v '$(V)')

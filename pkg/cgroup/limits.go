@@ -19,6 +19,7 @@ import (
 //	MemoryReservation   memory.soft_limit_in_bytes           memory.low
 //	MemorySwap          memory.memsw.limit_in_bytes          memory.swap.max (minus Memory)
 //	DisableOOMKiller    memory.oom_control 1                 (none: ignored, as runc does)
+//	Swappiness          memory.swappiness                    (none: ignored, as runc does)
 //	CPUShares           cpu.shares                           cpu.weight, converted
 //	CPUQuota, CPUPeriod cpu.cfs_quota_us, cpu.cfs_period_us  cpu.max "quota period"
 //	CPUSetCPUs, ...Mems cpuset.cpus, cpuset.mems             cpuset.cpus, cpuset.mems
@@ -44,6 +45,9 @@ type Limits struct {
 	// memory instead of having a process killed. v2 has no such switch:
 	// ignored there, as runc does.
 	DisableOOMKiller bool `json:",omitempty"`
+	// Swappiness, 0 to 100, is how readily a v1 cgroup's memory is swapped
+	// out rather than its page cache dropped; nil leaves the kernel's.
+	Swappiness *uint64 `json:",omitempty"`
 	// CPUShares is the cgroup's weight against its siblings when the CPUs
 	// are busy (1024 is the default, 2 to 262144); it limits nothing on an
 	// idle machine.
@@ -77,7 +81,7 @@ func (l Limits) controllers() []string {
 		name  string
 		asked bool
 	}{
-		{"memory", l.Memory > 0 || l.MemoryReservation > 0 || l.MemorySwap != 0 || l.DisableOOMKiller},
+		{"memory", l.Memory > 0 || l.MemoryReservation > 0 || l.MemorySwap != 0 || l.DisableOOMKiller || l.Swappiness != nil},
 		{"cpu", l.CPUs > 0 || l.CPUShares > 0 || l.CPUQuota != 0 || l.CPUPeriod > 0},
 		{"pids", l.Pids > 0},
 		{"cpuset", l.cpuset()},
@@ -260,6 +264,9 @@ func (cg *Cgroup) memoryV1(d dir, set func(dir, string, string)) {
 	}
 	if l.DisableOOMKiller {
 		set(d, "memory.oom_control", "1")
+	}
+	if l.Swappiness != nil {
+		set(d, "memory.swappiness", strconv.FormatUint(*l.Swappiness, 10))
 	}
 }
 

@@ -22,13 +22,16 @@ func FromOCI(r *specs.LinuxResources) (Limits, error) {
 		return Limits{}, fmt.Errorf("linux.resources.%s is set, and tincan does not set it: remove it from config.json", field)
 	}
 	if m := r.Memory; m != nil {
-		switch {
-		case given(m.Kernel):
-			return refuse("memory.kernel")
-		case given(m.KernelTCP):
-			return refuse("memory.kernelTCP")
-		case m.Swappiness != nil && *m.Swappiness != 0:
-			return refuse("memory.swappiness")
+		// kernel and kernelTCP are deprecated in the runtime spec (1.2):
+		// Linux 6.1 removed kernel memory limits (memory.kmem.*), and runc
+		// ignores both. Ignored here too; the caller may warn
+		// (KernelMemoryIgnored), for engines still send them.
+		if m.Swappiness != nil {
+			if *m.Swappiness > 100 {
+				return Limits{}, fmt.Errorf("linux.resources.memory.swappiness %d: give 0 to 100", *m.Swappiness)
+			}
+			sw := *m.Swappiness
+			l.Swappiness = &sw
 		}
 		// useHierarchy: always on since Linux 5.x; checkBeforeUpdate: for
 		// an update, which tincan does not do.
@@ -134,4 +137,10 @@ func positive(n *int64) int64 {
 		return 0
 	}
 	return *n
+}
+
+// KernelMemoryIgnored reports whether r asks for the kernel memory limits
+// that FromOCI ignores.
+func KernelMemoryIgnored(r *specs.LinuxResources) bool {
+	return r != nil && r.Memory != nil && (given(r.Memory.Kernel) || given(r.Memory.KernelTCP))
 }

@@ -48,6 +48,18 @@ func TestFromOCI(t *testing.T) {
 	require.NotNil(t, l.Devices, "an empty list allows no device: not the same as none given")
 }
 
+// Kernel memory limits, gone from Linux 6.1 and deprecated in the runtime
+// spec, are ignored, as runc does; swappiness is kept, 0 included.
+func TestFromOCIKernelMemoryAndSwappiness(t *testing.T) {
+	r := &specs.LinuxResources{Memory: &specs.LinuxMemory{Kernel: ptr[int64](1 << 20), KernelTCP: ptr[int64](1 << 20), Swappiness: ptr[uint64](0)}}
+	l, err := FromOCI(r)
+	require.NoError(t, err)
+	require.True(t, KernelMemoryIgnored(r))
+	require.NotNil(t, l.Swappiness)
+	require.Equal(t, uint64(0), *l.Swappiness)
+	require.True(t, l.Resources(), "a swappiness alone still needs a memory cgroup")
+}
+
 // A resource tincan does not set is refused in one line naming its field;
 // so is a value Validate refuses.
 func TestFromOCIRefuses(t *testing.T) {
@@ -55,9 +67,7 @@ func TestFromOCIRefuses(t *testing.T) {
 		r    specs.LinuxResources
 		want string
 	}{
-		{specs.LinuxResources{Memory: &specs.LinuxMemory{Kernel: ptr[int64](1 << 20)}}, "linux.resources.memory.kernel is set"},
-		{specs.LinuxResources{Memory: &specs.LinuxMemory{KernelTCP: ptr[int64](1 << 20)}}, "linux.resources.memory.kernelTCP is set"},
-		{specs.LinuxResources{Memory: &specs.LinuxMemory{Swappiness: ptr[uint64](60)}}, "linux.resources.memory.swappiness is set"},
+		{specs.LinuxResources{Memory: &specs.LinuxMemory{Swappiness: ptr[uint64](101)}}, "linux.resources.memory.swappiness 101: give 0 to 100"},
 		{specs.LinuxResources{CPU: &specs.LinuxCPU{RealtimeRuntime: ptr[int64](950000)}}, "linux.resources.cpu.realtimeRuntime is set"},
 		{specs.LinuxResources{CPU: &specs.LinuxCPU{Idle: ptr[int64](1)}}, "linux.resources.cpu.idle is set"},
 		{specs.LinuxResources{BlockIO: &specs.LinuxBlockIO{ThrottleReadBpsDevice: []specs.LinuxThrottleDevice{{Rate: 1}}}}, "linux.resources.blockIO.throttleReadBpsDevice is set"},

@@ -143,6 +143,14 @@ func ociProcess(p *specs.Process, o *OCI, pids int64) error {
 			return err
 		}
 	}
+	if p.ApparmorProfile != "" {
+		// The profile takes effect at execve (apparmor(7): "exec" in
+		// /proc/self/attr/apparmor/exec); FromOCI made sure AppArmor is on.
+		trace.Call("write(\"/proc/self/attr/apparmor/exec\", \"exec %s\")", p.ApparmorProfile)
+		if err := os.WriteFile("/proc/self/attr/apparmor/exec", []byte("exec "+p.ApparmorProfile), 0); err != nil {
+			return fmt.Errorf("process.apparmorProfile %s: %w", p.ApparmorProfile, err)
+		}
+	}
 	if err := setIdentity(p.User); err != nil {
 		return err
 	}
@@ -244,8 +252,8 @@ func setns(path string, t specs.LinuxNamespaceType) error {
 		return fmt.Errorf("namespace %s: %w", t, err)
 	}
 	defer unix.Close(fd)
-	trace.Call("setns(open(%q), 0)", path)
-	if err := unix.Setns(fd, 0); err != nil {
+	trace.Call("setns(open(%q), CLONE_NEW%s)", path, strings.ToUpper(string(t)))
+	if err := unix.Setns(fd, nsFlags[t]); err != nil {
 		return fmt.Errorf("setns %s namespace %s: %w", t, path, err)
 	}
 	return nil
@@ -270,7 +278,17 @@ func ociRoot(spec Spec) error {
 	if err := mount.Mount("", "/", "", prop, ""); err != nil {
 		return err
 	}
+	// pivot_root(2) refuses a new root, or a parent mount of it, that is
+	// shared, and an unbindable mount cannot be bound onto itself: make the
+	// root's parent mount private (runc's rootfsParentMountPrivate), and the
+	// root too; "/" gets the propagation asked for again after the move.
+	if err := mount.Mount("", mountPointOf(root), "", unix.MS_PRIVATE, ""); err != nil {
+		return err
+	}
 	if err := mount.PrepareRoot(root); err != nil {
+		return err
+	}
+	if err := mount.Mount("", root, "", unix.MS_PRIVATE, ""); err != nil {
 		return err
 	}
 	userns := mount.InUserNamespace()
@@ -300,6 +318,27 @@ func ociRoot(spec Spec) error {
 		return mount.Mount("", "/", "", prop, "")
 	}
 	return nil
+}
+
+// mountPointOf is the mount point of the mount that holds path: the
+// longest mount point in /proc/self/mountinfo (field 5) that contains it.
+func mountPointOf(path string) string {
+	best := "/"
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return best
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 5 {
+			continue
+		}
+		mp := f[4]
+		if (path == mp || strings.HasPrefix(path, strings.TrimSuffix(mp, "/")+"/")) && len(mp) > len(best) {
+			best = mp
+		}
+	}
+	return best
 }
 
 var propagation = map[string]uintptr{
@@ -340,9 +379,10 @@ func isBind(m specs.Mount) bool {
 	return false
 }
 
-// parseOptions splits a mount's options into flags, propagation flags and
+// parseOptions splits a mount's options into flags, propagation changes
+// (each a call of its own: mount(2) takes one propagation type at a time) and
 // the data string the filesystem reads (size=, mode=, ...).
-func parseOptions(opts []string) (flags, prop uintptr, data string) {
+func parseOptions(opts []string) (flags uintptr, prop []uintptr, data string) {
 	var rest []string
 	for _, o := range opts {
 		if f, ok := mountFlags[o]; ok {
@@ -354,7 +394,7 @@ func parseOptions(opts []string) (flags, prop uintptr, data string) {
 			continue
 		}
 		if p, ok := propagation[o]; ok {
-			prop |= p
+			prop = append(prop, p)
 			continue
 		}
 		switch o {
@@ -382,46 +422,58 @@ func ociMount(root string, m specs.Mount, userns bool) error {
 	if err != nil {
 		return fmt.Errorf("mount %s: %w", m.Destination, err)
 	}
-	defer target.Close()
-	path := target.Path()
-	switch {
-	case bind:
-		if err := mount.Mount(m.Source, path, "", unix.MS_BIND|(flags&unix.MS_REC), ""); err != nil {
+	err = ociMountOn(target.Path(), root, m, flags, data, bind, userns)
+	target.Close()
+	if err != nil || (len(prop) == 0 && !(bind && flags&^(unix.MS_BIND|unix.MS_REC) != 0)) {
+		return err
+	}
+	// The target's handle is the directory under the new mount: what
+	// follows acts on the mount, reached by a new walk from the root.
+	top, err := mount.InRoot(root, m.Destination, dir)
+	if err != nil {
+		return err
+	}
+	defer top.Close()
+	// A bind ignores every flag but MS_REC: they take a remount (mount(2),
+	// "Creating a bind mount"), which must keep the flags the kernel
+	// locked on the source (nodev, nosuid, noexec in a user namespace).
+	if rest := flags &^ (unix.MS_BIND | unix.MS_REC); bind && rest != 0 {
+		if err := remountBind(top.Path(), rest); err != nil {
+			return fmt.Errorf("mount %s on %s: %w", m.Source, m.Destination, err)
+		}
+	}
+	for _, p := range prop {
+		if err := mount.Mount("", top.Path(), "", p, ""); err != nil {
 			return err
 		}
-		// A bind ignores every other flag: they take a remount (mount(2),
-		// "Creating a bind mount"), which must keep the flags the kernel
-		// locked on the source (nodev, nosuid, noexec in a user namespace).
-		if rest := flags &^ (unix.MS_BIND | unix.MS_REC); rest != 0 {
-			if err := remountBind(path, rest); err != nil {
-				return fmt.Errorf("mount %s on %s: %w", m.Source, m.Destination, err)
-			}
-		}
+	}
+	return nil
+}
+
+// ociMountOn makes mount m on path, the handle of its target.
+func ociMountOn(path, root string, m specs.Mount, flags uintptr, data string, bind, userns bool) error {
+	switch {
+	case bind:
+		return mount.Mount(m.Source, path, "", unix.MS_BIND|(flags&unix.MS_REC), "")
 	case m.Type == "cgroup" || m.Type == "cgroup2":
 		if err := cgroupMount(root, m.Destination, path, flags); err != nil {
 			return fmt.Errorf("mount cgroup on %s: %w", m.Destination, err)
 		}
+		return nil
 	case m.Type == "sysfs" && userns:
 		// A user namespace that does not own the network namespace may not
-		// mount sysfs: bind the host's, as mount.Sys does.
+		// mount sysfs: bind the host's, read-only, as mount.Sys does.
 		if err := mount.Mount("/sys", path, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 			return err
 		}
-		if err := remountBind(path, unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC); err != nil {
+		top, err := mount.InRoot(root, m.Destination, true)
+		if err != nil {
 			return err
 		}
-	default:
-		if m.Type == "tmpfs" && userns {
-			flags &^= unix.MS_RDONLY // a tmpfs may be read-only: done below
-		}
-		if err := mount.Mount(m.Source, path, m.Type, flags, data); err != nil {
-			return err
-		}
+		defer top.Close()
+		return remountBind(top.Path(), unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC)
 	}
-	if prop != 0 {
-		return mount.Mount("", path, "", prop, "")
-	}
-	return nil
+	return mount.Mount(m.Source, path, m.Type, flags, data)
 }
 
 // remountBind applies flags to the bind mount at path, keeping the flags the

@@ -105,6 +105,19 @@ func Create(spec Spec, opts CreateOpts) (_ *reexec.Cmd, terminal *os.File, err e
 	if err := unix.Mkfifo(fifo, 0o622); err != nil {
 		return nil, nil, fmt.Errorf("mkfifo %s: %w", fifo, err)
 	}
+	// The init opens it as the container's root, which in a user namespace
+	// is someone else on the host: the fifo is theirs, and mkfifo's mode
+	// went through the umask.
+	if err := os.Chmod(fifo, 0o622); err != nil {
+		return nil, nil, err
+	}
+	if c.Linux.UIDMappings != nil {
+		uid, _ := idMaps(c.Linux.UIDMappings).Outside(0)
+		gid, _ := idMaps(c.Linux.GIDMappings).Outside(0)
+		if err := os.Chown(fifo, int(uid), int(gid)); err != nil {
+			return nil, nil, err
+		}
+	}
 	// O_PATH: a handle that does not open the fifo, so nothing blocks; the
 	// child reopens it for writing through /proc/self/fd (waitStart).
 	fifoFD, err := unix.Open(fifo, unix.O_PATH|unix.O_CLOEXEC, 0)
@@ -122,6 +135,12 @@ func Create(spec Spec, opts CreateOpts) (_ *reexec.Cmd, terminal *os.File, err e
 			return nil, nil, err
 		}
 		defer closeFiles()
+	}
+	if wrap, self, err := joinByNsenter(spec.OCI.JoinNS, 5+len(cmd.ExtraFiles)); err != nil {
+		return nil, nil, err
+	} else if self != nil {
+		defer self.Close()
+		cmd.Wrap, cmd.ExtraFiles = wrap, append(cmd.ExtraFiles, self)
 	}
 	config, err := json.Marshal(spec)
 	if err != nil {
@@ -220,6 +239,33 @@ func ociDeviceRules(c *specs.Spec) []cgroup.DeviceRule {
 	return rules
 }
 
+// joinByNsenter prepares, for a config that names a mount or user
+// namespace to join, the nsenter(1) that enters them before can's init
+// runs (Exec explains why a Go program cannot): its command line, and the
+// sealed copy of can it executes, which the child will have as fd.
+func joinByNsenter(join map[specs.LinuxNamespaceType]string, fd int) ([]string, *os.File, error) {
+	user, mnt := join[specs.UserNamespace], join[specs.MountNamespace]
+	if user == "" && mnt == "" {
+		return nil, nil, nil
+	}
+	nsenter, err := exec.LookPath("nsenter")
+	if err != nil {
+		return nil, nil, errors.New("joining a mount or user namespace by path needs nsenter(1), from util-linux: apt-get install util-linux")
+	}
+	wrap := []string{nsenter}
+	if user != "" {
+		wrap = append(wrap, "--user="+user)
+	}
+	if mnt != "" {
+		wrap = append(wrap, "--mount="+mnt)
+	}
+	self, err := sealedSelf()
+	if err != nil {
+		return nil, nil, err
+	}
+	return append(wrap, "--", "/proc/self/fd/"+strconv.Itoa(fd)), self, nil
+}
+
 // startInPidNS starts cmd, in the PID namespace at path when there is one:
 // setns(2) with CLONE_NEWPID changes not the caller's namespace but its
 // children's (pid_for_children), and os/exec forks from the calling thread,
@@ -290,6 +336,19 @@ func (st *State) ociState(id string, status specs.ContainerState) *specs.State {
 // runHooks runs each hook with the container's state on its stdin, as the
 // runtime spec's "POSIX-platform Hooks" says; the first failure stops them.
 func runHooks(hooks []specs.Hook, state *specs.State) error {
+	return runHooksThen(hooks, state, false)
+}
+
+// warnHooks runs poststart and poststop hooks, whose failures the runtime
+// spec wants logged as warnings, with the remaining hooks run all the same.
+func warnHooks(name string, hooks []specs.Hook, state *specs.State) {
+	if err := runHooksThen(hooks, state, true); err != nil {
+		fmt.Fprintf(os.Stderr, "can: warning: %s %v\n", name, err)
+	}
+}
+
+func runHooksThen(hooks []specs.Hook, state *specs.State, keepGoing bool) error {
+	var errs []error
 	var in []byte
 	if state != nil {
 		in, _ = json.Marshal(state)
@@ -310,10 +369,13 @@ func runHooks(hooks []specs.Hook, state *specs.State) error {
 		var stderr bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &stderr, &stderr
 		if err := cmd.Run(); err != nil {
-			return fmt.Errorf("hook %s: %w: %s", h.Path, err, strings.TrimSpace(stderr.String()))
+			errs = append(errs, fmt.Errorf("hook %s: %w: %s", h.Path, err, strings.TrimSpace(stderr.String())))
+			if !keepGoing {
+				break
+			}
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // Load finds the container id under root.
@@ -458,11 +520,7 @@ func (c *Container) Start() error {
 	os.Remove(fifo)
 	cfg, err := c.Config()
 	if err == nil && cfg.Hooks != nil {
-		// Poststart hooks failing do not stop the container (runtime spec):
-		// report only.
-		if err := runHooks(cfg.Hooks.Poststart, c.State()); err != nil {
-			fmt.Fprintf(os.Stderr, "can: poststart %v\n", err)
-		}
+		warnHooks("poststart", cfg.Hooks.Poststart, c.State())
 	}
 	return nil
 }
@@ -506,11 +564,12 @@ func (c *Container) Delete(force bool) error {
 	status := c.Status()
 	switch {
 	case status == specs.StateStopped:
-	case status == specs.StateCreated || force:
-		// A created container never ran its program: delete may end it (runc).
+	case force:
 		c.Kill(unix.SIGKILL, true)
 		c.waitGone(10 * time.Second)
 	default:
+		// The runtime spec: deleting a container that is not stopped MUST
+		// fail, and leave it alone; a created one too.
 		return fmt.Errorf("container %s is %s: stop it first, or delete --force", c.st.ID, status)
 	}
 	var errs []error
@@ -518,9 +577,7 @@ func (c *Container) Delete(force bool) error {
 		errs = append(errs, cg.Destroy())
 	}
 	if cfg, err := c.Config(); err == nil && cfg.Hooks != nil {
-		if err := runHooks(cfg.Hooks.Poststop, c.st.ociState(c.st.ID, specs.StateStopped)); err != nil {
-			fmt.Fprintf(os.Stderr, "can: poststop %v\n", err)
-		}
+		warnHooks("poststop", cfg.Hooks.Poststop, c.st.ociState(c.st.ID, specs.StateStopped))
 	}
 	errs = append(errs, c.st.remove())
 	return errors.Join(errs...)

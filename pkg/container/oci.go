@@ -124,16 +124,8 @@ func FromOCI(id, bundle string, c *specs.Spec) (Spec, error) {
 		if n.Path == "" {
 			continue
 		}
-		switch n.Type {
-		case specs.MountNamespace, specs.UserNamespace:
-			// setns(2): "A process may not be reassociated with a new mount
-			// namespace if it is multithreaded", and the same for a user
-			// namespace. A Go program always is; runc joins them from C code
-			// that runs before the Go runtime starts (nsexec).
-			return s, fmt.Errorf("config.json: joining the %s namespace %s: can, a Go program, is multithreaded and setns(2) refuses that for mount and user namespaces: let can make a new one (no path)", n.Type, n.Path)
-		}
-		if _, err := os.Stat(n.Path); err != nil {
-			return s, fmt.Errorf("config.json: namespace %s path %s: %w", n.Type, n.Path, errors.Unwrap(err))
+		if err := checkNSPath(n); err != nil {
+			return s, err
 		}
 		if o.JoinNS == nil {
 			o.JoinNS = map[specs.LinuxNamespaceType]string{}
@@ -143,8 +135,8 @@ func FromOCI(id, bundle string, c *specs.Spec) (Spec, error) {
 	if !hasNS[specs.MountNamespace] {
 		return s, errors.New("config.json: linux.namespaces has no mount namespace: can builds the root filesystem with pivot_root, which needs one of its own")
 	}
-	if c.Hostname != "" && (!hasNS[specs.UTSNamespace] || o.JoinNS[specs.UTSNamespace] != "") {
-		return s, errors.New("config.json: hostname is set but the container has no new UTS namespace: setting it would rename the host")
+	if c.Hostname != "" && !hasNS[specs.UTSNamespace] {
+		return s, errors.New("config.json: hostname is set but the container has no UTS namespace: setting it would rename the host")
 	}
 	if (len(c.Linux.UIDMappings) > 0) != hasNS[specs.UserNamespace] {
 		return s, errors.New("config.json: uidMappings and gidMappings go with a user namespace, and a user namespace needs them")
@@ -156,6 +148,15 @@ func FromOCI(id, bundle string, c *specs.Spec) (Spec, error) {
 			}
 		}
 	}
+	if p.ApparmorProfile != "" && !appArmorEnabled() {
+		// runc refuses too: a confinement asked for is never dropped.
+		return s, fmt.Errorf("config.json: process.apparmorProfile %q: AppArmor is not enabled on this host (/sys/module/apparmor/parameters/enabled): remove it, or enable AppArmor", p.ApparmorProfile)
+	}
+	if (p.SelinuxLabel != "" || c.Linux.MountLabel != "") && selinuxEnabled() {
+		return s, fmt.Errorf("config.json: SELinux labels: can does not apply SELinux labels, and SELinux is enabled here: use runc or crun")
+	}
+	// With SELinux off the labels mean nothing, and are ignored, as runc's
+	// go-selinux does.
 	if c.Linux.Seccomp != nil {
 		prog, err := harden.SeccompProgram(c.Linux.Seccomp)
 		if err != nil {
@@ -182,6 +183,9 @@ func FromOCI(id, bundle string, c *specs.Spec) (Spec, error) {
 			return s, fmt.Errorf("config.json: mount destination %q: \"..\" is refused", m.Destination)
 		}
 	}
+	if cgroup.KernelMemoryIgnored(c.Linux.Resources) {
+		fmt.Fprintln(os.Stderr, "can: warning: linux.resources.memory.kernel and kernelTCP are ignored: Linux 6.1 removed kernel memory limits")
+	}
 	var err error
 	if s.Limits, err = cgroup.FromOCI(c.Linux.Resources); err != nil {
 		return s, fmt.Errorf("config.json: linux.resources: %w", err)
@@ -196,6 +200,16 @@ func containsDotDot(p string) bool {
 		}
 	}
 	return false
+}
+
+func appArmorEnabled() bool {
+	b, err := os.ReadFile("/sys/module/apparmor/parameters/enabled")
+	return err == nil && strings.HasPrefix(string(b), "Y")
+}
+
+func selinuxEnabled() bool {
+	_, err := os.Stat("/sys/fs/selinux/enforce")
+	return err == nil
 }
 
 // checkID refuses an ID that cannot name a directory: runc allows letters,
@@ -234,6 +248,32 @@ func checkSysctl(key string, has map[specs.LinuxNamespaceType]bool, joined map[s
 		return fmt.Errorf("config.json: sysctl %s belongs to the UTS namespace, and the container has none of its own", key)
 	}
 	return fmt.Errorf("config.json: sysctl %s is not namespaced: setting it would change the host", key)
+}
+
+// nsFlags are the clone flags of each namespace type.
+var nsFlags = map[specs.LinuxNamespaceType]int{
+	specs.PIDNamespace: unix.CLONE_NEWPID, specs.NetworkNamespace: unix.CLONE_NEWNET,
+	specs.MountNamespace: unix.CLONE_NEWNS, specs.IPCNamespace: unix.CLONE_NEWIPC,
+	specs.UTSNamespace: unix.CLONE_NEWUTS, specs.UserNamespace: unix.CLONE_NEWUSER,
+	specs.CgroupNamespace: unix.CLONE_NEWCGROUP, specs.TimeNamespace: unix.CLONE_NEWTIME,
+}
+
+// checkNSPath makes sure a namespace to join is one, of the type it is
+// listed as: the NS_GET_NSTYPE ioctl (ioctl_ns(2)) answers with its clone flag.
+func checkNSPath(n specs.LinuxNamespace) error {
+	fd, err := unix.Open(n.Path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("config.json: namespace %s path %s: %w", n.Type, n.Path, err)
+	}
+	defer unix.Close(fd)
+	t, err := unix.IoctlRetInt(fd, unix.NS_GET_NSTYPE)
+	if err != nil {
+		return fmt.Errorf("config.json: namespace %s path %s: not a namespace (%w)", n.Type, n.Path, err)
+	}
+	if want, ok := nsFlags[n.Type]; !ok || t != want {
+		return fmt.Errorf("config.json: namespace %s path %s: that is a namespace of another type", n.Type, n.Path)
+	}
+	return nil
 }
 
 // ociCloneflags are the namespaces the config asks can to make (those with

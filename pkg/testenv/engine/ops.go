@@ -266,3 +266,16 @@ func (e *Engine) Remove(t testing.TB, name string) Result {
 	}
 	return e.Do(t, "rm", name)
 }
+
+// ForceRemove kills and deletes container name, whatever its state.
+func (e *Engine) ForceRemove(t testing.TB, name string) Result {
+	t.Helper()
+	switch e.Kind {
+	case Podman: // its rm --force waits for stop's 10s first
+		return e.Do(t, "rm", "--force", "--time", "0", name)
+	case Docker:
+		return e.Do(t, "rm", "--force", name)
+	}
+	e.Do(t, "tasks", "delete", "--force", name)
+	return e.Do(t, "containers", "delete", name)
+}

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"tincan.dev/pkg/testenv"
 )
 
@@ -144,14 +146,25 @@ func StartDocker(t testing.TB, runtime, image string) *Engine {
 	if err := os.WriteFile(filepath.Join(d, "daemon.json"), []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// Docker 20.10 writes its trust key to /etc/docker/key.json, a path no
+	// flag moves: bind a directory of ours over /etc/docker, in the
+	// sandbox's own mount namespace, for as long as the test runs.
+	etc := filepath.Join(d, "etc")
+	if err := os.MkdirAll(etc, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll("/etc/docker", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount(etc, "/etc/docker", "", unix.MS_BIND, ""); err != nil {
+		t.Fatalf("docker: bind %s on /etc/docker: %v", etc, err)
+	}
+	t.Cleanup(func() { unix.Unmount("/etc/docker", unix.MNT_DETACH) })
 	// No network setup (no bridge, iptables or masquerade: run --network
-	// none), the cgroupfs driver with an absolute parent, and
-	// --deprecated-key-path: Docker 20.10 writes its trust key to
-	// /etc/docker/key.json otherwise.
+	// none), and the cgroupfs driver with an absolute parent.
 	cmd := exec.Command("dockerd", "--config-file", filepath.Join(d, "daemon.json"),
 		"--data-root", filepath.Join(d, "data"), "--exec-root", filepath.Join(d, "exec"),
 		"--pidfile", filepath.Join(d, "docker.pid"), "--host", "unix://"+sock,
-		"--deprecated-key-path", filepath.Join(d, "key.json"),
 		"--iptables=false", "--ip6tables=false", "--ip-masq=false", "--bridge=none", "--userland-proxy=false",
 		"--exec-opt", "native.cgroupdriver=cgroupfs", "--cgroup-parent", e.CgroupParent,
 		"--storage-driver", "overlay2")

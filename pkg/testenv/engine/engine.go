@@ -348,6 +348,9 @@ func removeCgroups(t testing.TB, parent string) {
 			return nil
 		})
 		for i := len(dirs) - 1; i >= 0; i-- {
+			// A frozen process cannot die of SIGKILL until thawed.
+			os.WriteFile(filepath.Join(dirs[i], "freezer.state"), []byte("THAWED"), 0)
+			os.WriteFile(filepath.Join(dirs[i], "cgroup.freeze"), []byte("0"), 0)
 			for attempt := 0; ; attempt++ {
 				b, _ := os.ReadFile(filepath.Join(dirs[i], "cgroup.procs"))
 				for _, f := range strings.Fields(string(b)) {

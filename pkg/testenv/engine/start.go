@@ -82,6 +82,9 @@ network_config_dir = %q
 		"--runtime", e.Runtime.Wrapper,
 		"--tmpdir", filepath.Join(d, "tmp")}
 	t.Cleanup(func() { e.Do(t, "rm", "--all", "--force", "--time", "0") })
+	// podman load keeps a blob cache in /var/lib/containers/cache, a path
+	// no flag or configuration moves.
+	shadow(t, "/var/lib/containers/cache", filepath.Join(d, "blob-cache"))
 	e.Must(t, "load", "--quiet", "--input", image)
 	return e
 }
@@ -93,6 +96,17 @@ func StartContainerd(t testing.TB, runtime, image string) *Engine {
 	lookPath(t, Ctr, "containerd", "containerd", "ctr", "containerd-shim-runc-v2")
 	e := common(t, Ctr, runtime)
 	d := e.dir
+	sock := startContainerd(t, d)
+	e.base = []string{"ctr", "--address", sock, "--namespace", "tincan-test"}
+	t.Cleanup(func() { e.removeAllCtr(t) })
+	e.Must(t, "images", "import", image)
+	return e
+}
+
+// startContainerd starts containerd with everything under d and returns
+// the path of its socket once it answers.
+func startContainerd(t testing.TB, d string) string {
+	t.Helper()
 	sock := filepath.Join(d, "containerd.sock")
 	// No CRI (it would want CNI and a pause image); the opt plugin would
 	// make /opt/containerd. The shims' sockets stay in /run/containerd/s,
@@ -109,19 +123,16 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
   address = %q
 [plugins."io.containerd.internal.v1.opt"]
   path = %q
-`, filepath.Join(d, "root"), filepath.Join(d, "state"), sock, sock+".ttrpc", filepath.Join(d, "opt"))
+`, filepath.Join(d, "containerd"), filepath.Join(d, "containerd-state"), sock, sock+".ttrpc", filepath.Join(d, "opt"))
 	config := filepath.Join(d, "containerd.toml")
 	if err := os.WriteFile(config, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	daemon := startDaemon(t, "containerd", exec.Command("containerd", "--config", config), filepath.Join(d, "containerd.log"))
-	e.base = []string{"ctr", "--address", sock, "--namespace", "tincan-test"}
 	daemon.waitFor(t, "socket "+sock, 30*time.Second, func() bool {
-		return e.Command("version").Run() == nil
+		return exec.Command("ctr", "--address", sock, "version").Run() == nil
 	})
-	t.Cleanup(func() { e.removeAllCtr(t) })
-	e.Must(t, "images", "import", image)
-	return e
+	return sock
 }
 
 // removeAllCtr deletes every task and container of the namespace.
@@ -133,12 +144,12 @@ func (e *Engine) removeAllCtr(t testing.TB) {
 	}
 }
 
-// StartDocker starts a private dockerd, which starts its own containerd, and
-// returns its docker client, with runtime registered as the runtime named
+// StartDocker starts a private containerd and a dockerd using it (the one
+// dockerd would start itself makes /opt/containerd), and returns its docker client, with runtime registered as the runtime named
 // "tincan-test" (docker run --runtime tincan-test) and the image loaded.
 func StartDocker(t testing.TB, runtime, image string) *Engine {
 	t.Helper()
-	lookPath(t, Docker, "docker.io", "dockerd", "docker", "containerd")
+	lookPath(t, Docker, "docker.io", "dockerd", "docker", "containerd", "containerd-shim-runc-v2")
 	e := common(t, Docker, runtime)
 	d := e.dir
 	sock := filepath.Join(d, "docker.sock")
@@ -147,19 +158,9 @@ func StartDocker(t testing.TB, runtime, image string) *Engine {
 		t.Fatal(err)
 	}
 	// Docker 20.10 writes its trust key to /etc/docker/key.json, a path no
-	// flag moves: bind a directory of ours over /etc/docker, in the
-	// sandbox's own mount namespace, for as long as the test runs.
-	etc := filepath.Join(d, "etc")
-	if err := os.MkdirAll(etc, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.MkdirAll("/etc/docker", 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := unix.Mount(etc, "/etc/docker", "", unix.MS_BIND, ""); err != nil {
-		t.Fatalf("docker: bind %s on /etc/docker: %v", etc, err)
-	}
-	t.Cleanup(func() { unix.Unmount("/etc/docker", unix.MNT_DETACH) })
+	// flag moves.
+	shadow(t, "/etc/docker", filepath.Join(d, "etc"))
+	ctrd := startContainerd(t, d)
 	// No network setup (no bridge, iptables or masquerade: run --network
 	// none), and the cgroupfs driver with an absolute parent.
 	cmd := exec.Command("dockerd", "--config-file", filepath.Join(d, "daemon.json"),
@@ -167,7 +168,7 @@ func StartDocker(t testing.TB, runtime, image string) *Engine {
 		"--pidfile", filepath.Join(d, "docker.pid"), "--host", "unix://"+sock,
 		"--iptables=false", "--ip6tables=false", "--ip-masq=false", "--bridge=none", "--userland-proxy=false",
 		"--exec-opt", "native.cgroupdriver=cgroupfs", "--cgroup-parent", e.CgroupParent,
-		"--storage-driver", "overlay2")
+		"--storage-driver", "overlay2", "--containerd", ctrd)
 	daemon := startDaemon(t, "dockerd", cmd, filepath.Join(d, "dockerd.log"))
 	e.base = []string{"docker", "--host", "unix://" + sock}
 	e.env = []string{"DOCKER_CONFIG=" + filepath.Join(d, "client")}
@@ -181,4 +182,38 @@ func StartDocker(t testing.TB, runtime, image string) *Engine {
 	})
 	e.Must(t, "load", "--quiet", "--input", image)
 	return e
+}
+
+// shadow binds dir (made) over target for the rest of the test, where an
+// engine writes to a fixed path on the host: the bind is in the sandbox's own
+// mount namespace, so the host's target never sees the writes. The
+// directories of target that it has to make are removed afterwards.
+func shadow(t testing.TB, target, dir string) {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	var made []string
+	for p := target; ; p = filepath.Dir(p) {
+		if _, err := os.Stat(p); err == nil {
+			break
+		}
+		made = append(made, p)
+	}
+	if err := os.MkdirAll(target, 0o700); err != nil {
+		t.Fatalf("engine: %v", err)
+	}
+	t.Cleanup(func() {
+		for _, p := range made {
+			os.Remove(p) // only while empty
+		}
+	})
+	if err := unix.Mount(dir, target, "", unix.MS_BIND, ""); err != nil {
+		t.Fatalf("engine: bind %s on %s: %v", dir, target, err)
+	}
+	t.Cleanup(func() {
+		if err := unix.Unmount(target, unix.MNT_DETACH); err != nil {
+			t.Errorf("engine: umount %s: %v", target, err)
+		}
+	})
 }

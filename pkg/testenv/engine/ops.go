@@ -162,6 +162,43 @@ func (e *Engine) Exec(t testing.TB, name string, cmd ...string) Result {
 	return e.Do(t, append([]string{"exec", name}, cmd...)...)
 }
 
+// ExecTTY runs cmd in the running container name on a new terminal
+// (exec -t), the client itself on one too, as Run does for TTY.
+func (e *Engine) ExecTTY(t testing.TB, name string, cmd ...string) Result {
+	t.Helper()
+	if e.Kind == Ctr {
+		return runOnPty(t, e.Command(append([]string{"tasks", "exec", "--tty", "--exec-id", e.Name(), "--fifo-dir", e.dir + "/fifo", name}, cmd...)...))
+	}
+	return runOnPty(t, e.Command(append([]string{"exec", "--tty", name}, cmd...)...))
+}
+
+// Kill sends signal (a name: KILL, TERM) to container name and waits up to
+// 20s for it to exit.
+func (e *Engine) Kill(t testing.TB, name, signal string) Result {
+	t.Helper()
+	var r Result
+	if e.Kind == Ctr {
+		r = e.Do(t, "tasks", "kill", "--signal", "SIG"+signal, name)
+	} else {
+		r = e.Do(t, "kill", "--signal", signal, name)
+	}
+	return e.waitExited(t, name, r)
+}
+
+// waitExited polls name's status until it is "exited", when r (the signal's
+// sending) succeeded.
+func (e *Engine) waitExited(t testing.TB, name string, r Result) Result {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); r.Code == 0 && e.Status(t, name) != "exited"; {
+		if time.Now().After(deadline) {
+			r.Code, r.Stderr = -1, fmt.Sprintf("%s: still %s 20s after the signal", name, e.Status(t, name))
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return r
+}
+
 // Top lists the processes of container name (ctr tasks ps asks the runtime:
 // runc ps; podman top reads /proc itself).
 func (e *Engine) Top(t testing.TB, name string) Result {
@@ -233,15 +270,7 @@ func (e *Engine) Stop(t testing.TB, name string) Result {
 	if e.Kind != Ctr {
 		return e.Do(t, "stop", name)
 	}
-	r := e.Do(t, "tasks", "kill", "--signal", "SIGTERM", name)
-	for deadline := time.Now().Add(20 * time.Second); r.Code == 0 && e.Status(t, name) != "exited"; {
-		if time.Now().After(deadline) {
-			r.Code, r.Stderr = -1, fmt.Sprintf("%s: still %s 20s after SIGTERM", name, e.Status(t, name))
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return r
+	return e.waitExited(t, name, e.Do(t, "tasks", "kill", "--signal", "SIGTERM", name))
 }
 
 // ExitCode is the exit status of the stopped container name; -1 for ctr,

@@ -135,6 +135,17 @@ func Cases(t *testing.T, e *Engine) {
 		require.Equal(t, "10\n", ok(t, o, pidsLimit...))
 	})
 	t.Run("lifecycle", func(t *testing.T) { lifecycle(t, e) })
+	t.Run("kill", func(t *testing.T) {
+		name := e.Name()
+		e.Start(t, name, Opts{}, "sleep", "1000")
+		r := e.Kill(t, name, "KILL")
+		require.Equal(t, 0, r.Code, "%s", r)
+		if code := e.ExitCode(t, name); code != -1 {
+			require.Equal(t, 128+9, code)
+		}
+		r = e.Remove(t, name)
+		require.Equal(t, 0, r.Code, "%s", r)
+	})
 	t.Run("no-cgroups-left", func(t *testing.T) {
 		var left []string
 		for _, d := range CgroupsBelow(e.CgroupParent) {
@@ -165,6 +176,9 @@ func lifecycle(t *testing.T, e *Engine) {
 	require.Equal(t, 0, r.Code, "%s", r)
 	require.Equal(t, "hi\n", r.Stdout)
 	require.Equal(t, 4, e.Exec(t, name, "sh", "-c", "exit 4").Code)
+	r = e.ExecTTY(t, name, "sh", "-c", "test -t 0 && test -t 1 && echo tty")
+	require.Equal(t, 0, r.Code, "%s", r)
+	require.Regexp(t, `(?m)^tty\r+\n`, r.Stdout)
 
 	r = e.Top(t, name)
 	require.Equal(t, 0, r.Code, "%s", r)

@@ -70,9 +70,15 @@ func Cases(t *testing.T, e *Engine) {
 		require.Equal(t, 3, run(t, Opts{}, "sh", "-c", "exit 3").Code)
 	})
 	t.Run("not-found", func(t *testing.T) {
-		// Docker and podman tell "not found" (127) from the runtime's
-		// error message: create must fail, with the words.
+		// Docker and podman turn the runtime's error message into the
+		// exit code: 127 when it says "executable file not found" or "no
+		// such file or directory", 126 for "permission denied". They read
+		// it from the --log file (JSON lines): had the runtime written no
+		// log.json, Docker's "open .../log.json: no such file or
+		// directory" alone would give 127, so the command's name must be
+		// in the message too.
 		r := run(t, Opts{}, "tincan-test-no-such-command")
+		require.Contains(t, r.Stderr, `"tincan-test-no-such-command"`)
 		if e.Kind == Ctr {
 			require.NotEqual(t, 0, r.Code)
 		} else {

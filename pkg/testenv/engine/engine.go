@@ -86,7 +86,8 @@ func (e *Engine) Unsupported(o Opts) string {
 // Command is the engine's client with args.
 func (e *Engine) Command(args ...string) *exec.Cmd {
 	cmd := exec.Command(e.base[0], append(e.base[1:len(e.base):len(e.base)], args...)...)
-	cmd.Env = append(os.Environ(), e.env...)
+	cmd.Env = append(os.Environ(), tmpdirEnv(e.dir))
+	cmd.Env = append(cmd.Env, e.env...)
 	return cmd
 }
 
@@ -137,6 +138,10 @@ func (e *Engine) run(t testing.TB, cmd *exec.Cmd, stdin string) Result {
 	return Result{Args: cmd.Args, Stdout: out.String(), Stderr: errb.String(), Code: cmd.ProcessState.ExitCode()}
 }
 
+// tmpdirEnv is TMPDIR for what runs on the engine's behalf: the shims'
+// runc-process* and pty* files and conmon's conmon-term.* sockets go there.
+func tmpdirEnv(dir string) string { return "TMPDIR=" + filepath.Join(dir, "tmp") }
+
 // workDir makes the engine's private directory, removed (after everything
 // below it is unmounted) by t.Cleanup.
 func workDir(t testing.TB, kind Kind) string {
@@ -151,6 +156,9 @@ func workDir(t testing.TB, kind Kind) string {
 			t.Errorf("engine: remove %s: %v", dir, err)
 		}
 	})
+	if err := os.Mkdir(filepath.Join(dir, "tmp"), 0o700); err != nil {
+		t.Fatal(err)
+	}
 	return dir
 }
 
@@ -188,6 +196,10 @@ func startDaemon(t testing.TB, name string, cmd *exec.Cmd, log string) *daemon {
 	}
 	defer f.Close()
 	cmd.Stdout, cmd.Stderr = f, f
+	if cmd.Env == nil {
+		cmd.Env = os.Environ()
+	}
+	cmd.Env = append(cmd.Env, tmpdirEnv(filepath.Dir(log)))
 	// Its own process group, so a ^C at the terminal reaches the test
 	// (which cleans up), not the daemon directly; Pdeathsig so that a test
 	// binary killed outright does not leave it behind.

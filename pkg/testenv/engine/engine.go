@@ -14,6 +14,20 @@
 // Cleanup (t.Cleanup, on failure too) removes the containers, stops the
 // daemons by the PIDs it started, unmounts what the engines mounted below the
 // directory, removes the cgroups and the directory.
+//
+// It needs root and testenv's sandbox (a private /run, where runc, the
+// containerd shims and dockerd keep state at fixed paths), so a test package
+// that uses it has TestMain call testenv.Main. 09-full drives bin/can so:
+//
+//	func TestEngines(t *testing.T) {
+//		if os.Getenv("TINCAN_ENGINES") == "" {
+//			t.Skip("drives podman, containerd and docker: TINCAN_ENGINES=1 make test STEP=09-full")
+//		}
+//		engine.Test(t, filepath.Join(testenv.Bin, "can"))
+//	}
+//
+// Test logs each engine's time and, under -v, every call it made to the
+// runtime (Runtime.Calls): what a runtime must answer, exactly as asked.
 package engine
 
 import (

@@ -3,6 +3,7 @@
 #   make                 build every step into bin/ (09-full is bin/can)
 #   make test            run every module's tests (without root, the rootless ones; SUDO=1 all, through sudo)
 #   make test STEP=05-pid   one step only
+#   TINCAN_ENGINES=1 make test   also drive podman, containerd and docker against runc (pkg/testenv/engine, ~2 min, root)
 #   make unit            the tests that need no root (go test -short), also as root
 #   make vmtest          the privileged tests again, on a cgroup v2 host in qemu (root)
 #   make rootfs          a busybox root filesystem in ./rootfs (TAR=x.tar.gz imports one)

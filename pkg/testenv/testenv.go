@@ -43,6 +43,11 @@ var Bin string
 // atExit holds what Main removes after the tests (such as Rootfs's tree).
 var atExit []func()
 
+// Sandboxed reports whether the tests run inside Main's sandbox, with a
+// private /run among the rest: a program that keeps state at a fixed path
+// there (runc's /run/runc, containerd's shim sockets) stays inside it.
+func Sandboxed() bool { return os.Getenv(sandboxEnv) == "1" }
+
 // Root reports whether the tests run as root.
 func Root() bool { return os.Geteuid() == 0 }
 

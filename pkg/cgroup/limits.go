@@ -45,6 +45,10 @@ type Limits struct {
 	// memory instead of having a process killed. v2 has no such switch:
 	// ignored there, as runc does.
 	DisableOOMKiller bool `json:",omitempty"`
+	// Account puts the cgroup in every controller's hierarchy, limits or
+	// not, so that what its processes use is counted there: an OCI
+	// runtime's containers are (runc's), and engines read it (docker stats).
+	Account bool `json:",omitempty"`
 	// Swappiness, 0 to 100, is how readily a v1 cgroup's memory is swapped
 	// out rather than its page cache dropped; nil leaves the kernel's.
 	Swappiness *uint64 `json:",omitempty"`

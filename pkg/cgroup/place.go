@@ -54,14 +54,14 @@ func (l *Layout) NewAt(path, id string, limits Limits) (*Cgroup, error) {
 	if err := limits.Validate(); err != nil {
 		return nil, err
 	}
-	dirs, err := l.plan(rel, limits, false)
+	dirs, err := l.plan(rel, limits, limits.Account)
 	if err != nil {
 		return nil, err
 	}
 	cg := &Cgroup{ID: id, Path: "/" + rel, Limits: limits}
 	for _, d := range dirs {
 		var made []string
-		made, err = create(d, path == "", limits.cpuset())
+		made, err = create(d, path == "", limits.cpuset() || limits.Account)
 		if err != nil {
 			break
 		}

@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -294,7 +293,7 @@ func ociRoot(spec Spec) error {
 	userns := mount.InUserNamespace()
 	devBound := false
 	for _, m := range c.Mounts {
-		if err := ociMount(root, m, userns); err != nil {
+		if err := ociMount(c, root, m, userns); err != nil {
 			return err
 		}
 		if filepath.Clean(m.Destination) == "/dev" && isBind(m) {
@@ -407,7 +406,7 @@ func parseOptions(opts []string) (flags uintptr, prop []uintptr, data string) {
 }
 
 // ociMount makes one entry of config.json's mounts below root.
-func ociMount(root string, m specs.Mount, userns bool) error {
+func ociMount(c *specs.Spec, root string, m specs.Mount, userns bool) error {
 	flags, prop, data := parseOptions(m.Options)
 	bind := isBind(m)
 	dir := true
@@ -422,7 +421,7 @@ func ociMount(root string, m specs.Mount, userns bool) error {
 	if err != nil {
 		return fmt.Errorf("mount %s: %w", m.Destination, err)
 	}
-	err = ociMountOn(target.Path(), root, m, flags, data, bind, userns)
+	err = ociMountOn(c, target.Path(), root, m, flags, data, bind, userns)
 	target.Close()
 	if err != nil || (len(prop) == 0 && !(bind && flags&^(unix.MS_BIND|unix.MS_REC) != 0)) {
 		return err
@@ -451,12 +450,12 @@ func ociMount(root string, m specs.Mount, userns bool) error {
 }
 
 // ociMountOn makes mount m on path, the handle of its target.
-func ociMountOn(path, root string, m specs.Mount, flags uintptr, data string, bind, userns bool) error {
+func ociMountOn(spec *specs.Spec, path, root string, m specs.Mount, flags uintptr, data string, bind, userns bool) error {
 	switch {
 	case bind:
 		return mount.Mount(m.Source, path, "", unix.MS_BIND|(flags&unix.MS_REC), "")
 	case m.Type == "cgroup" || m.Type == "cgroup2":
-		if err := cgroupMount(root, m.Destination, path, flags); err != nil {
+		if err := cgroupMount(root, m.Destination, path, flags, hasNamespace(spec, specs.CgroupNamespace)); err != nil {
 			return fmt.Errorf("mount cgroup on %s: %w", m.Destination, err)
 		}
 		return nil
@@ -493,18 +492,46 @@ func remountBind(path string, flags uintptr) error {
 	return mount.Mount("", path, "", unix.MS_REMOUNT|unix.MS_BIND|flags, "")
 }
 
-// cgroupMount shows the container its own cgroup at path: cgroup2 on a v2
-// host; on v1 a tmpfs with each controller's hierarchy mounted in it. Made
-// inside the container's cgroup namespace, each shows the container's cgroup
-// as its root.
-func cgroupMount(root, dest, path string, flags uintptr) error {
-	l, err := cgroup.Detect()
+// cgroupMount shows the container its own cgroups at path: each of the
+// host's cgroup hierarchies, as runc lays them out (a tmpfs holding one
+// directory per v1 hierarchy, named as on the host; cgroup2 alone on a v2
+// host). With a cgroup namespace of its own, each is a new mount of the
+// hierarchy, whose root the kernel makes the container's cgroup
+// (cgroup_namespaces(7)); without, a bind of the container's own
+// directory, so that it still sees its limits and not the host's tree.
+func cgroupMount(root, dest, path string, flags uintptr, cgroupns bool) error {
+	hier, err := cgroupHierarchies()
 	if err != nil {
 		return err
 	}
 	flags |= unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC
-	if l.V1 == nil || len(l.V1) == 0 {
-		return mount.Mount("cgroup2", path, "cgroup2", flags, "")
+	// one mounts h on target; again names the target afresh, for the
+	// remount of a bind (a handle would name the directory under it).
+	one := func(h hierarchy, target string, again func() (string, func(), error)) error {
+		if !cgroupns {
+			if err := mount.Mount(filepath.Join(h.mountPoint, h.own), target, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+				return err
+			}
+			p, done, err := again()
+			if err != nil {
+				return err
+			}
+			defer done()
+			return remountBind(p, flags&(unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC))
+		}
+		if h.v2 {
+			return mount.Mount("cgroup2", target, "cgroup2", flags, "")
+		}
+		return mount.Mount("cgroup", target, "cgroup", flags, h.options)
+	}
+	if len(hier) == 1 && hier[0].v2 {
+		return one(hier[0], path, func() (string, func(), error) {
+			t, err := mount.InRoot(root, dest, true)
+			if err != nil {
+				return "", nil, err
+			}
+			return t.Path(), func() { t.Close() }, nil
+		})
 	}
 	if err := mount.Mount("tmpfs", path, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=755"); err != nil {
 		return err
@@ -515,26 +542,88 @@ func cgroupMount(root, dest, path string, flags uintptr) error {
 		return err
 	}
 	defer top.Close()
-	path = top.Path()
-	// Co-mounted controllers (cpu,cpuacct) share one hierarchy: one mount.
-	byDir := map[string][]string{}
-	for name, dir := range l.V1 {
-		byDir[dir] = append(byDir[dir], name)
-	}
-	for dir, names := range byDir {
-		sort.Strings(names)
-		sub := filepath.Join(path, filepath.Base(dir))
+	for _, h := range hier {
+		sub := filepath.Join(top.Path(), h.name)
 		if err := os.MkdirAll(sub, 0o755); err != nil {
 			return err
 		}
-		if err := mount.Mount("cgroup", sub, "cgroup", flags, strings.Join(names, ",")); err != nil {
+		if err := one(h, sub, func() (string, func(), error) { return sub, func() {}, nil }); err != nil {
 			return err
 		}
 	}
 	if flags&unix.MS_RDONLY != 0 {
-		return mount.Mount("", path, "", unix.MS_REMOUNT|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=755")
+		return mount.Mount("", top.Path(), "", unix.MS_REMOUNT|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=755")
 	}
 	return nil
+}
+
+// hierarchy is one cgroup hierarchy mounted on the host.
+type hierarchy struct {
+	name       string // its directory under /sys/fs/cgroup: cpu, memory, systemd, unified
+	mountPoint string
+	options    string // v1: the controllers, or name=systemd
+	v2         bool
+	own        string // this process's cgroup in it, from /proc/self/cgroup
+}
+
+// cgroupHierarchies lists the cgroup mounts of /proc/self/mountinfo (as
+// the host has them: the child reads them before pivot_root), with this
+// process's place in each.
+func cgroupHierarchies() ([]hierarchy, error) {
+	mi, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return nil, err
+	}
+	self, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		return nil, err
+	}
+	own := map[string]string{} // "cpu", "name=systemd", "" (v2) -> path
+	for _, l := range strings.Split(strings.TrimSpace(string(self)), "\n") {
+		if f := strings.SplitN(l, ":", 3); len(f) == 3 {
+			own[f[1]] = f[2]
+		}
+	}
+	var out []hierarchy
+	seen := map[string]bool{}
+	for _, line := range strings.Split(string(mi), "\n") {
+		pre, post, ok := strings.Cut(line, " - ")
+		f, g := strings.Fields(pre), strings.Fields(post)
+		if !ok || len(f) < 5 || len(g) < 3 || (g[0] != "cgroup" && g[0] != "cgroup2") || seen[f[4]] {
+			continue
+		}
+		seen[f[4]] = true
+		h := hierarchy{name: filepath.Base(f[4]), mountPoint: f[4], v2: g[0] == "cgroup2"}
+		if !h.v2 {
+			var opts []string
+			for _, o := range strings.Split(g[2], ",") {
+				if o != "rw" && o != "ro" && !strings.HasPrefix(o, "release_agent=") {
+					opts = append(opts, o)
+				}
+			}
+			h.options = strings.Join(opts, ",")
+		}
+		key := h.options
+		if !h.v2 {
+			// /proc/self/cgroup names a hierarchy by its controllers, without
+			// the other options (clone_children, xattr...).
+			for k := range own {
+				if k != "" && strings.Contains(","+h.options+",", ","+strings.Split(k, ",")[0]+",") {
+					key = k
+				}
+			}
+		}
+		p, ok := own[key]
+		if !ok {
+			continue // a hierarchy this process is not in: none to show
+		}
+		h.own = p
+		out = append(out, h)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no cgroup hierarchy is mounted on the host")
+	}
+	return out, nil
 }
 
 // ociDevices gives /dev the nodes every OCI container has (the spec's

@@ -91,6 +91,7 @@ func Create(spec Spec, opts CreateOpts) (_ *reexec.Cmd, terminal *os.File, err e
 	limits := spec.Limits
 	if os.Geteuid() == 0 {
 		limits.Devices = append(limits.Devices, ociDeviceRules(c)...)
+		limits.Account = true
 	}
 	var cg *cgroup.Cgroup
 	if os.Geteuid() == 0 || limits.Resources() {

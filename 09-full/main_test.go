@@ -61,6 +61,9 @@ func TestTranscripts(t *testing.T) {
 	testdata, err := filepath.Abs("testdata")
 	require.NoError(t, err)
 	os.Setenv("TESTDATA", testdata)
+	bundle, state := ociDemoBundle(t)
+	os.Setenv("BUNDLE", bundle)
+	os.Setenv("STATE", state)
 	// bridge.ct leaves the bridge and nat.ct its "outside", as a user would.
 	cleanupAll(t)
 	t.Cleanup(func() { exec.Command("ip", "netns", "del", "tincan-inet").Run() })

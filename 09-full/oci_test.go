@@ -187,3 +187,14 @@ func requireNoOCI(t *testing.T, root string) {
 		require.NotContains(t, p, "tincan-test-oci/", "cgroup left behind")
 	}
 }
+
+// ociDemoBundle is oci.ct's bundle: can spec's config.json with the edit the
+// README shows (jq), and a --root of its own.
+func ociDemoBundle(t *testing.T) (bundle, root string) {
+	bundle, root = ociBundle(t, func(c *specs.Spec) {
+		c.Process.Args = []string{"sh", "-c", "echo hello from $(hostname), pid $$"}
+		c.Linux.CgroupsPath = ""
+	})
+	t.Cleanup(func() { exec.Command(canBin(), "--root", root, "delete", "--force", "demo").Run() })
+	return bundle, root
+}

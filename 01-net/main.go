@@ -13,17 +13,22 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
+	"tincan.dev/pkg/owner"
 	"tincan.dev/pkg/reexec"
 	"tincan.dev/pkg/step"
 	"tincan.dev/pkg/trace/rtnl"
 )
 
-var veth = flag.Bool("veth", false, "connect to the host: eth0 10.201.0.2/24 inside, tincan-veth0 10.201.0.1/24 outside")
+var veth = flag.Bool("veth", false, "connect to the host: eth0 "+innerAddr.String()+" inside, "+hostEnd+" "+hostAddr.String()+" outside")
 
-// The two ends of the cable, and their addresses.
+// The two ends of the cable, and their addresses. Link names and routes are
+// the whole machine's: on a server a class shares, each user gets their own
+// (pkg/owner), and root the ones of the transcripts, tincan-veth0 and
+// 10.201.0.0/24.
 var (
-	hostEnd, hostAddr   = "tincan-veth0", cidr("10.201.0.1/24")
-	innerEnd, innerAddr = "eth0", cidr("10.201.0.2/24")
+	hostEnd             = owner.Link("tincan-veth0", "tincan-v")
+	hostAddr, innerAddr = owner.Subnet30(cidr("10.201.0.0/16"))
+	innerEnd            = "eth0"
 )
 
 func main() {

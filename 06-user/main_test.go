@@ -1,9 +1,11 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -32,8 +34,9 @@ func run(t *testing.T, args ...string) testenv.Result {
 	return testenv.RunArgs(t, "06-user", args...)
 }
 
-// runAsNobody runs 06-user as the unprivileged user nobody (65534), and skips
-// t when the kernel refuses such a user its user namespace.
+// runAsNobody runs 06-user as an unprivileged user (testenv.Unpriv: nobody
+// when the tests run as root, yourself otherwise), and skips t when the
+// kernel refuses such a user its user namespace.
 func runAsNobody(t *testing.T, args ...string) testenv.Result {
 	t.Helper()
 	cmd := testenv.Command("06-user", args...)
@@ -41,17 +44,39 @@ func runAsNobody(t *testing.T, args ...string) testenv.Result {
 	return r
 }
 
-// subIDs makes /etc/subuid and /etc/subgid hold text, for this test only: a
-// bind mount in the sandbox's own mount namespace, which the host never sees
-// and newuidmap reads like the real files.
-func subIDs(t *testing.T, text string) {
+// subIDs gives the unprivileged user a range of subordinate ids, or none,
+// for this test, and returns it. As root it makes /etc/subuid and
+// /etc/subgid say so: a bind mount in the sandbox's own mount namespace,
+// which the host never sees and newuidmap reads like the real files. Without
+// root the files are the machine's: t skips, saying what to change, when
+// they do not give what the test needs.
+func subIDs(t *testing.T, want bool) (start, count uint32) {
 	t.Helper()
-	testenv.NeedRoot(t)
-	require.Equal(t, "1", os.Getenv("TINCAN_TEST_SANDBOX"), "refusing to mount over /etc/subuid outside the test sandbox")
-	for _, h := range []string{"newuidmap", "newgidmap"} {
-		if _, err := exec.LookPath(h); err != nil {
-			t.Skipf("%s is not installed (apt-get install uidmap)", h)
+	if want {
+		for _, h := range []string{"newuidmap", "newgidmap"} {
+			if _, err := exec.LookPath(h); err != nil {
+				t.Skipf("%s is not installed (apt-get install uidmap)", h)
+			}
 		}
+	}
+	u := testenv.Unpriv()
+	if !testenv.Root() {
+		start, count, ok := u.SubIDs()
+		switch {
+		case want && !ok:
+			t.Skipf("needs a range for %s in /etc/subuid and /etc/subgid: as root, usermod --add-subuids 100000-165535 --add-subgids 100000-165535 %[1]s", u.Name)
+		case want && count < 2:
+			t.Skipf("needs a range of at least 2 ids for %s in /etc/subuid, not %d", u.Name, count)
+		case !want && ok:
+			t.Skipf("needs %s to have no range in /etc/subuid (it has %d:%d); as root the test fakes the file", u.Name, start, count)
+		}
+		return start, count
+	}
+	require.Equal(t, "1", os.Getenv("TINCAN_TEST_SANDBOX"), "refusing to mount over /etc/subuid outside the test sandbox")
+	text := ""
+	if want {
+		start, count = 100000, 65536
+		text = "nobody:100000:65536\n"
 	}
 	f := filepath.Join(t.TempDir(), "subid")
 	require.NoError(t, os.WriteFile(f, []byte(text), 0o644))
@@ -62,7 +87,15 @@ func subIDs(t *testing.T, text string) {
 		require.NoError(t, unix.Mount(f, target, "", unix.MS_BIND, ""))
 		t.Cleanup(func() { require.NoError(t, unix.Unmount(target, 0)) })
 	}
+	return start, count
 }
+
+// noRangeNote is what 06-user says once when the user has no range.
+func noRangeNote() string {
+	return "06-user: no range for " + testenv.Unpriv().Name + " in /etc/subuid: mapping only your own uid and gid\n"
+}
+
+func itoa(n uint32) string { return strconv.FormatUint(uint64(n), 10) }
 
 // sharedDir is an empty directory everyone may enter, and write to when
 // writable; t.TempDir's are root's alone.
@@ -81,33 +114,43 @@ func sharedDir(t *testing.T, writable bool) string {
 // nobody to root, setgroups is denied (the price of writing it ourselves),
 // and the user is told once why there is no more.
 func TestRootlessOneLineMap(t *testing.T) {
-	subIDs(t, "")
+	subIDs(t, false)
+	u := testenv.Unpriv()
 	r := runAsNobody(t, "sh", "-c", "id -u; id -g; cat /proc/self/uid_map /proc/self/gid_map /proc/self/setgroups")
 	require.Equal(t, 0, r.Code, r.Stderr)
-	require.Equal(t, "06-user: no range for nobody in /etc/subuid: mapping only your own uid and gid\n", r.Stderr)
-	require.Equal(t, []string{"0", "0", "0", "65534", "1", "0", "65534", "1", "deny"}, strings.Fields(r.Stdout))
+	require.Equal(t, noRangeNote(), r.Stderr)
+	require.Equal(t, []string{"0", "0", "0", itoa(u.UID), "1", "0", itoa(u.GID), "1", "deny"}, strings.Fields(r.Stdout))
 }
 
 // With a range in /etc/subuid and /etc/subgid, newuidmap and newgidmap map
 // ids 1 to 65536 too, and the user may use groups.
 func TestRootlessFullRange(t *testing.T) {
-	subIDs(t, "nobody:100000:65536\n")
+	start, count := subIDs(t, true)
+	u := testenv.Unpriv()
+	gstart, gcount, _ := u.SubIDs()
+	if testenv.Root() {
+		gstart, gcount = start, count
+	}
 	r := runAsNobody(t, "sh", "-c", "id -u; cat /proc/self/uid_map /proc/self/gid_map /proc/self/setgroups")
 	require.Equal(t, 0, r.Code, r.Stderr)
 	require.Empty(t, r.Stderr)
-	require.Equal(t, strings.Fields("0  0 65534 1 1 100000 65536  0 65534 1 1 100000 65536  allow"), strings.Fields(r.Stdout))
+	want := fmt.Sprintf("0  0 %d 1 1 %d %d  0 %d 1 1 %d %d  allow", u.UID, start, count, u.GID, gstart, gcount)
+	require.Equal(t, strings.Fields(want), strings.Fields(r.Stdout))
 }
 
 // --map 0:100000:65536 leaves nobody's own uid out of the map: the child must
 // switch to uid 0 after newuidmap ran, and the command must start as a full
 // root of the namespace, with nothing left in its inheritable or ambient sets.
 func TestRootlessMapZeroToSubuid(t *testing.T) {
-	subIDs(t, "nobody:100000:65536\n")
-	r := runAsNobody(t, "--map", "0:100000:65536", "sh", "-c", "id -u; id -g; id -G; cat /proc/self/uid_map; grep Cap /proc/self/status")
+	start, count := subIDs(t, true)
+	if _, gcount, _ := testenv.Unpriv().SubIDs(); !testenv.Root() && gcount < count {
+		count = gcount // --map is for uids and gids both
+	}
+	r := runAsNobody(t, "--map", fmt.Sprintf("0:%d:%d", start, count), "sh", "-c", "id -u; id -g; id -G; cat /proc/self/uid_map; grep Cap /proc/self/status")
 	require.Equal(t, 0, r.Code, r.Stderr)
 	require.Empty(t, r.Stderr)
 	out := strings.Fields(r.Stdout)
-	require.Equal(t, []string{"0", "0", "0", "0", "100000", "65536"}, out[:6])
+	require.Equal(t, []string{"0", "0", "0", "0", itoa(start), itoa(count)}, out[:6])
 	caps := map[string]string{}
 	for i := 6; i+1 < len(out); i += 2 {
 		caps[out[i]] = out[i+1]
@@ -116,9 +159,10 @@ func TestRootlessMapZeroToSubuid(t *testing.T) {
 	require.Equal(t, "0000000000000000", caps["CapAmb:"])
 	require.Equal(t, caps["CapBnd:"], caps["CapEff:"], "root of the namespace lacks capabilities")
 
-	r = runAsNobody(t, "--map", "0:200000:10", "id")
+	other := start + count + 100000 // a range that is not the user's
+	r = runAsNobody(t, "--map", fmt.Sprintf("0:%d:10", other), "id")
 	require.Equal(t, 125, r.Code)
-	require.Equal(t, "06-user: newuidmap: uid range [0-10) -> [200000-200010) not allowed (exit status 1): "+
+	require.Equal(t, fmt.Sprintf("06-user: newuidmap: uid range [0-10) -> [%d-%d) not allowed (exit status 1): ", other, other+10)+
 		"the ranges must be yours in /etc/subuid, see subuid(5)\n", r.Stderr)
 }
 
@@ -134,10 +178,12 @@ func TestRootMapsARange(t *testing.T) {
 func TestNoMap(t *testing.T) {
 	script := "id -u; id -g; stat -c %u:%g /; wc -c </proc/self/uid_map"
 	want := []string{"65534", "65534", "65534:65534", "0"}
-	r := run(t, "--no-map", "sh", "-c", script)
-	require.Equal(t, 0, r.Code, r.Stderr)
-	require.Equal(t, want, strings.Fields(r.Stdout))
-	r = runAsNobody(t, "--no-map", "sh", "-c", script)
+	if testenv.Root() {
+		r := run(t, "--no-map", "sh", "-c", script)
+		require.Equal(t, 0, r.Code, r.Stderr)
+		require.Equal(t, want, strings.Fields(r.Stdout))
+	}
+	r := runAsNobody(t, "--no-map", "sh", "-c", script)
 	require.Equal(t, 0, r.Code, r.Stderr)
 	require.Empty(t, r.Stderr)
 	require.Equal(t, want, strings.Fields(r.Stdout))
@@ -146,14 +192,13 @@ func TestNoMap(t *testing.T) {
 // A file root makes inside belongs, outside, to whoever root is there: the
 // caller, or the first id of the range.
 func TestFilesBelongToTheCallerOutside(t *testing.T) {
-	subIDs(t, "")
 	for _, tc := range []struct {
 		name    string
 		run     func(*testing.T, ...string) testenv.Result
 		args    []string
 		outside uint32
 	}{
-		{"nobody", runAsNobody, nil, testenv.Nobody},
+		{"unprivileged", runAsNobody, nil, testenv.Unpriv().UID},
 		{"root with a range", run, []string{"--map", "0:100000:65536"}, 100000},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -172,15 +217,23 @@ func TestFilesBelongToTheCallerOutside(t *testing.T) {
 // files: a file only the host's root may read stays closed, unless uid 0
 // inside is uid 0 outside.
 func TestCannotReadRootOnlyFile(t *testing.T) {
-	secret := filepath.Join(sharedDir(t, false), "secret")
-	require.NoError(t, os.WriteFile(secret, []byte("tincan-test-secret\n"), 0o600))
-	subIDs(t, "")
+	secret := "/etc/shadow" // without root: a file only root may read
+	if testenv.Root() {
+		secret = filepath.Join(sharedDir(t, false), "secret")
+		require.NoError(t, os.WriteFile(secret, []byte("tincan-test-secret\n"), 0o600))
+		subIDs(t, false)
+	} else if f, err := os.Open(secret); err == nil {
+		f.Close()
+		t.Skipf("%s is readable by %s: the test needs a file only root may read", secret, testenv.Unpriv().Name)
+	}
 
 	r := runAsNobody(t, "cat", secret)
 	require.Equal(t, 1, r.Code, r.Stdout)
-	require.Equal(t, "cat: "+secret+": Permission denied\n", strings.TrimPrefix(r.Stderr,
-		"06-user: no range for nobody in /etc/subuid: mapping only your own uid and gid\n"))
+	require.Equal(t, "cat: "+secret+": Permission denied\n", strings.TrimPrefix(r.Stderr, noRangeNote()))
 
+	if !testenv.Root() {
+		return // the rest is root's
+	}
 	r = run(t, "--map", "0:100000:65536", "cat", secret)
 	require.Equal(t, 1, r.Code, r.Stdout)
 	require.Equal(t, "cat: "+secret+": Permission denied\n", r.Stderr)
@@ -214,15 +267,16 @@ func TestHostnameOnlyInItsOwnUTSNamespace(t *testing.T) {
 // root inside one may set its own to 0, and a nested 06-user then meets
 // ENOSPC as on a host that disables user namespaces.
 func TestRefusalNamesTheSetting(t *testing.T) {
-	subIDs(t, "")
+	if testenv.Root() {
+		subIDs(t, false)
+	}
 	runAsNobody(t, "true") // skips when the outer namespace is refused already
 	cmd := testenv.Command("06-user", "sh", "-c", "echo 0 >/proc/sys/user/max_user_namespaces && exec 06-user id")
 	testenv.AsNobody(t, cmd)
 	r := testenv.Run(t, cmd)
 	require.Equal(t, 125, r.Code, r.Stdout)
-	note := "06-user: no range for nobody in /etc/subuid: mapping only your own uid and gid\n"
-	require.Equal(t, note+"06-user: clone(CLONE_NEWUSER): no space left on device: user namespaces are disabled "+
-		"(user.max_user_namespaces=0): run as root, or ask root for sysctl -w user.max_user_namespaces=15000 (make doctor checks what this machine allows)\n", r.Stderr)
+	require.Equal(t, "06-user: clone(CLONE_NEWUSER): no space left on device: user namespaces are disabled "+
+		"(user.max_user_namespaces=0): run as root, or ask root for sysctl -w user.max_user_namespaces=15000 (make doctor checks what this machine allows)\n", strings.TrimPrefix(r.Stderr, noRangeNote()))
 }
 
 // -v shows the namespace being made, from clone to execve: with root
@@ -232,14 +286,16 @@ func TestRefusalNamesTheSetting(t *testing.T) {
 func TestTrace(t *testing.T) {
 	truePath, err := exec.LookPath("true")
 	require.NoError(t, err)
-	r := run(t, "-v", "--map", "0:100000:65536", "true")
-	require.Equal(t, 0, r.Code, r.Stderr)
-	require.Regexp(t, `^\+ clone\(CLONE_NEWUSER\|SIGCHLD\) = \d+\n`, r.Stderr)
-	require.Contains(t, r.Stderr, "+ setresuid(0, 0, 0)\n")
-	require.True(t, strings.HasSuffix(r.Stderr, "+ execve(\""+truePath+"\", [\"true\"], envp)\n"), r.Stderr)
+	if testenv.Root() {
+		r := run(t, "-v", "--map", "0:100000:65536", "true")
+		require.Equal(t, 0, r.Code, r.Stderr)
+		require.Regexp(t, `^\+ clone\(CLONE_NEWUSER\|SIGCHLD\) = \d+\n`, r.Stderr)
+		require.Contains(t, r.Stderr, "+ setresuid(0, 0, 0)\n")
+		require.True(t, strings.HasSuffix(r.Stderr, "+ execve(\""+truePath+"\", [\"true\"], envp)\n"), r.Stderr)
+	}
 
-	subIDs(t, "nobody:100000:65536\n")
-	r = runAsNobody(t, "-v", "--map", "0:100000:65536", "true")
+	start, _ := subIDs(t, true)
+	r := runAsNobody(t, "-v", "--map", fmt.Sprintf("0:%d:1", start), "true")
 	require.Equal(t, 0, r.Code, r.Stderr)
 	require.Contains(t, r.Stderr, `["newuidmap", "`)
 	require.Contains(t, r.Stderr, "+ prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, CAP_SETUID, 0, 0)\n")

@@ -22,6 +22,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -31,6 +32,7 @@ import (
 	"tincan.dev/pkg/container"
 	"tincan.dev/pkg/layers"
 	"tincan.dev/pkg/network"
+	"tincan.dev/pkg/owner"
 	"tincan.dev/pkg/reexec"
 	"tincan.dev/pkg/trace"
 	"tincan.dev/pkg/tty"
@@ -205,13 +207,16 @@ func cleanup(args []string) error {
 	return err
 }
 
+// usersCgroup matches the cgroups can makes for a user other than root.
+var usersCgroup = regexp.MustCompile(`^[0-9]+-[0-9a-f]{12}$`)
+
 // leftovers names what can cleanup may remove, one line each: containers by
 // their state directories, cgroups under tincan/, the shared bridge.
 func leftovers() []string {
 	var found []string
 	ents, _ := os.ReadDir(container.StateRoot())
 	for _, e := range ents {
-		if e.IsDir() && filepath.Join(container.StateRoot(), e.Name()) != network.DefaultStateDir {
+		if e.IsDir() && filepath.Join(container.StateRoot(), e.Name()) != network.OwnStateDir() {
 			found = append(found, "container "+e.Name())
 		}
 	}
@@ -220,12 +225,15 @@ func leftovers() []string {
 	}
 	cgs, _ := cgroup.List()
 	for _, c := range cgs {
+		if _, ours := strings.CutPrefix(c.ID, owner.Prefix()); !ours || (owner.Prefix() == "" && usersCgroup.MatchString(c.ID)) {
+			continue // another user's (tincan/<uid>-<id>, pkg/owner)
+		}
 		if what := "cgroup tincan/" + c.ID; !slices.Contains(found, what) {
 			found = append(found, what)
 		}
 	}
-	if _, err := net.InterfaceByName(network.DefaultBridge); err == nil {
-		found = append(found, "bridge "+network.DefaultBridge)
+	if _, err := net.InterfaceByName(network.OwnBridge()); err == nil {
+		found = append(found, "bridge "+network.OwnBridge())
 	}
 	return found
 }

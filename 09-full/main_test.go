@@ -19,7 +19,7 @@ import (
 
 // Main builds can into testenv.Bin; as root the tests run in the sandbox, so
 // /run/tincan, named netns and links are the sandbox's own.
-func TestMain(m *testing.M) { testenv.Main(m, "can=.") }
+func TestMain(m *testing.M) { testenv.Main(m, "can=.", "01-net=../01-net", "08-cgroup=../08-cgroup") }
 
 // canBin is the path of the can under test.
 func canBin() string { return filepath.Join(testenv.Bin, "can") }

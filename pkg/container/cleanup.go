@@ -14,6 +14,7 @@ import (
 	"tincan.dev/pkg/cgroup"
 	"tincan.dev/pkg/layers"
 	"tincan.dev/pkg/network"
+	"tincan.dev/pkg/owner"
 )
 
 // Cleanup removes what containers whose can is gone left on the host: a can
@@ -62,7 +63,7 @@ func sweepStates(root string) error {
 	var errs []error
 	for _, e := range ents {
 		name, dir := e.Name(), filepath.Join(root, e.Name())
-		if dir == network.DefaultStateDir || !e.IsDir() {
+		if dir == network.OwnStateDir() || !e.IsDir() {
 			continue // the bridge's address allocator lives here too
 		}
 		if strings.HasPrefix(name, ".new-") {
@@ -133,7 +134,7 @@ func (st *State) undo() error {
 // owned, in every subnet a bridge was used with (one allocator directory
 // each, named like 10.88.0.0-16).
 func sweepNetwork(owned func(id string) bool) error {
-	ents, err := os.ReadDir(network.DefaultStateDir)
+	ents, err := os.ReadDir(network.OwnStateDir())
 	if err != nil {
 		return nil // no bridge was ever used
 	}
@@ -172,10 +173,12 @@ func sweepCgroups(owned func(id string) bool) error {
 	}
 	var errs []error
 	for _, c := range found {
-		if !canID.MatchString(c.ID) || c.Busy || time.Since(c.Made) < orphanAge || owned(c.ID) {
+		// Only our own: tincan/<id> for root, tincan/<uid>-<id> for a user.
+		id, ours := strings.CutPrefix(c.ID, owner.Prefix())
+		if !ours || !canID.MatchString(id) || c.Busy || time.Since(c.Made) < orphanAge || owned(id) {
 			continue
 		}
-		errs = append(errs, destroyCgroup(c.ID))
+		errs = append(errs, destroyCgroup(id))
 	}
 	return errors.Join(errs...)
 }

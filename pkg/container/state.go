@@ -12,14 +12,20 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"tincan.dev/pkg/owner"
 )
 
 // StateRoot holds one directory per container: /run/tincan/<id>. It is on
 // tmpfs, so a reboot forgets it, as it forgets the containers. Rootless, it is
 // $XDG_RUNTIME_DIR/tincan (a directory only the user can write, made by the
-// login manager), or else $TMPDIR/tincan-<uid> (/tmp by default).
+// login manager), or else $TMPDIR/tincan-<uid> (/tmp by default). A user
+// who runs can through sudo has /run/tincan-<uid> (pkg/owner).
 func StateRoot() string {
 	if os.Geteuid() == 0 {
+		if uid := owner.UID(); uid != 0 {
+			return fmt.Sprintf("/run/tincan-%d", uid)
+		}
 		return "/run/tincan"
 	}
 	if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" {

@@ -13,6 +13,7 @@ import (
 	"tincan.dev/pkg/cgroup"
 	"tincan.dev/pkg/harden"
 	"tincan.dev/pkg/network"
+	"tincan.dev/pkg/owner"
 	"tincan.dev/pkg/reexec"
 )
 
@@ -36,7 +37,10 @@ func newCgroup(spec Spec) (*cgroup.Cgroup, error) {
 	if !l.Resources() && l.Devices == nil {
 		return nil, nil
 	}
-	return cgroup.New(spec.ID, l) // Spec.check validated spec.Limits
+	// tincan/<uid>-<id> for a user other than root (pkg/owner): whose a
+	// cgroup is shows in its name, and one user's cleanup leaves the
+	// others' alone.
+	return cgroup.New(owner.Prefix()+spec.ID, l) // Spec.check validated spec.Limits
 }
 
 // cgroupFiles prepares cmd to start in cg. On cgroup2 the child is born in
@@ -70,7 +74,7 @@ func cgroupFiles(cg *cgroup.Cgroup, cmd *reexec.Cmd) (closeAll func(), err error
 // rest of its PID namespace); Destroy kills any that are not, and waits
 // while the last ones leave.
 func destroyCgroup(id string) error {
-	cg, err := cgroup.Open(id)
+	cg, err := cgroup.Open(owner.Prefix() + id)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
@@ -143,10 +147,10 @@ func writeNetFiles(dir, host string, ip net.IP) error {
 // cleanupShared removes the bridge, its table and allocations (cleanup --all).
 func cleanupShared() error {
 	var err error
-	if _, lerr := netlink.LinkByName(network.DefaultBridge); lerr == nil {
+	if _, lerr := netlink.LinkByName(network.OwnBridge()); lerr == nil {
 		err = network.Bridge{}.Cleanup()
 	}
-	os.Remove(network.DefaultStateDir) // when empty: no allocation left
+	os.Remove(network.OwnStateDir()) // when empty: no allocation left
 	os.Remove(StateRoot())
 	return err
 }

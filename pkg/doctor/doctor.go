@@ -49,6 +49,7 @@ type Check struct {
 // Machine is what the checks look at. Host() is this one.
 type Machine struct {
 	Proc, Sys string // where proc and sysfs are mounted: "/proc", "/sys"
+	Etc       string // holds passwd, subuid and subgid: "/etc" ("" skips SubIDs)
 	Euid      int
 	GoVersion string // as runtime.Version spells it: "go1.22.2"
 	LookPath  func(name string) (string, error)
@@ -61,7 +62,7 @@ type Machine struct {
 // Host is the machine this program runs on.
 func Host() Machine {
 	return Machine{
-		Proc: "/proc", Sys: "/sys", Euid: os.Geteuid(), GoVersion: runtime.Version(),
+		Proc: "/proc", Sys: "/sys", Etc: "/etc", Euid: os.Geteuid(), GoVersion: runtime.Version(),
 		LookPath: exec.LookPath, Static: Static, Nftables: ProbeNftables,
 	}
 }
@@ -70,7 +71,7 @@ func Host() Machine {
 func (m Machine) Run() []Check {
 	return []Check{
 		m.Root(), m.UserNamespaces(), m.CgroupControllers(), m.CgroupDelegation(),
-		m.Overlay(), m.Nft(), m.Propagation(), m.Busybox(), m.Uidmap(), m.Go(),
+		m.Overlay(), m.Nft(), m.Propagation(), m.Busybox(), m.Uidmap(), m.SubIDs(), m.Go(),
 	}
 }
 
@@ -107,7 +108,7 @@ func (m Machine) Root() Check {
 	}
 	c.Status = Warn
 	c.Found = fmt.Sprintf("uid %d: steps 01-07 run in a user namespace (06-user); cgroups, veth and NAT need root", m.Euid)
-	c.Fix = "sudo make test; sudo bin/NN-step ..."
+	c.Fix = "make test SUDO=1; sudo bin/NN-step ... (through sudo, what they make is named after you: pkg/owner)"
 	return c
 }
 
@@ -459,6 +460,93 @@ func (m Machine) Uidmap() Check {
 	}
 	c.Status, c.Found = OK, p
 	return c
+}
+
+// SubIDs: a user whom /etc/subuid and /etc/subgid give a range gets the ids
+// of a whole root filesystem in their user namespace (06-user, rootless
+// can); without one, only their own. Run by a student, it checks theirs;
+// run by root (a teacher setting up a class server), every login user's
+// (uid 1000 to 59999 in /etc/passwd), and that no two ranges overlap:
+// students who share subordinate ids could reach each other's files.
+func (m Machine) SubIDs() Check {
+	c := Check{Name: "subuid ranges"}
+	if m.Etc == "" {
+		c.Status, c.Found = OK, "not checked"
+		return c
+	}
+	type user struct {
+		name string
+		uid  uint32
+	}
+	var users []user
+	if m.Euid != 0 {
+		name := strconv.Itoa(m.Euid)
+		if u, err := lookupUID(filepath.Join(m.Etc, "passwd"), m.Euid); err == nil {
+			name = u
+		}
+		users = []user{{name, uint32(m.Euid)}}
+	} else {
+		b, _ := os.ReadFile(filepath.Join(m.Etc, "passwd"))
+		for _, l := range strings.Split(string(b), "\n") {
+			f := strings.Split(l, ":")
+			if len(f) < 7 || strings.HasSuffix(f[6], "nologin") || strings.HasSuffix(f[6], "false") {
+				continue
+			}
+			if uid, err := strconv.Atoi(f[2]); err == nil && uid >= 1000 && uid < 60000 {
+				users = append(users, user{f[0], uint32(uid)})
+			}
+		}
+	}
+	var missing []string
+	type owned struct {
+		userns.Range
+		who string
+	}
+	var ranges []owned
+	for _, u := range users {
+		r, err1 := userns.SubIDs(filepath.Join(m.Etc, "subuid"), u.name, u.uid)
+		_, err2 := userns.SubIDs(filepath.Join(m.Etc, "subgid"), u.name, u.uid)
+		if err1 != nil || err2 != nil {
+			missing = append(missing, u.name)
+			continue
+		}
+		ranges = append(ranges, owned{r, u.name})
+	}
+	for i, a := range ranges {
+		for _, b := range ranges[i+1:] {
+			if uint64(a.Start) < uint64(b.Start)+uint64(b.Count) && uint64(b.Start) < uint64(a.Start)+uint64(a.Count) {
+				c.Status = Fail
+				c.Found = fmt.Sprintf("%s and %s share subordinate ids (%d and %d in /etc/subuid)", a.who, b.who, a.Start, b.Start)
+				c.Fix = "give each user a range of their own in /etc/subuid and /etc/subgid, see subuid(5)"
+				return c
+			}
+		}
+	}
+	switch {
+	case len(users) == 0:
+		c.Status, c.Found = OK, "no login users to check"
+	case len(missing) > 0:
+		c.Status = Warn
+		c.Found = "no range for " + strings.Join(missing, ", ") + ": they map only their own id"
+		c.Fix = "sudo usermod --add-subuids FIRST-LAST --add-subgids FIRST-LAST USER, a range of 65536 each that no other user has (useradd gives one)"
+	default:
+		c.Status, c.Found = OK, fmt.Sprintf("%d user(s), each a range of their own", len(users))
+	}
+	return c
+}
+
+// lookupUID finds uid's name in a passwd(5) file.
+func lookupUID(passwd string, uid int) (string, error) {
+	b, err := os.ReadFile(passwd)
+	if err != nil {
+		return "", err
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Split(l, ":"); len(f) > 2 && f[2] == strconv.Itoa(uid) {
+			return f[0], nil
+		}
+	}
+	return "", fmt.Errorf("uid %d not in %s", uid, passwd)
 }
 
 // Go: the modules say go 1.22.

@@ -160,7 +160,7 @@ func TestBrokenMachine(t *testing.T) {
 		found  string
 		fix    string
 	}{
-		"root":              {Warn, "uid 1000: steps 01-07 run in a user namespace (06-user); cgroups, veth and NAT need root", "sudo make test; sudo bin/NN-step ..."},
+		"root":              {Warn, "uid 1000: steps 01-07 run in a user namespace (06-user); cgroups, veth and NAT need root", "make test SUDO=1; sudo bin/NN-step ... (through sudo, what they make is named after you: pkg/owner)"},
 		"user namespaces":   {Fail, "disabled: user.max_user_namespaces=0", "sudo sysctl -w user.max_user_namespaces=15000"},
 		"cgroups":           {Fail, "v1: cpu cpuacct memory; missing pids", "enable the controller: boot with cgroup_enable=pids, or mount it (mount -t cgroup -o pids none /sys/fs/cgroup/pids)"},
 		"cgroup delegation": {Warn, "cgroup v1 only: no delegation to users", "run 08-cgroup and can with sudo, or: systemd-run --user --scope -p Delegate=yes make test"},
@@ -169,6 +169,7 @@ func TestBrokenMachine(t *testing.T) {
 		"/ propagation":     {OK, "slave (master:3): mounts arrive from the host, none go back", ""},
 		"busybox-static":    {Fail, "/bin/busybox is dynamically linked: it cannot run alone in a root filesystem", "sudo apt-get install busybox-static"},
 		"newuidmap":         {Warn, "not installed: rootless containers map only your own id", "sudo apt-get install uidmap"},
+		"subuid ranges":     {OK, "not checked", ""},
 		"go":                {Fail, "go1.21.5", "Go 1.22 or newer (https://go.dev/dl/, or your distribution's golang-1.22)"},
 	}
 	checks := m.Run()
@@ -241,4 +242,39 @@ func TestProbeNftables(t *testing.T) {
 	if err != nil && !errors.Is(err, unix.EOPNOTSUPP) && !errors.Is(err, unix.EPROTONOSUPPORT) {
 		t.Fatalf("nf_tables probe: %v", err)
 	}
+}
+
+// The ranges a class server gives its students: as root every login user's
+// is checked, and two users that share ids fail; a student sees their own.
+func TestSubIDs(t *testing.T) {
+	m := fake(t, map[string]string{})
+	etc := t.TempDir()
+	m.Etc = etc
+	write := func(name, text string) {
+		require.NoError(t, os.WriteFile(filepath.Join(etc, name), []byte(text), 0o644))
+	}
+	write("passwd", "root:x:0:0::/root:/bin/bash\nnobody:x:65534:65534::/:/usr/sbin/nologin\n"+
+		"ann:x:1000:1000::/home/ann:/bin/bash\nbob:x:1001:1001::/home/bob:/bin/bash\n")
+	write("subuid", "ann:100000:65536\n")
+	write("subgid", "ann:100000:65536\n")
+
+	c := m.SubIDs()
+	require.Equal(t, Warn, c.Status, c.Found)
+	require.Equal(t, "no range for bob: they map only their own id", c.Found)
+
+	write("subuid", "ann:100000:65536\n1001:150000:65536\n")
+	write("subgid", "ann:100000:65536\n1001:165536:65536\n")
+	c = m.SubIDs()
+	require.Equal(t, Fail, c.Status)
+	require.Equal(t, "ann and bob share subordinate ids (100000 and 150000 in /etc/subuid)", c.Found)
+
+	write("subuid", "ann:100000:65536\n1001:165536:65536\n")
+	c = m.SubIDs()
+	require.Equal(t, OK, c.Status, c.Found)
+
+	m.Euid = 1001 // bob
+	write("subuid", "ann:100000:65536\n")
+	c = m.SubIDs()
+	require.Equal(t, Warn, c.Status)
+	require.Equal(t, "no range for bob: they map only their own id", c.Found)
 }

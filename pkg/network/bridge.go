@@ -13,6 +13,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
+	"tincan.dev/pkg/owner"
 	"tincan.dev/pkg/trace"
 )
 
@@ -69,15 +70,35 @@ type Bridge struct {
 	Table    string     // the nftables table, tincan
 }
 
+// OwnBridge is the default bridge of the user can runs for (pkg/owner):
+// DefaultBridge for root, tincan<uid> for a user who runs can through sudo.
+func OwnBridge() string { return owner.Link(DefaultBridge, "tincan") }
+
+// ownTable and OwnStateDir are the same for the nftables table and the
+// allocations: tincan-<uid>, /run/tincan-<uid>/ipam.
+func ownTable() string {
+	if uid := owner.UID(); uid != 0 {
+		return fmt.Sprintf("%s-%d", DefaultTable, uid)
+	}
+	return DefaultTable
+}
+
+func OwnStateDir() string {
+	if uid := owner.UID(); uid != 0 {
+		return fmt.Sprintf("/run/tincan-%d/ipam", uid)
+	}
+	return DefaultStateDir
+}
+
 func (b Bridge) withDefaults() (Bridge, error) {
 	if b.Name == "" {
-		b.Name = DefaultBridge
+		b.Name = OwnBridge()
 	}
 	if b.StateDir == "" {
-		b.StateDir = DefaultStateDir
+		b.StateDir = OwnStateDir()
 	}
 	if b.Table == "" {
-		b.Table = DefaultTable
+		b.Table = ownTable()
 	}
 	if b.Subnet == nil {
 		subnet, err := b.chooseSubnet()

@@ -47,7 +47,7 @@ func (v Veth) add(inside func(h *netlink.Handle) error) (err error) {
 	trace.Call("RTM_NEWLINK {kind: veth, name: %q, peer: %q, IFLA_NET_NS_PID: %d}", v.Host, v.Peer, v.PeerPid)
 	if err := netlink.LinkAdd(link); err != nil {
 		if errors.Is(err, unix.EEXIST) {
-			return fmt.Errorf("create veth %s: %w: a link of that name exists; remove it with ip link del %s", v.Host, err, v.Host)
+			return fmt.Errorf("create veth %s: %w: a link of that name exists, another container's (can ps lists yours; can cleanup removes what yours left)", v.Host, err)
 		}
 		return fmt.Errorf("create veth %s <-> %s in the netns of pid %d: %w", v.Host, v.Peer, v.PeerPid, err)
 	}

@@ -297,7 +297,11 @@ func Explicit(ms Maps) Mapping {
 // goroutine that will call execve, right before.
 func BecomeRoot() error {
 	// Go applies setresuid and setresgid to all threads (they are POSIX
-	// per-process); setgroups too.
+	// per-process), but x/sys/unix's Setgroups is the raw system call, for
+	// the calling thread alone: lock first, so that the thread that drops
+	// the groups is the one that calls execve (without the lock, CMD could
+	// keep the caller's groups, seen inside as 65534).
+	lockThread()
 	trace.Call("setresgid(0, 0, 0)")
 	if err := unix.Setresgid(0, 0, 0); err != nil {
 		return fmt.Errorf("setresgid(0, 0, 0): %w", err)
@@ -310,7 +314,6 @@ func BecomeRoot() error {
 	if err := unix.Setresuid(0, 0, 0); err != nil {
 		return fmt.Errorf("setresuid(0, 0, 0): %w", err)
 	}
-	lockThread()
 	trace.Call("prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)")
 	if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); err != nil {
 		return fmt.Errorf("prctl(PR_CAP_AMBIENT_CLEAR_ALL): %w", err)

@@ -35,7 +35,7 @@ func LinkAdd(link netlink.Link) error {
 	}
 	if err := netlink.LinkAdd(link); err != nil {
 		if errors.Is(err, unix.EEXIST) {
-			return fmt.Errorf("create %s %s: %w: a link of that name exists; remove it with ip link del %[2]s", link.Type(), name, err)
+			return fmt.Errorf("create %s %s: %w: a link of that name exists, made by another run of yours (or one that was killed): stop that run, or ip link del %[2]s if none is left (names are per user, see pkg/owner)", link.Type(), name, err)
 		}
 		return fmt.Errorf("create %s %s: %w", link.Type(), name, err)
 	}

@@ -198,3 +198,40 @@ func ociDemoBundle(t *testing.T) (bundle, root string) {
 	t.Cleanup(func() { exec.Command(canBin(), "--root", root, "delete", "--force", "demo").Run() })
 	return bundle, root
 }
+
+// can spec --rootless gives a config that an ordinary user runs: a user
+// namespace with their uid as root, the cgroup views bound, not mounted.
+func TestOCIRootless(t *testing.T) {
+	root := rootWithProbe(t) // a copy of the busybox root, 0755 up to it
+	bundle := filepath.Dir(root)
+	state := filepath.Join(bundle, "state")
+	spec := exec.Command(canBin(), "spec", "--rootless", "--bundle", bundle)
+	testenv.AsNobody(t, spec)
+	if testenv.Root() {
+		// The bundle is root's: nobody needs to write config.json and its state.
+		require.NoError(t, os.Chown(bundle, testenv.Nobody, testenv.Nobody))
+	}
+	r := testenv.Run(t, spec)
+	require.Equal(t, 0, r.Code, r.Stderr)
+	path := filepath.Join(bundle, "config.json")
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	var c specs.Spec
+	require.NoError(t, json.Unmarshal(b, &c))
+	c.Root.Path = "root"
+	c.Process.Terminal = false
+	c.Process.Args = []string{"sh", "-c", "id -u; cat /proc/self/uid_map; ls /sys/fs/cgroup | head -1"}
+	b, err = json.Marshal(c)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(path, b, 0o644))
+
+	run := exec.Command(canBin(), "--root", state, "run", "--bundle", bundle, "tincan-test-rootless")
+	r = testenv.RunAsNobody(t, run)
+	require.Equal(t, 0, r.Code, r.Stderr)
+	lines := strings.Split(strings.TrimSpace(r.Stdout), "\n")
+	require.Len(t, lines, 3, r.Stdout)
+	require.Equal(t, "0", lines[0])
+	fields := strings.Fields(lines[1])
+	require.Equal(t, []string{"0", strconv.Itoa(int(testenv.Unpriv().UID)), "1"}, fields, "uid 0 inside is the user outside")
+	require.NotEmpty(t, lines[2], "no cgroup view")
+}

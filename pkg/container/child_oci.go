@@ -455,7 +455,7 @@ func ociMountOn(spec *specs.Spec, path, root string, m specs.Mount, flags uintpt
 	case bind:
 		return mount.Mount(m.Source, path, "", unix.MS_BIND|(flags&unix.MS_REC), "")
 	case m.Type == "cgroup" || m.Type == "cgroup2":
-		if err := cgroupMount(root, m.Destination, path, flags, hasNamespace(spec, specs.CgroupNamespace)); err != nil {
+		if err := cgroupMount(root, m.Destination, path, flags, hasNamespace(spec, specs.CgroupNamespace), userns); err != nil {
 			return fmt.Errorf("mount cgroup on %s: %w", m.Destination, err)
 		}
 		return nil
@@ -499,7 +499,7 @@ func remountBind(path string, flags uintptr) error {
 // hierarchy, whose root the kernel makes the container's cgroup
 // (cgroup_namespaces(7)); without, a bind of the container's own
 // directory, so that it still sees its limits and not the host's tree.
-func cgroupMount(root, dest, path string, flags uintptr, cgroupns bool) error {
+func cgroupMount(root, dest, path string, flags uintptr, cgroupns, userns bool) error {
 	hier, err := cgroupHierarchies()
 	if err != nil {
 		return err
@@ -508,7 +508,9 @@ func cgroupMount(root, dest, path string, flags uintptr, cgroupns bool) error {
 	// one mounts h on target; again names the target afresh, for the
 	// remount of a bind (a handle would name the directory under it).
 	one := func(h hierarchy, target string, again func() (string, func(), error)) error {
-		if !cgroupns {
+		// In a user namespace the kernel refuses a new v1 mount, and a
+		// cgroup2 one whose options differ from the host's (EBUSY).
+		if !cgroupns || userns {
 			if err := mount.Mount(filepath.Join(h.mountPoint, h.own), target, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 				return err
 			}

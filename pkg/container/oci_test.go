@@ -31,7 +31,9 @@ func TestFromOCIRefuses(t *testing.T) {
 		{func(c *specs.Spec) {
 			c.Linux.Namespaces = append(c.Linux.Namespaces[:1], specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: "/proc/self/ns/ipc"})
 		}, "that is a namespace of another type"},
-		{func(c *specs.Spec) { c.Mounts = append(c.Mounts, specs.Mount{Destination: "/a/../../etc", Type: "tmpfs"}) }, `".." is refused`},
+		{func(c *specs.Spec) {
+			c.Mounts = append(c.Mounts, specs.Mount{Destination: "/a/../../etc", Type: "tmpfs"})
+		}, `".." is refused`},
 		{func(c *specs.Spec) { c.Process.Capabilities.Bounding = []string{"CAP_NET_ADMN"} }, "CAP_NET_ADMN"},
 		{func(c *specs.Spec) {
 			c.Linux.Seccomp = &specs.LinuxSeccomp{DefaultAction: specs.ActNotify}

@@ -23,15 +23,11 @@ import (
 // uid 100000 on the host, and may not read can's state directory.
 const configEnv = "_TINCAN_CONFIG"
 
-// writeConfig keeps the Spec in dir/config.json, for people and for
-// can cleanup, and returns it as JSON for the child's environment.
-func writeConfig(dir string, spec Spec) ([]byte, error) {
-	b, err := json.Marshal(spec)
-	if err != nil {
-		return nil, err
-	}
+// writeConfig keeps the Spec, as JSON, in dir/config.json, for people and
+// for can cleanup.
+func writeConfig(dir string, config []byte) error {
 	// 0600: the -e values may be secrets.
-	return b, os.WriteFile(filepath.Join(dir, "config.json"), b, 0o600)
+	return os.WriteFile(filepath.Join(dir, "config.json"), config, 0o600)
 }
 
 // readConfig reads the Spec, and stateDir, the container's state directory

@@ -484,17 +484,20 @@ func (c *Container) Start() error {
 	default:
 		return fmt.Errorf("container %s is %s, not created: only a created container can be started", c.st.ID, s)
 	}
+	// The pidfd first: opening the fifo lets the init go, and a CMD as
+	// short as echo may have run, ended and been reaped before a pidfd
+	// taken after it could name the init.
+	pidfd, err := unix.PidfdOpen(c.st.Pid, 0)
+	if err != nil {
+		return fmt.Errorf("container %s: its init is gone: %w", c.st.ID, err)
+	}
+	defer unix.Close(pidfd)
 	fifo := filepath.Join(c.st.dir, "exec.fifo")
 	fd, err := unix.Open(fifo, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("open %s: %w", fifo, err)
 	}
 	defer unix.Close(fd)
-	pidfd, err := unix.PidfdOpen(c.st.Pid, 0)
-	if err != nil {
-		return fmt.Errorf("container %s: its init is gone: %w", c.st.ID, err)
-	}
-	defer unix.Close(pidfd)
 	// Wait for the byte, or for the init to die first (its pidfd becomes
 	// readable): never block for good on a container that is gone.
 	for {

@@ -10,6 +10,13 @@
 // Without flags CMD runs in new PID, mount, UTS, IPC, cgroup and network
 // namespaces, on the host's filesystem with /proc mounted again (soulwing/can's
 // default), hardened like a Docker container.
+
+// can's parent waits, as long as its container runs, and does next to
+// nothing: the runtime's goroutine that reads the cgroup's CPU limit again
+// every second, to resize GOMAXPROCS, is a start-up cost and a wake-up for
+// nothing.
+//
+//go:debug updatemaxprocs=0
 package main
 
 import (

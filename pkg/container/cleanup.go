@@ -7,7 +7,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"time"
 
@@ -30,7 +29,7 @@ func Cleanup(all bool) error {
 	}
 	var errs []error
 	if root != "" {
-		errs = append(errs, sweepStates(root))
+		errs = append(errs, sweepStates(root, ""))
 	}
 	if os.Geteuid() == 0 { // rootless cans make no bridge and no cgroup
 		owned := func(id string) bool { return root != "" && ownedBy(root, id) }
@@ -42,20 +41,22 @@ func Cleanup(all bool) error {
 	return errors.Join(errs...)
 }
 
-// sweepDead is what every can does before it starts: it undoes the
-// containers whose can died, found by their state directories. Reading one
-// small file per container, it is cheap; the sweep by owner (listing
-// cgroups and rules) is left to can cleanup.
-func sweepDead() error {
+// sweepDead is what every can does as it starts, while its child starts
+// the Go runtime again: it undoes the containers whose can died, found by
+// their state directories, but self's. Reading one small file per
+// container, it is cheap; the sweep by owner (listing cgroups and rules)
+// is left to can cleanup.
+func sweepDead(self string) error {
 	root, err := stateRoot("", false)
 	if err != nil || root == "" {
 		return err
 	}
-	return sweepStates(root)
+	return sweepStates(root, self)
 }
 
-// sweepStates undoes every container in root whose can is dead.
-func sweepStates(root string) error {
+// sweepStates undoes every container in root whose can is dead, but self's
+// ("" for none).
+func sweepStates(root, self string) error {
 	ents, err := os.ReadDir(root)
 	if err != nil {
 		return err
@@ -63,7 +64,7 @@ func sweepStates(root string) error {
 	var errs []error
 	for _, e := range ents {
 		name, dir := e.Name(), filepath.Join(root, e.Name())
-		if dir == network.OwnStateDir() || !e.IsDir() {
+		if dir == network.OwnStateDir() || !e.IsDir() || name == self {
 			continue // the bridge's address allocator lives here too
 		}
 		if strings.HasPrefix(name, ".new-") {
@@ -153,8 +154,20 @@ func sweepNetwork(owned func(id string) bool) error {
 	return errors.Join(errs...)
 }
 
-// canID matches the IDs can makes (NewID): only such cgroups are swept.
-var canID = regexp.MustCompile(`^[0-9a-f]{12}$`)
+// isCanID reports whether id has the form of the IDs can makes (NewID): only
+// such cgroups are swept. (Not a regexp: compiling one at package init costs
+// every container's start, twice.)
+func isCanID(id string) bool {
+	if len(id) != 12 {
+		return false
+	}
+	for _, c := range id {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
 
 // orphanAge is how old an empty cgroup with no owner must be before
 // sweepCgroups removes it: a can in another mount namespace (another state
@@ -175,7 +188,7 @@ func sweepCgroups(owned func(id string) bool) error {
 	for _, c := range found {
 		// Only our own: tincan/<id> for root, tincan/<uid>-<id> for a user.
 		id, ours := strings.CutPrefix(c.ID, owner.Prefix())
-		if !ours || !canID.MatchString(id) || c.Busy || time.Since(c.Made) < orphanAge || owned(id) {
+		if !ours || !isCanID(id) || c.Busy || time.Since(c.Made) < orphanAge || owned(id) {
 			continue
 		}
 		errs = append(errs, destroyCgroup(id))

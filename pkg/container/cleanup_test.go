@@ -10,7 +10,7 @@ import (
 
 func TestMain(m *testing.M) { testenv.Main(m) }
 
-// The sweep every can makes before it starts, with 20 containers running,
+// The sweep every can makes as it starts, with 20 containers running,
 // against the whole of can cleanup.
 func BenchmarkSweep(b *testing.B) {
 	testenv.NeedRoot(b)
@@ -23,7 +23,7 @@ func BenchmarkSweep(b *testing.B) {
 	}
 	b.Run("start", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
-			if err := sweepDead(); err != nil {
+			if err := sweepDead(""); err != nil {
 				b.Fatal(err)
 			}
 		}

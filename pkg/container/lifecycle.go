@@ -484,8 +484,9 @@ func (c *Container) Start() error {
 	default:
 		return fmt.Errorf("container %s is %s, not created: only a created container can be started", c.st.ID, s)
 	}
-	// The pidfd first: once the fifo is open, the init may run its program,
-	// end, and be reaped by the engine before we look.
+	// The pidfd first: opening the fifo lets the init go, and a CMD as
+	// short as echo may have run, ended and been reaped before a pidfd
+	// taken after it could name the init.
 	pidfd, err := unix.PidfdOpen(c.st.Pid, 0)
 	if err != nil {
 		return fmt.Errorf("container %s: its init is gone: %w", c.st.ID, err)

@@ -1,6 +1,7 @@
 package container
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -37,10 +38,6 @@ func Run(spec Spec) (code int, err error) {
 	defer signal.Stop(sigs)
 	if err := spec.check(); err != nil {
 		return 0, err
-	}
-	// Whatever earlier cans killed by SIGKILL left behind goes first.
-	if err := sweepDead(); err != nil {
-		fmt.Fprintf(os.Stderr, "can: cleanup of earlier containers: %v\n", err)
 	}
 
 	// The state directory comes first, with all that cleanup needs to know
@@ -88,7 +85,7 @@ func Run(spec Spec) (code int, err error) {
 			}
 		}
 	}
-	config, err := writeConfig(st.dir, spec)
+	config, err := json.Marshal(spec)
 	if err != nil {
 		return 0, err
 	}
@@ -126,6 +123,17 @@ func Run(spec Spec) (code int, err error) {
 	if err := cmd.Start(); err != nil {
 		return 0, err
 	}
+	// From here to Continue the child is starting its Go runtime again, a
+	// few milliseconds in which it needs nothing from us: what does not
+	// have to come before the clone is done now, in that shadow, rather
+	// than on the start's path.
+	//
+	// config.json is for people and for can cleanup: the child has the
+	// Spec in its environment already.
+	if err := writeConfig(st.dir, config); err != nil {
+		cmd.Abort()
+		return 0, err
+	}
 	// The PID is for people reading state.json: cleanup needs only what
 	// newState wrote, and save replaces that file by rename(2), so a failed
 	// save (a full /run) leaves it whole. The container may run on.
@@ -136,6 +144,11 @@ func Run(spec Spec) (code int, err error) {
 			cmd.Abort()
 			return 0, err
 		}
+	}
+	// Whatever earlier cans killed by SIGKILL left behind: before the
+	// network, so that an address a dead container held is free again.
+	if err := sweepDead(spec.ID); err != nil {
+		fmt.Fprintf(os.Stderr, "can: cleanup of earlier containers: %v\n", err)
 	}
 	att, err := attachNetwork(spec, cmd.Pid, st.dir)
 	if err != nil {
@@ -274,8 +287,7 @@ func checkRootfs(root, cmd string) error {
 	case !fi.IsDir():
 		return fmt.Errorf("--chroot %s: not a directory", root)
 	}
-	ents, _ := os.ReadDir(root)
-	if len(ents) == 0 {
+	if !hasEntries(root) {
 		return fmt.Errorf("--chroot %s: the directory is empty: build a root filesystem there with make rootfs", root)
 	}
 	if cmd == "/bin/sh" {
@@ -284,6 +296,18 @@ func checkRootfs(root, cmd string) error {
 		}
 	}
 	return nil
+}
+
+// hasEntries reports whether dir lists anything: one name is enough, where
+// os.ReadDir would read and sort them all.
+func hasEntries(dir string) bool {
+	f, err := os.Open(dir)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	names, _ := f.Readdirnames(1)
+	return len(names) > 0
 }
 
 func netnsPath(name string) string { return filepath.Join("/run/netns", name) }

@@ -146,9 +146,29 @@ func Delete(name string) error {
 }
 
 // LoopbackUp sets lo up in the caller's network namespace: a new namespace
-// has one, down, so even 127.0.0.1 is unreachable until this is done.
+// has one, down, so even 127.0.0.1 is unreachable until this is done. One
+// ioctl(2) on any socket of the namespace, as ifconfig does, rather than
+// two netlink round trips (find the link, then set it up): every container
+// with a network namespace of its own pays for it at start.
 func LoopbackUp() error {
-	return configure(&netlink.Handle{}, "lo", nil)
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("set lo up: socket: %w", err)
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq("lo")
+	if err != nil {
+		return err
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("set lo up: ioctl(SIOCGIFFLAGS): %w", err)
+	}
+	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
+	trace.Call("ioctl(socket(AF_INET), SIOCSIFFLAGS, {\"lo\", IFF_UP})")
+	if err := unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("set lo up: ioctl(SIOCSIFFLAGS): %w", err)
+	}
+	return nil
 }
 
 // MustCIDR parses an address with its prefix, such as 10.201.0.2/24, keeping

@@ -45,6 +45,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -173,7 +174,6 @@ type Cmd struct {
 	Pid int
 
 	args  []string
-	cmd   *exec.Cmd
 	sync  *os.File // parent's end of the sync socket
 	errR  *os.File // parent's end of the error pipe
 	pidfd int      // the child, for signals; -1 where pidfd_open is missing
@@ -229,30 +229,35 @@ func (c *Cmd) Start() error {
 		childSync.Close()
 		return err
 	}
-	cmd := exec.Command("/proc/self/exe", c.args[1:]...)
-	cmd.Args[0] = c.args[0]
+	path, argv := "/proc/self/exe", c.args
 	if len(c.Wrap) > 0 {
-		cmd = exec.Command(c.Wrap[0], append(c.Wrap[1:], c.args[1:]...)...)
+		argv = append(append([]string{}, c.Wrap...), c.args[1:]...)
+		if path, err = exec.LookPath(c.Wrap[0]); err != nil {
+			sync.Close()
+			childSync.Close()
+			errR.Close()
+			errW.Close()
+			return err
+		}
 	}
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-	cmd.ExtraFiles = append([]*os.File{childSync, errW}, c.ExtraFiles...) // fd 3, 4, then 5... in the child
+	// fds 0, 1 and 2 are ours, then 3 and 4, then ExtraFiles as 5, 6...
+	files := []uintptr{0, 1, 2, childSync.Fd(), errW.Fd()}
+	for _, f := range c.ExtraFiles {
+		files = append(files, f.Fd())
+	}
 	env := c.Env
 	if env == nil {
 		env = os.Environ()
 	}
-	cmd.Env = append(without(without(env, childEnv), filesEnv), childEnv+"="+Inode(int(childSync.Fd())))
+	env = append(without(without(env, childEnv), filesEnv), childEnv+"="+Inode(int(childSync.Fd())))
 	if len(c.ExtraFiles) > 0 {
-		cmd.Env = append(cmd.Env, filesEnv+"="+strconv.Itoa(len(c.ExtraFiles)))
+		env = append(env, filesEnv+"="+strconv.Itoa(len(c.ExtraFiles)))
 	}
-	cmd.SysProcAttr = c.SysProcAttr
-	err = cmd.Start()
-	childSync.Close() // the child holds its own copies now
+	pid, pidfd, err := forkExec(path, argv, env, files, c.SysProcAttr)
+	runtime.KeepAlive(c.ExtraFiles) // their fds were in use until here
+	childSync.Close()               // the child holds its own copies now
 	errW.Close()
 	flags := trace.Flags(c.SysProcAttr.Cloneflags, cloneNames)
-	var pathErr *os.PathError // "fork/exec /proc/self/exe: ...": the errno says it all
-	if errors.As(err, &pathErr) {
-		err = pathErr.Err
-	}
 	if err != nil {
 		sync.Close()
 		errR.Close()
@@ -266,19 +271,38 @@ func (c *Cmd) Start() error {
 	} else {
 		flags = ""
 	}
-	trace.Call("clone(%sSIGCHLD) = %d", flags, cmd.Process.Pid)
+	trace.Call("clone(%sSIGCHLD) = %d", flags, pid)
 	if c.SysProcAttr.Setsid {
 		trace.Call("setsid() (in the child, before execve)")
 	}
-	userns.TraceClone(cmd.Process.Pid, c.SysProcAttr)
-	c.cmd, c.sync, c.errR, c.Pid = cmd, sync, errR, cmd.Process.Pid
-	// Race-free: the child is not reaped before Wait, so its PID cannot
-	// have been reused yet.
-	if fd, err := unix.PidfdOpen(c.Pid, 0); err == nil {
-		c.pidfd = fd
-		unix.CloseOnExec(fd)
-	}
+	userns.TraceClone(pid, c.SysProcAttr)
+	c.sync, c.errR, c.Pid, c.pidfd = sync, errR, pid, pidfd
 	return nil
+}
+
+// forkExec clones and executes the child, and returns its PID and a pidfd
+// for it, or -1 where the kernel has none (before Linux 5.2).
+//
+// syscall.ForkExec rather than os/exec: the child gets its pidfd from
+// clone itself (CLONE_PIDFD), where os.StartProcess first forks a
+// throwaway process, once per program, to find out whether pidfds work,
+// and every container's start would pay for that fork.
+func forkExec(path string, argv, env []string, files []uintptr, sys *syscall.SysProcAttr) (pid, pidfd int, err error) {
+	attr := *sys // a copy: PidFD is ours to set
+	pidfd = -1
+	attr.PidFD = &pidfd
+	pid, err = syscall.ForkExec(path, argv, &syscall.ProcAttr{Env: env, Files: files, Sys: &attr})
+	if err == unix.EINVAL || err == unix.ENOSYS { // no CLONE_PIDFD: none, then
+		attr.PidFD, pidfd = nil, -1
+		pid, err = syscall.ForkExec(path, argv, &syscall.ProcAttr{Env: env, Files: files, Sys: &attr})
+	}
+	if err != nil {
+		return 0, -1, err
+	}
+	if pidfd == 0 { // a kernel that ignored the flag
+		pidfd = -1
+	}
+	return pid, pidfd, nil
 }
 
 // Continue lets the child go on with its setup and waits until it has either
@@ -329,7 +353,7 @@ func (c *Cmd) Abort() {
 	c.sync.Close()
 	c.errR.Close()
 	c.Signal(unix.SIGKILL)
-	c.cmd.Wait()
+	c.wait()
 	c.release()
 }
 
@@ -343,7 +367,7 @@ func (c *Cmd) Signal(sig os.Signal) error {
 	}
 	if c.pidfd < 0 {
 		trace.Call("kill(%d, %s)", c.Pid, unix.SignalName(s))
-		return c.cmd.Process.Signal(s)
+		return unix.Kill(c.Pid, s)
 	}
 	trace.Call("pidfd_send_signal(pidfd(%d), %s, NULL, 0)", c.Pid, unix.SignalName(s))
 	return unix.PidfdSendSignal(c.pidfd, s, nil, 0)
@@ -388,20 +412,36 @@ func (c *Cmd) Wait() (int, error) {
 			}
 		}
 	}()
-	err := c.cmd.Wait()
+	ws, err := c.wait()
 	close(done)
 	<-forwarded // no signal in flight when the pidfd is closed
 	c.release()
-	var exitErr *exec.ExitError
-	if err != nil && !errors.As(err, &exitErr) {
+	if err != nil {
 		return 0, err
 	}
-	return ExitCode(c.cmd.ProcessState), nil
+	return exitCode(ws), nil
+}
+
+// wait reaps the child. Its PID names it until then: only wait4 frees it.
+func (c *Cmd) wait() (unix.WaitStatus, error) {
+	var ws unix.WaitStatus
+	for {
+		_, err := unix.Wait4(c.Pid, &ws, 0, nil)
+		if err != unix.EINTR {
+			if err != nil {
+				return ws, fmt.Errorf("wait4(%d): %w", c.Pid, err)
+			}
+			return ws, nil
+		}
+	}
 }
 
 // ExitCode turns a process state into a shell exit code (128+N for signal N).
 func ExitCode(ps *os.ProcessState) int {
-	ws := ps.Sys().(syscall.WaitStatus)
+	return exitCode(unix.WaitStatus(ps.Sys().(syscall.WaitStatus)))
+}
+
+func exitCode(ws unix.WaitStatus) int {
 	if ws.Signaled() {
 		return 128 + int(ws.Signal())
 	}

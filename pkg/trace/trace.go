@@ -11,34 +11,75 @@
 // never by a separate description, so the trace cannot drift from what runs.
 // Tracing is on when TINCAN_TRACE=1 is in the environment; the -v flag of every
 // step sets it, and the variable is inherited by the re-executed child.
+//
+// TINCAN_TRACE=time also stamps each call with the milliseconds since the
+// first process of the tree started tracing, on one clock for the parent and
+// its re-executed child (CLOCK_MONOTONIC, the same in every process), so
+// the gaps show where start-up time goes: a gap before a child's first line
+// is the Go runtime starting again.
 package trace
 
 import (
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // Env is the environment variable that switches tracing on.
 const Env = "TINCAN_TRACE"
 
+// t0Env carries the tree's time origin (CLOCK_MONOTONIC, in ns) to children.
+const t0Env = "TINCAN_TRACE_T0"
+
 // on is read once: a container's child clears its environment for CMD, and
 // must still trace the execve that follows.
-var on = os.Getenv(Env) == "1"
+var (
+	on    = os.Getenv(Env) == "1" || os.Getenv(Env) == "time"
+	stamp = os.Getenv(Env) == "time"
+	t0    = origin()
+)
+
+// origin is the time origin inherited from the parent, or now.
+func origin() int64 {
+	if !stamp {
+		return 0
+	}
+	if t, err := strconv.ParseInt(os.Getenv(t0Env), 10, 64); err == nil {
+		return t
+	}
+	t := now()
+	os.Setenv(t0Env, strconv.FormatInt(t, 10))
+	return t
+}
+
+func now() int64 {
+	var ts unix.Timespec
+	unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+	return ts.Nano()
+}
 
 // On reports whether tracing is switched on.
 func On() bool { return on }
 
 // Enable switches tracing on for this process and the children it starts.
 func Enable() {
-	on = true
-	os.Setenv(Env, "1")
+	if !on {
+		on = true
+		os.Setenv(Env, "1")
+	}
 }
 
-// Call prints one kernel call, formatted like fmt.Printf, prefixed by "+ ".
+// Call prints one kernel call, formatted like fmt.Printf, prefixed by "+ "
+// (and, with TINCAN_TRACE=time, the time since the origin and the PID).
 func Call(format string, args ...any) {
 	if !On() {
 		return
+	}
+	if stamp {
+		format = fmt.Sprintf("%7.3fms [%d] ", float64(now()-t0)/1e6, os.Getpid()) + format
 	}
 	fmt.Fprintf(os.Stderr, "+ "+format+"\n", args...)
 }

@@ -1,17 +1,22 @@
 // Command bench times how long runtimes take to start a container that runs
 // /bin/true, side by side in one run on one busybox root filesystem: can
-// (hardened, as it runs by default), can --net bridge, runc and crun on an OCI
-// bundle generated here, bwrap --unshare-all, unshare -pfmiun and plain
-// /bin/true. It prints each one's median and its ratio to crun's, and can's
-// peak RSS. A runtime that is not installed is skipped, with the package
-// that provides it.
+// (hardened, as it runs by default; with limits; on a bridge; and through
+// its OCI command line), runc and crun on an OCI bundle generated here,
+// bwrap --unshare-all, unshare -pfmiun (the floor: namespaces, no root
+// filesystem work) and plain /bin/true. It prints one table, each median as
+// a ratio to crun's and to bwrap's from the same run, then a throughput
+// table (N starts at once, as xargs -P N does) and can's peak RSS. A
+// runtime that is not installed is skipped, with the package that provides
+// it.
 //
-//	go run ./pkg/cmd/bench -can bin/can -rootfs rootfs [-n 50]
+//	go run ./pkg/cmd/bench -can bin/can -rootfs rootfs [-n 50] [-starts 64]
 //
-// Speed is measured here, never asserted in a test: the numbers depend on the
-// machine. Everything it makes is named tincan-bench and removed, cgroups
-// included (runc and crun get an absolute cgroupsPath under /tincan-bench, so
-// they never nest under the caller's own cgroup).
+// The runs are interleaved, one of each runtime in turn, so that a burst of
+// load on the machine falls on all of them alike. Speed is measured here,
+// never asserted in a test: the numbers depend on the machine. Everything it
+// makes is named tincan-bench and removed, cgroups included (runc and crun
+// get an absolute cgroupsPath under /tincan-bench, so they never nest under
+// the caller's own cgroup).
 package main
 
 import (
@@ -23,14 +28,30 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
+
+// A row is one way to start a container: argv for run i, or several
+// commands in a row (an OCI lifecycle).
+type row struct {
+	name  string
+	pkg   string                 // what to install when the program is missing
+	steps func(i int) [][]string // the commands of run i, run one after the other
+	rss   bool                   // count its peak RSS as can's
+
+	times  []time.Duration
+	failed error
+	phase  int
+}
 
 func main() {
 	can := flag.String("can", "bin/can", "the can binary")
 	root := flag.String("rootfs", "rootfs", "a busybox root filesystem (make rootfs)")
 	n := flag.Int("n", 50, "runs per runtime")
+	starts := flag.Int("starts", 64, "starts per throughput measurement")
 	flag.Parse()
 	if os.Geteuid() != 0 {
 		fail("needs root, as the runtimes do: run sudo make bench")
@@ -40,114 +61,247 @@ func main() {
 	check(err)
 	canPath, err := filepath.Abs(*can)
 	check(err)
-	bundle, err := os.MkdirTemp("", "tincan-bench-")
+	dir, err := os.MkdirTemp("", "tincan-bench-")
 	check(err)
-	defer os.RemoveAll(bundle)
-	if err := writeBundle(bundle, rootfs); err != nil {
-		os.RemoveAll(bundle) // fail exits: the defer above would not run
-		fail(err.Error())
-	}
+	defer os.RemoveAll(dir)
+	removeBenchCgroups() // a bench killed half way left them
 	defer removeBenchCgroups()
+	bundles := map[string]string{}
+	for _, rt := range []string{"run", "can", "runc", "crun"} {
+		b := filepath.Join(dir, "bundle-"+rt)
+		if err := writeBundle(b, rootfs, "/tincan-bench/"+rt); err != nil {
+			os.RemoveAll(dir) // fail exits: the defer above would not run
+			fail(err.Error())
+		}
+		bundles[rt] = b
+	}
+	one := func(argv ...string) func(int) [][]string {
+		return func(int) [][]string { return [][]string{argv} }
+	}
+	canRun := func(flags ...string) func(int) [][]string {
+		return one(append(append([]string{canPath}, flags...), "--chroot", rootfs, "/bin/true")...)
+	}
+	// An OCI engine's calls for one container: create (the runtime exits,
+	// the container waits for start), start, delete once /bin/true is done.
+	lifecycle := func(bin, rt string) func(int) [][]string {
+		return func(i int) [][]string {
+			state, id := filepath.Join(dir, "state-"+rt), fmt.Sprintf("tincan-bench-%s-%d", rt, i)
+			return [][]string{
+				{bin, "--root", state, "create", "--bundle", bundles[rt], id},
+				{bin, "--root", state, "start", id},
+				{bin, "--root", state, "delete", "--force", id},
+			}
+		}
+	}
+	ociRun := func(rt string) func(int) [][]string {
+		return func(i int) [][]string {
+			return [][]string{{rt, "--root", filepath.Join(dir, "state-"+rt), "run", "-b", bundles["run"], fmt.Sprintf("tincan-bench-%s-%d", rt, i)}}
+		}
+	}
+	bwrap := one("bwrap", "--unshare-all", "--bind", rootfs, "/", "--proc", "/proc", "--dev", "/dev", "/bin/true")
+	floor := one("unshare", "-pfmiun", "--mount-proc", "chroot", rootfs, "/bin/true")
 
-	type runtime struct {
-		name string
-		pkg  string
-		argv func(i int) []string
-		env  []string
+	// Phase 1 runs in the host's own view (cgroup2 mounted beside v1, as
+	// can finds it here); phase 2 in one without cgroup2, which crun 1.8
+	// needs on a hybrid host. bwrap runs in both, for the ratios.
+	phase1 := []*row{
+		{name: "can", steps: canRun(), rss: true},
+		{name: "can --memory --cpus --pids", steps: canRun("--memory", "64M", "--cpus", "0.5", "--pids", "100")},
+		{name: "can --net bridge", steps: canRun("--net", "bridge")},
+		{name: "can create+start+delete", steps: lifecycle(canPath, "can")},
+		{name: "bwrap --unshare-all", pkg: "bubblewrap", steps: bwrap},
+		{name: "unshare -pfmiun (floor)", pkg: "util-linux", steps: floor},
+		{name: "/bin/true", steps: one("/bin/true")},
 	}
-	runtimes := []runtime{
-		{"can", "", func(int) []string { return []string{canPath, "--chroot", rootfs, "/bin/true"} }, nil},
-		// The v1 view: where no cgroup2 is mounted, the device allowlist
-		// needs the v1 devices (and freezer) hierarchies, and so a migration
-		// of the child into each, where cgroup2 clones it straight into one.
-		{"can (cgroup v1 only)", "", func(int) []string { return []string{canPath, "--chroot", rootfs, "/bin/true"} }, nil},
-		{"can --net bridge", "", func(int) []string {
-			return []string{canPath, "--net", "bridge", "--chroot", rootfs, "/bin/true"}
-		}, nil},
-		{"runc", "runc", func(i int) []string {
-			return []string{"runc", "--root", filepath.Join(bundle, "state-runc"), "run", "-b", bundle, fmt.Sprintf("tincan-bench-runc-%d", i)}
-		}, nil},
-		{"crun", "crun", func(i int) []string {
-			return []string{"crun", "--root", filepath.Join(bundle, "state-crun"), "run", "-b", bundle, fmt.Sprintf("tincan-bench-crun-%d", i)}
-		}, nil},
-		{"bwrap --unshare-all", "bubblewrap", func(int) []string {
-			return []string{"bwrap", "--unshare-all", "--bind", rootfs, "/", "--proc", "/proc", "--dev", "/dev", "/bin/true"}
-		}, nil},
-		{"unshare -pfmiun", "util-linux", func(int) []string {
-			return []string{"unshare", "-pfmiun", "--mount-proc", "chroot", rootfs, "/bin/true"}
-		}, nil},
-		{"/bin/true", "", func(int) []string { return []string{"/bin/true"} }, nil},
+	phase2 := []*row{
+		{name: "can (cgroup v1 only)", steps: canRun()},
+		{name: "crun", pkg: "crun", steps: ociRun("crun")},
+		{name: "crun create+start+delete", pkg: "crun", steps: lifecycle("crun", "crun")},
+		{name: "runc", pkg: "runc", steps: ociRun("runc")},
+		{name: "runc create+start+delete", pkg: "runc", steps: lifecycle("runc", "runc")},
+		{name: "bwrap --unshare-all", pkg: "bubblewrap", steps: bwrap},
 	}
-	type result struct {
-		name     string
-		med, p90 time.Duration
-		note     string
-	}
-	var results []result
 	var canRSS int64
-	for _, rt := range runtimes {
-		if rt.name == "can (cgroup v1 only)" {
-			hideCgroup2()
+	measure(phase1, 1, *n, &canRSS)
+	thr := map[string][]float64{}
+	ns := []int{1, 8, 32}
+	anyWorker := func(f func(int) [][]string) func(int, int) [][]string {
+		return func(_, i int) [][]string { return f(i) }
+	}
+	thr["can"] = throughput(anyWorker(canRun()), ns, *starts)
+	thr["bwrap --unshare-all"] = throughput(anyWorker(bwrap), ns, *starts)
+	removeBenchCgroups() // cgroup2's, before it is hidden
+	hideCgroup2()
+	measure(phase2, 2, *n, &canRSS)
+	if _, err := exec.LookPath("crun"); err == nil {
+		// One bundle per worker: each container needs a cgroup of its own.
+		var workers []string
+		for w := 0; w < ns[len(ns)-1]; w++ {
+			b := filepath.Join(dir, fmt.Sprintf("bundle-crun-%d", w))
+			check(writeBundle(b, rootfs, fmt.Sprintf("/tincan-bench/crun-%d", w)))
+			workers = append(workers, b)
 		}
-		if _, err := exec.LookPath(rt.argv(0)[0]); err != nil {
-			results = append(results, result{name: rt.name, note: "skipped: not installed (apt-get install " + rt.pkg + ")"})
+		thr["crun"] = throughput(func(w, i int) [][]string {
+			return [][]string{{"crun", "--root", filepath.Join(dir, "state-crun"), "run", "-b", workers[w], fmt.Sprintf("tincan-bench-crun-%d", i)}}
+		}, ns, *starts)
+	}
+	exec.Command(canPath, "cleanup", "--all").Run()
+
+	med := map[string]time.Duration{}  // by name, phase 2 winning for bwrap
+	bwrapOf := map[int]time.Duration{} // bwrap's median in each phase
+	all := append(append([]*row{}, phase1...), phase2...)
+	for _, r := range all {
+		if len(r.times) == 0 {
 			continue
 		}
-		var times []time.Duration
-		var failed error
-		for i := 0; i < *n+2; i++ {
-			argv := rt.argv(i)
-			cmd := exec.Command(argv[0], argv[1:]...)
-			out := &strings.Builder{}
-			cmd.Stdout, cmd.Stderr = out, out
-			start := time.Now()
-			err := cmd.Run()
-			d := time.Since(start)
-			if err != nil {
-				failed = fmt.Errorf("%v: %v: %s", argv, err, strings.TrimSpace(out.String()))
-				break
-			}
-			if i < 2 {
-				continue // warm up the page cache
-			}
-			times = append(times, d)
-			if rt.name == "can" {
-				if rss := cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss * 1024; rss > canRSS {
-					canRSS = rss
-				}
-			}
+		m := percentile(r.times, 50)
+		med[r.name] = m
+		if r.name == "bwrap --unshare-all" {
+			bwrapOf[r.phase] = m
 		}
-		if failed != nil {
-			results = append(results, result{name: rt.name, note: "failed: " + failed.Error()})
+	}
+	fmt.Printf("\n%-27s %9s %9s %7s %7s   (%d runs each, interleaved; rootfs %s)\n", "runtime", "median", "p90", "/crun", "/bwrap", *n, rootfs)
+	for _, r := range all {
+		if r.failed != nil {
+			fmt.Printf("%-27s %s\n", r.name, r.failed)
 			continue
 		}
-		sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })
-		results = append(results, result{name: rt.name, med: times[len(times)/2], p90: times[len(times)*9/10]})
+		if r.name == "bwrap --unshare-all" && r.phase == 1 {
+			continue // one bwrap row: phase 2's
+		}
+		m := med[r.name]
+		if r.name == "bwrap --unshare-all" {
+			m = bwrapOf[2]
+		}
+		fmt.Printf("%-27s %7.2fms %7.2fms %7s %7s\n", r.name, ms(m), ms(percentile(r.times, 90)), ratio(m, med["crun"]), ratio(m, bwrapOf[r.phase]))
 	}
-	median := map[string]time.Duration{}
-	for _, r := range results {
-		median[r.name] = r.med
+	fmt.Printf("\nthroughput, %d starts of /bin/true, N at a time (starts/s)\n%-27s", *starts, "runtime")
+	for _, k := range ns {
+		fmt.Printf(" %8s", fmt.Sprintf("N=%d", k))
 	}
-	fmt.Printf("%-22s %10s %10s %8s   (%d runs each, rootfs %s)\n", "runtime", "median", "p90", "/crun", *n, rootfs)
-	for _, r := range results {
-		if r.note != "" {
-			fmt.Printf("%-22s %s\n", r.name, r.note)
+	fmt.Println()
+	for _, name := range []string{"can", "crun", "bwrap --unshare-all"} {
+		if thr[name] == nil {
 			continue
 		}
-		ratio := ""
-		if c := median["crun"]; c > 0 {
-			ratio = fmt.Sprintf("%.2f", float64(r.med)/float64(c))
+		fmt.Printf("%-27s", name)
+		for _, v := range thr[name] {
+			fmt.Printf(" %8.0f", v)
 		}
-		fmt.Printf("%-22s %8.2fms %8.2fms %8s\n", r.name, ms(r.med), ms(r.p90), ratio)
+		fmt.Println()
 	}
-	if c := median["crun"]; c > 0 && median["can"] > 0 {
-		fmt.Printf("\ncan / crun median ratio: %.2f (target <= 1.00)\n", float64(median["can"])/float64(c))
+	fmt.Println()
+	if c, b := med["can"], med["crun"]; c > 0 && b > 0 {
+		fmt.Printf("can / crun: %.2f (target <= 1.00); can / bwrap: %s; can / unshare floor: %s (target <= 1.5)\n",
+			float64(c)/float64(b), ratio(c, bwrapOf[1]), ratio(c, med["unshare -pfmiun (floor)"]))
 	}
-	if b := median["can --net bridge"]; b > 0 && median["can"] > 0 {
-		fmt.Printf("bridged start adds %.1f ms over --net none (target <= 10 ms)\n", ms(b-median["can"]))
+	if c, b := med["can create+start+delete"], med["crun create+start+delete"]; c > 0 && b > 0 {
+		fmt.Printf("OCI create+start+delete, can / crun: %.2f (target <= 1.00)\n", float64(c)/float64(b))
+	}
+	if l, c := med["can --memory --cpus --pids"], med["can"]; l > 0 && c > 0 {
+		fmt.Printf("limits add %.1f ms; --net bridge adds %.1f ms (target <= 10 ms)\n", ms(l-c), ms(med["can --net bridge"]-c))
 	}
 	fmt.Printf("can peak RSS (can and its children, ru_maxrss): %.1f MiB (target <= 4 MiB)\n", float64(canRSS)/(1<<20))
-	exec.Command(canPath, "cleanup", "--all").Run()
+}
+
+// measure runs every row n times (after two runs to warm the page cache),
+// one run of each row in turn.
+func measure(rows []*row, phase, n int, canRSS *int64) {
+	for _, r := range rows {
+		r.phase = phase
+		for _, s := range r.steps(0) {
+			if _, err := exec.LookPath(s[0]); err != nil {
+				r.failed = fmt.Errorf("skipped: %s not installed (apt-get install %s)", s[0], r.pkg)
+			}
+		}
+	}
+	for i := 0; i < n+2; i++ {
+		for _, r := range rows {
+			if r.failed != nil {
+				continue
+			}
+			d, rss, err := runSteps(r.steps(i))
+			if err != nil {
+				r.failed = fmt.Errorf("failed: %v", err)
+				continue
+			}
+			if i < 2 {
+				continue
+			}
+			r.times = append(r.times, d)
+			if r.rss && rss > *canRSS {
+				*canRSS = rss
+			}
+		}
+	}
+}
+
+// runSteps runs the commands one after the other and returns the time they
+// took together and the largest ru_maxrss among them.
+func runSteps(steps [][]string) (time.Duration, int64, error) {
+	var rss int64
+	// Output goes to a file, not a pipe: after create, the container's
+	// init holds it open, and a pipe would not reach EOF until delete.
+	out, err := os.CreateTemp("", "tincan-bench-out-")
+	if err != nil {
+		return 0, 0, err
+	}
+	defer os.Remove(out.Name())
+	defer out.Close()
+	start := time.Now()
+	for _, argv := range steps {
+		cmd := exec.Command(argv[0], argv[1:]...)
+		cmd.Stdout, cmd.Stderr = out, out
+		if err := cmd.Run(); err != nil {
+			b, _ := os.ReadFile(out.Name())
+			return 0, 0, fmt.Errorf("%v: %v: %s", argv, err, strings.TrimSpace(string(b)))
+		}
+		rss = max(rss, cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss*1024)
+	}
+	return time.Since(start), rss, nil
+}
+
+// throughput starts total containers, n at a time (xargs -P n), for each n,
+// and returns the starts per second.
+func throughput(steps func(worker, i int) [][]string, ns []int, total int) []float64 {
+	var out []float64
+	for _, n := range ns {
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		var failed atomic.Bool
+		start := time.Now()
+		for w := 0; w < n; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := int(next.Add(1)); i <= total; i = int(next.Add(1)) {
+					if _, _, err := runSteps(steps(w, 1000*n+i)); err != nil {
+						failed.Store(true)
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		if failed.Load() {
+			out = append(out, 0)
+			continue
+		}
+		out = append(out, float64(total)/time.Since(start).Seconds())
+	}
+	return out
+}
+
+func percentile(t []time.Duration, p int) time.Duration {
+	s := append([]time.Duration{}, t...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[min(len(s)-1, len(s)*p/100)]
+}
+
+func ratio(a, b time.Duration) string {
+	if a <= 0 || b <= 0 {
+		return ""
+	}
+	return fmt.Sprintf("%.2f", float64(a)/float64(b))
 }
 
 func ms(d time.Duration) float64 { return float64(d) / 1e6 }
@@ -177,13 +331,20 @@ func privateCgroupView() {
 // again in this one, beside runc and crun.
 func hideCgroup2() {
 	if syscall.Unmount("/sys/fs/cgroup/unified", syscall.MNT_DETACH) == nil {
-		fmt.Println("note: /sys/fs/cgroup/unified unmounted in the bench's own mount namespace (crun 1.8 refuses hybrid cgroups)")
+		fmt.Println("note: /sys/fs/cgroup/unified unmounted in the bench's own mount namespace for phase 2 (crun 1.8 refuses hybrid cgroups)")
 	}
 }
 
 // writeBundle writes an OCI bundle whose root is rootfs and whose process is
-// /bin/true, from `runc spec`'s defaults.
-func writeBundle(bundle, rootfs string) error {
+// /bin/true, from `runc spec`'s defaults, with an absolute cgroupsPath (a
+// runtime given none nests under its caller's cgroup) and ociVersion 1.0.2,
+// the newest crun 1.8 takes. The ambient capabilities runc spec lists go:
+// they are not in the inheritable set, so raising them must fail, which can
+// reports and runc and crun ignore.
+func writeBundle(bundle, rootfs, cgroupsPath string) error {
+	if err := os.MkdirAll(bundle, 0o755); err != nil {
+		return err
+	}
 	cmd := exec.Command("runc", "spec", "--bundle", bundle)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("runc spec: %v: %s (apt-get install runc)", err, out)
@@ -197,12 +358,16 @@ func writeBundle(bundle, rootfs string) error {
 	if err := json.Unmarshal(b, &spec); err != nil {
 		return err
 	}
+	spec["ociVersion"] = "1.0.2"
 	proc := spec["process"].(map[string]any)
 	proc["terminal"] = false
 	proc["args"] = []string{"/bin/true"}
+	if caps, ok := proc["capabilities"].(map[string]any); ok {
+		delete(caps, "ambient")
+	}
 	spec["root"] = map[string]any{"path": rootfs, "readonly": true}
 	linux := spec["linux"].(map[string]any)
-	linux["cgroupsPath"] = "/tincan-bench/oci"
+	linux["cgroupsPath"] = cgroupsPath
 	b, _ = json.MarshalIndent(spec, "", "  ")
 	return os.WriteFile(path, b, 0o644)
 }

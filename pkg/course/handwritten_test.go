@@ -127,6 +127,10 @@ var handWritten = map[string]struct {
 			cmd.Abort()
 			return 0, err
 		}
+	}`,
+		`err = os.Mkdir(dir, 0o755)`,
+		`if err := os.WriteFile(path, []byte(w.value), 0o644); err != nil {
+		return nil, err
 	}`}},
 }
 

@@ -38,7 +38,7 @@ func requireNoCgroups(t *testing.T) {
 func TestCgroupHoldsTheLimits(t *testing.T) {
 	testenv.NeedRoot(t)
 	testenv.Verdict(t, "--memory 64M --cpus 0.5 --pids 16: the cgroup's files hold the limits, and CMD is in it", "")
-	cmd := testenv.Command("08-cgroup", "--memory", "64M", "--cpus", "0.5", "--pids", "16", "sh", "-c", "cat /proc/self/cgroup; echo ready; read line")
+	cmd := testenv.Command("08-cgroup", "--memory", "64M", "--cpus", "0.5", "--pids", "16", "sh", "-c", "cat /proc/self/cgroup; echo ready; read line; exit 0")
 	stdin, err := cmd.StdinPipe()
 	require.NoError(t, err)
 	stdout, err := cmd.StdoutPipe()

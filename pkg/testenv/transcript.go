@@ -62,7 +62,7 @@ func Transcripts(t *testing.T, progs ...string) {
 	ts.Setup = func(string) error { stop(); return nil } // a new file begins
 	ts.Commands["bg"] = func(args []string, _ string) ([]byte, error) {
 		if len(args) < 2 {
-			return nil, errors.New("usage: bg HOST:PORT PROG ARGS...")
+			return nil, errors.New("usage: bg HOST:PORT PROG [ARG]...: too few arguments")
 		}
 		path, ok := paths[args[1]]
 		if !ok {

@@ -196,10 +196,9 @@ func TestLayersAndCommit(t *testing.T) {
 	require.FileExists(t, filepath.Join(dir, "image/0/bin/vi"), "the image layer was changed")
 
 	r = testenv.Run(t, exec.Command(canBin(), "commit", "--fs", dir))
-	testenv.CheckRan(t, r, 0)
 	_, err := os.Stat(filepath.Join(dir, "image/1/hello"))
-	testenv.Check(t, err == nil, "the container layer is not committed: rename(2) DIR/container to the next image/N "+
-		"under an exclusive flock(2) on DIR, then make an empty container layer")
+	testenv.Check(t, r.Code == 0 && err == nil, "the container layer is not committed: rename(2) DIR/container to the next image/N "+
+		"under an exclusive flock(2) on DIR, then make an empty container layer\n%s", strings.TrimSpace(r.Stderr))
 
 	r = can(t, "--fs", dir, "--", "sh", "-c", "cat /hello; ls /bin/vi")
 	require.Equal(t, "hello\n", r.Stdout)

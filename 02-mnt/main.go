@@ -18,13 +18,10 @@ import (
 )
 
 // tmpfs collects every --tmpfs DIR.
-var tmpfs []string
+var tmpfs step.List
 
 func main() {
-	flag.Func("tmpfs", "mount an empty tmpfs on `DIR`, an existing directory (repeatable)", func(dir string) error {
-		tmpfs = append(tmpfs, dir)
-		return nil
-	})
+	flag.Var(&tmpfs, "tmpfs", "mount an empty tmpfs on `DIR`, an existing directory (repeatable)")
 	step.Main("02-mnt", "[--tmpfs DIR]... [--] [CMD [ARG...]]", parent, child)
 }
 

@@ -7,6 +7,8 @@ require (
 	tincan.dev/pkg v0.0.0
 )
 
+require github.com/opencontainers/runtime-spec v1.2.1 // indirect
+
 require (
 	github.com/davecgh/go-spew v1.1.1 // indirect
 	github.com/google/go-cmdtest v0.4.0 // indirect

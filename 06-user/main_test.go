@@ -18,15 +18,6 @@ import (
 
 func TestMain(m *testing.M) { testenv.Main(m, ".") }
 
-func TestTranscripts(t *testing.T) {
-	testenv.NeedRoot(t)
-	testenv.Transcripts(t, "06-user")
-}
-
-func TestREADMEShowsTranscripts(t *testing.T) {
-	testenv.DocumentedTranscripts(t, "README.md")
-}
-
 // run runs 06-user as root, and fails t when it cannot be started.
 func run(t *testing.T, args ...string) testenv.Result {
 	t.Helper()
@@ -110,6 +101,24 @@ func sharedDir(t *testing.T, writable bool) string {
 	return dir
 }
 
+// Root may write any map; Go writes it during clone, and switches the child
+// to uid 0, which without that would be nobody.
+func TestRootMapsARange(t *testing.T) {
+	testenv.NeedRoot(t)
+	testenv.Verdict(t, "user namespace: root's --map 0:100000:65536 is the namespace's uid and gid map", "")
+	r := run(t, "--map", "0:100000:65536", "sh", "-c", "echo $(cat /proc/self/uid_map); echo $(cat /proc/self/gid_map); id -u; id -g")
+	testenv.CheckRan(t, r, 0)
+	got := strings.Split(r.Stdout, "\n")
+	require.Len(t, got, 5, r.Stdout)
+	testenv.Check(t, got[0] != "0 0 4294967295",
+		"the command is in the host's user namespace (uid_map 0 0 4294967295): CLONE_NEWUSER in Cloneflags (user_namespaces(7))")
+	testenv.Check(t, got[0] == "0 100000 65536",
+		"uid_map is %q, not \"0 100000 65536\": write it to /proc/PID/uid_map (\"User and group ID mappings\" in user_namespaces(7))", got[0])
+	testenv.Check(t, got[1] == "0 100000 65536",
+		"gid_map is %q, not \"0 100000 65536\": write it to /proc/PID/gid_map, after setgroups (user_namespaces(7))", got[1])
+	testenv.Check(t, got[2] == "0" && got[3] == "0", "the command runs as %s:%s, not root of the namespace: setresuid(0, 0, 0) once the maps exist", got[2], got[3])
+}
+
 // The unprivileged default without a range in /etc/subuid: one line maps
 // nobody to root, setgroups is denied (the price of writing it ourselves),
 // and the user is told once why there is no more.
@@ -166,16 +175,10 @@ func TestRootlessMapZeroToSubuid(t *testing.T) {
 		"the ranges must be yours in /etc/subuid, see subuid(5)\n", r.Stderr)
 }
 
-// Root may write any map; Go writes it during clone, and switches the child
-// to uid 0, which without that would be nobody.
-func TestRootMapsARange(t *testing.T) {
-	r := run(t, "--map", "0:100000:65536", "sh", "-c", "id -u; id -g; cat /proc/self/uid_map /proc/self/gid_map")
-	require.Equal(t, 0, r.Code, r.Stderr)
-	require.Equal(t, strings.Fields("0 0  0 100000 65536  0 100000 65536"), strings.Fields(r.Stdout))
-}
-
 // No map: the process and every file it sees belong to the overflow id.
 func TestNoMap(t *testing.T) {
+	testenv.Verdict(t, "--no-map: every id inside is nobody (65534)",
+		"--no-map: ids inside are not the overflow id: is the command in a user namespace of its own (CLONE_NEWUSER)?")
 	script := "id -u; id -g; stat -c %u:%g /; wc -c </proc/self/uid_map"
 	want := []string{"65534", "65534", "65534:65534", "0"}
 	if testenv.Root() {
@@ -192,6 +195,7 @@ func TestNoMap(t *testing.T) {
 // A file root makes inside belongs, outside, to whoever root is there: the
 // caller, or the first id of the range.
 func TestFilesBelongToTheCallerOutside(t *testing.T) {
+	testenv.Verdict(t, "a file root makes inside belongs to the caller outside", "")
 	for _, tc := range []struct {
 		name    string
 		run     func(*testing.T, ...string) testenv.Result
@@ -217,6 +221,7 @@ func TestFilesBelongToTheCallerOutside(t *testing.T) {
 // files: a file only the host's root may read stays closed, unless uid 0
 // inside is uid 0 outside.
 func TestCannotReadRootOnlyFile(t *testing.T) {
+	testenv.Verdict(t, "root inside cannot read a file only the host's root may read", "")
 	secret := "/etc/shadow" // without root: a file only root may read
 	if testenv.Root() {
 		secret = filepath.Join(sharedDir(t, false), "secret")
@@ -284,6 +289,8 @@ func TestRefusalNamesTheSetting(t *testing.T) {
 // (Which calls write the maps is the lesson's to choose: the maps
 // themselves are checked in the kernel, by TestRootMapsARange.)
 func TestTrace(t *testing.T) {
+	testenv.Verdict(t, "-v traces what Go does for the user namespace during clone",
+		"-v does not show clone(CLONE_NEWUSER|...) and the map writes: is CLONE_NEWUSER set?")
 	truePath, err := exec.LookPath("true")
 	require.NoError(t, err)
 	if testenv.Root() {
@@ -300,4 +307,15 @@ func TestTrace(t *testing.T) {
 	require.Contains(t, r.Stderr, `["newuidmap", "`)
 	require.Contains(t, r.Stderr, "+ prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, CAP_SETUID, 0, 0)\n")
 	require.Contains(t, r.Stderr, "+ setresuid(0, 0, 0)\n")
+}
+
+// The transcripts run after the kernel-view tests: with make check's
+// -failfast, a missing call is named by those, not by a transcript's diff.
+func TestTranscripts(t *testing.T) {
+	testenv.NeedRoot(t)
+	testenv.Transcripts(t, "06-user")
+}
+
+func TestREADMEShowsTranscripts(t *testing.T) {
+	testenv.DocumentedTranscripts(t, "README.md")
 }

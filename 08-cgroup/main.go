@@ -168,7 +168,9 @@ func mkdirIn(tree, id string, enable []string) (string, error) {
 			}
 		}
 		if err == nil {
+			// exercise: make the cgroup: a mkdir(2) of dir (trace.Mkdir, mode 0o755) in the cgroup filesystem, into err; the kernel fills the new directory with the controllers' files, see "Creating cgroups and moving processes" in cgroups(7)
 			err = trace.Mkdir(dir, 0o755)
+			// end exercise
 		}
 		if !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, unix.ENODEV) {
 			break
@@ -227,9 +229,11 @@ func setLimits(dirs map[string]string, l cgroup.Limits) (*os.File, error) {
 		if _, err := os.Stat(path); w.optional && err != nil || w.file == "" {
 			continue
 		}
+		// exercise: set the limit: write w.value into its file, path (trace.WriteFile), as echo 67108864 > memory.max would; the file names are in cgroups(7) and the kernel's Documentation/admin-guide/cgroup-v2.rst (memory.max, cpu.max) or cgroup-v1/ (memory.limit_in_bytes, cpu.cfs_quota_us)
 		if err := trace.WriteFile(path, w.value); err != nil {
 			return nil, err
 		}
+		// end exercise
 	}
 	if l.Pids == 0 {
 		return nil, nil

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"fmt"
 	"os"
 	"os/exec"
@@ -20,19 +21,6 @@ import (
 
 func TestMain(m *testing.M) { testenv.Main(m, ".") }
 
-func TestTranscripts(t *testing.T) {
-	testenv.NeedRoot(t)
-	testdata, err := filepath.Abs("testdata")
-	require.NoError(t, err)
-	t.Setenv("TESTDATA", testdata)
-	testenv.Transcripts(t, "08-cgroup")
-	requireNoCgroups(t)
-}
-
-func TestREADMEShowsTranscripts(t *testing.T) {
-	testenv.DocumentedTranscripts(t, "README.md")
-}
-
 // ourCgroups lists the cgroups 08-cgroup made (and left), on every hierarchy.
 func ourCgroups() []string {
 	dirs, _ := filepath.Glob("/sys/fs/cgroup/*/tincan/08-cgroup-*")
@@ -45,20 +33,84 @@ func requireNoCgroups(t *testing.T) {
 	require.Empty(t, ourCgroups(), "08-cgroup left its cgroup behind")
 }
 
+// The kernel's view of the cgroup, while CMD runs: the cgroup's directory
+// exists, its files hold the limits, and CMD is in it.
+func TestCgroupHoldsTheLimits(t *testing.T) {
+	testenv.NeedRoot(t)
+	testenv.Verdict(t, "--memory 64M --cpus 0.5 --pids 16: the cgroup's files hold the limits, and CMD is in it", "")
+	cmd := testenv.Command("08-cgroup", "--memory", "64M", "--cpus", "0.5", "--pids", "16", "sh", "-c", "cat /proc/self/cgroup; echo ready; read line; exit 0")
+	stdin, err := cmd.StdinPipe()
+	require.NoError(t, err)
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { kill(t, cmd) })
+	var self []string
+	for sc := bufio.NewScanner(stdout); sc.Scan() && sc.Text() != "ready"; {
+		self = append(self, sc.Text())
+	}
+	if len(self) == 0 {
+		stdin.Close()
+		cmd.Wait()
+		testenv.Fail(t, "08-cgroup did not run CMD: %s\nis the cgroup made, a mkdir(2) of its directory, before its limits are written? (cgroups(7))",
+			strings.TrimSpace(stderr.String()))
+	}
+	// The cgroup's id: the one CMD names, else the one there is.
+	var id string
+	if m := regexp.MustCompile(`/tincan/(08-cgroup-[0-9a-f]{8})\n`).FindStringSubmatch(strings.Join(self, "\n") + "\n"); m != nil {
+		id = m[1]
+	} else if dirs := ourCgroups(); len(dirs) > 0 {
+		id = filepath.Base(dirs[0])
+	}
+	testenv.Check(t, id != "", "no cgroup tincan/08-cgroup-* while CMD runs: mkdir(2) it in each hierarchy (cgroups(7))")
+	// read returns the first of files found in the cgroup, on any hierarchy.
+	read := func(files ...string) string {
+		for _, f := range files {
+			for _, glob := range []string{"/sys/fs/cgroup/*/tincan/" + id + "/" + f, "/sys/fs/cgroup/tincan/" + id + "/" + f} {
+				paths, _ := filepath.Glob(glob)
+				for _, p := range paths {
+					if b, err := os.ReadFile(p); err == nil {
+						return strings.TrimSpace(string(b))
+					}
+				}
+			}
+		}
+		return "(no such file)"
+	}
+	mem := read("memory.max", "memory.limit_in_bytes")
+	testenv.Check(t, mem == "67108864", "the cgroup's memory limit is %s, not 67108864 (64M): "+
+		"write it into memory.max (cgroup v2) or memory.limit_in_bytes (v1), see cgroups(7)", mem)
+	cpu := read("cpu.max", "cpu.cfs_quota_us")
+	testenv.Check(t, cpu == "50000 100000" || cpu == "50000", "the cgroup's CPU quota is %s, not 50000 of every 100000 microseconds: "+
+		"write it into cpu.max (cgroup v2) or cpu.cfs_period_us and cpu.cfs_quota_us (v1), see cgroups(7)", cpu)
+	procs := read("cgroup.procs")
+	testenv.Check(t, strings.Contains(strings.Join(self, "\n"), "/tincan/"+id),
+		"CMD is not in the cgroup: write the waiting child's PID into cgroup.procs before letting it go (cgroups(7))\n"+
+			"cgroup.procs holds: %s", procs)
+	testenv.Check(t, read("pids.max") == "16", "the cgroup's pids.max is %s, not 16", read("pids.max"))
+	stdin.Close()
+	require.NoError(t, cmd.Wait(), stderr.String())
+	requireNoCgroups(t)
+}
+
 // CMD is in the cgroup from its first instruction, on every hierarchy: what
 // it reads first, /proc/self/cgroup, already names it.
 func TestJoinedBeforeExec(t *testing.T) {
 	testenv.NeedRoot(t)
+	testenv.Verdict(t, "CMD is in the cgroup from its first instruction, on every hierarchy it limits", "")
 	r := testenv.RunArgs(t, "08-cgroup", "--memory", "64M", "cat", "/proc/self/cgroup")
-	require.Equal(t, 0, r.Code, r.Stderr)
+	testenv.CheckRan(t, r, 0)
 	id := regexp.MustCompile(`/tincan/(08-cgroup-[0-9a-f]{8})\n`).FindStringSubmatch(r.Stdout)
-	require.NotNil(t, id, "not in a tincan cgroup:\n%s", r.Stdout)
+	testenv.Check(t, id != nil, "CMD is not in the cgroup: write the waiting child's PID into cgroup.procs before letting it go (cgroups(7))\n%s", r.Stdout)
 	for _, line := range strings.Split(strings.TrimSpace(r.Stdout), "\n") {
 		hier := strings.Split(line, ":")[1]
 		if hier == "cpuset" || hier == "devices" || hier == "blkio" || hier == "freezer" || hier == "name=systemd" {
 			continue // hierarchies 08-cgroup does not use
 		}
-		require.True(t, strings.HasSuffix(line, "/tincan/"+id[1]), "not joined on %q: %s", hier, line)
+		testenv.Check(t, strings.HasSuffix(line, "/tincan/"+id[1]),
+			"CMD is not in the cgroup on the %s hierarchy: write its PID into cgroup.procs in each of the cgroup's directories (cgroups(7))\n%s", hier, line)
 	}
 	requireNoCgroups(t)
 }
@@ -66,6 +118,7 @@ func TestJoinedBeforeExec(t *testing.T) {
 // The cgroup is gone after a normal exit, a failed start and a killed child.
 func TestCgroupRemoved(t *testing.T) {
 	testenv.NeedRoot(t)
+	testenv.Verdict(t, "the cgroup is removed after a normal exit, a failed start and a killed child", "")
 	for _, tc := range []struct {
 		args []string
 		code int
@@ -100,6 +153,7 @@ func TestLowPidsLimit(t *testing.T) {
 // A container killed from the host, by its PID in cgroup.procs.
 func TestKilledFromOutside(t *testing.T) {
 	testenv.NeedRoot(t)
+	testenv.Verdict(t, "a container killed from the host, by its PID in cgroup.procs, leaves no cgroup", "")
 	cmd := testenv.Command("08-cgroup", "sleep", "100")
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() { kill(t, cmd) })
@@ -151,6 +205,8 @@ func waitForPid(t *testing.T) int {
 // is hit, and the host still forks.
 func TestForkBombContained(t *testing.T) {
 	testenv.NeedRoot(t)
+	testenv.Verdict(t, "--pids 16 holds a fork bomb at 16 processes; the host still forks",
+		"the fork bomb is not held at --pids 16: is the child in the cgroup before CMD starts?")
 	cmd := testenv.Command("08-cgroup", "--pids", "16", "sh", "testdata/forkbomb.sh")
 	out := &strings.Builder{}
 	cmd.Stderr = out
@@ -189,6 +245,7 @@ var statsLine = regexp.MustCompile(`^08-cgroup: CPU time ([0-9.]+)s in ([0-9.]+)
 // machine. How close to 20% it gets depends on the load: see the benchmark.
 func TestCPUQuota(t *testing.T) {
 	testenv.NeedRoot(t)
+	testenv.Verdict(t, "--cpus 0.2 throttles a busy loop to a fifth of one CPU", "")
 	r := testenv.RunArgs(t, "08-cgroup", "--cpus", "0.2", "--stats", "timeout", "1", "sh", "-c", "while :; do :; done")
 	require.Equal(t, 124, r.Code, r.Stderr)
 	m := statsLine.FindStringSubmatch(r.Stderr)
@@ -196,7 +253,7 @@ func TestCPUQuota(t *testing.T) {
 	cpu, _ := strconv.ParseFloat(m[1], 64)
 	wall, _ := strconv.ParseFloat(m[2], 64)
 	throttled, _ := strconv.Atoi(m[4])
-	require.Greater(t, throttled, 0)
+	testenv.Check(t, throttled > 0, "--cpus 0.2 does not throttle a busy loop: write the quota into the cgroup's cpu.max (v2) or cpu.cfs_quota_us (v1), see cgroups(7)")
 	require.Greater(t, cpu, 0.0)
 	require.LessOrEqual(t, cpu/wall, 0.25, r.Stderr)
 	requireNoCgroups(t)
@@ -233,4 +290,19 @@ func BenchmarkRun(b *testing.B) {
 			}
 		})
 	}
+}
+
+// The transcripts run after the kernel-view tests: with make check's
+// -failfast, a missing call is named by those, not by a transcript's diff.
+func TestTranscripts(t *testing.T) {
+	testenv.NeedRoot(t)
+	testdata, err := filepath.Abs("testdata")
+	require.NoError(t, err)
+	t.Setenv("TESTDATA", testdata)
+	testenv.Transcripts(t, "08-cgroup")
+	requireNoCgroups(t)
+}
+
+func TestREADMEShowsTranscripts(t *testing.T) {
+	testenv.DocumentedTranscripts(t, "README.md")
 }

@@ -4,6 +4,7 @@ go 1.22
 
 require (
 	github.com/google/nftables v0.2.0
+	github.com/opencontainers/runtime-spec v1.2.1
 	github.com/stretchr/testify v1.10.0
 	github.com/vishvananda/netlink v1.3.0
 	golang.org/x/sys v0.30.0

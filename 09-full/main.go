@@ -41,15 +41,10 @@ import (
 	"tincan.dev/pkg/network"
 	"tincan.dev/pkg/owner"
 	"tincan.dev/pkg/reexec"
+	"tincan.dev/pkg/step"
 	"tincan.dev/pkg/trace"
 	"tincan.dev/pkg/tty"
 )
-
-// list collects a repeatable flag.
-type list []string
-
-func (l *list) String() string     { return strings.Join(*l, ",") }
-func (l *list) Set(s string) error { *l = append(*l, s); return nil }
 
 func main() {
 	if container.IsChild() {
@@ -86,7 +81,7 @@ func main() {
 func parse(args []string) (container.Spec, error) {
 	var (
 		spec               container.Spec
-		tmpfs, env, ports  list
+		tmpfs, env, ports  step.List
 		memory, cpus, pids string
 		netMode, netns     string
 		verbose            bool

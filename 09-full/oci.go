@@ -28,6 +28,7 @@ import (
 
 	"tincan.dev/pkg/container"
 	"tincan.dev/pkg/reexec"
+	"tincan.dev/pkg/step"
 	"tincan.dev/pkg/trace"
 	"tincan.dev/pkg/tty"
 )
@@ -483,7 +484,7 @@ func ociExec(g global, args []string) error {
 	var opts container.ExecOpts
 	var processFile, cwd, user string
 	var terminal, noNewPrivs bool
-	var env, caps list
+	var env, caps step.List
 	fs, err := ociFlags("exec", "can exec [--process FILE | [-t] [-e K=V] [--cwd DIR] [--user UID[:GID]] ID CMD [ARG...]]", args, func(fs *flag.FlagSet) {
 		fs.StringVar(&processFile, "process", "", "the process to run, as config.json's process in `FILE`")
 		fs.StringVar(&processFile, "p", "", "short for --process")

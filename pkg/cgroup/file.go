@@ -73,14 +73,6 @@ func removeParent(path string) {
 // missing one means a missing controller, and that must be an error.
 func (d dir) write(name, value string) error { return write(filepath.Join(d.path, name), value) }
 
-// writeIfExists writes value to d's file name, if the kernel provides it.
-func (d dir) writeIfExists(name, value string) error {
-	if !d.has(name) {
-		return nil
-	}
-	return d.write(name, value)
-}
-
 func (d dir) has(name string) bool {
 	_, err := os.Stat(filepath.Join(d.path, name))
 	return err == nil

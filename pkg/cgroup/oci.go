@@ -142,5 +142,6 @@ func positive(n *int64) int64 {
 // KernelMemoryIgnored reports whether r asks for the kernel memory limits
 // that FromOCI ignores.
 func KernelMemoryIgnored(r *specs.LinuxResources) bool {
+	//lint:ignore SA1019 the deprecated field is read to say it is ignored
 	return r != nil && r.Memory != nil && (given(r.Memory.Kernel) || given(r.Memory.KernelTCP))
 }

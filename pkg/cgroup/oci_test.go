@@ -38,6 +38,7 @@ func TestFromOCI(t *testing.T) {
 	}, l)
 	require.True(t, l.Resources())
 
+	//lint:ignore SA1019 the test asks for the deprecated limit that FromOCI ignores
 	for _, r := range []*specs.LinuxResources{nil, {}, {Memory: &specs.LinuxMemory{Limit: ptr[int64](-1), Kernel: ptr[int64](0)}, Pids: &specs.LinuxPids{Limit: -1}}} {
 		l, err = FromOCI(r)
 		require.NoError(t, err)
@@ -51,6 +52,7 @@ func TestFromOCI(t *testing.T) {
 // Kernel memory limits, gone from Linux 6.1 and deprecated in the runtime
 // spec, are ignored, as runc does; swappiness is kept, 0 included.
 func TestFromOCIKernelMemoryAndSwappiness(t *testing.T) {
+	//lint:ignore SA1019 the test asks for the deprecated limit that FromOCI ignores
 	r := &specs.LinuxResources{Memory: &specs.LinuxMemory{Kernel: ptr[int64](1 << 20), KernelTCP: ptr[int64](1 << 20), Swappiness: ptr[uint64](0)}}
 	l, err := FromOCI(r)
 	require.NoError(t, err)

@@ -53,8 +53,7 @@ type CreateOpts struct {
 
 // Container is a container found by its ID.
 type Container struct {
-	st   *State
-	spec Spec
+	st *State
 }
 
 // Create builds the container described by spec (from FromOCI) and leaves it
@@ -172,6 +171,7 @@ func Create(spec Spec, opts CreateOpts) (_ *reexec.Cmd, terminal *os.File, err e
 		}
 	}
 	state := st.ociState(spec.ID, specs.StateCreating)
+	//lint:ignore SA1019 a runtime still runs the deprecated prestart hooks, as runc does
 	for _, hooks := range [][]specs.Hook{c.Hooks.Prestart, c.Hooks.CreateRuntime, c.Hooks.CreateContainer} {
 		if err := runHooks(hooks, state); err != nil {
 			return nil, nil, err

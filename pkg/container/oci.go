@@ -216,10 +216,12 @@ func selinuxEnabled() bool {
 // digits and "_+-.", nothing that could walk out of the state root.
 func checkID(id string) error {
 	if id == "" || id == "." || id == ".." || len(id) > 1024 {
+		//lint:ignore ST1005 the sentence ends with the characters allowed
 		return fmt.Errorf("container id %q: give a name of letters, digits and _+-.", id)
 	}
 	for _, r := range id {
 		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("_+-.", r)) {
+			//lint:ignore ST1005 the sentence ends with the characters allowed
 			return fmt.Errorf("container id %q: give a name of letters, digits and _+-.", id)
 		}
 	}

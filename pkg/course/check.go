@@ -8,71 +8,76 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"unicode"
 
 	"golang.org/x/sys/unix"
 )
 
-// A Verdict is one check, said the way a student needs it: what works (OK),
-// or what is wrong and what the kernel needs (Fail).
-type Verdict struct{ OK, Fail string }
-
 // Result is how one check of a step ended.
 type Result struct {
 	Status string // "ok", "FAIL" or "skip"
-	Text   string // the verdict
-	Detail string // the test's own message: why it failed or was skipped
+	Text   string // the verdict: the test's own sentence
+	Detail string // more lines the test gave, or why it was skipped
 }
 
-// Check runs step's tests (go test -json), writes one line per check to out,
-// and reports whether all passed. Without root the tests run as the user: the
-// rootless ones run, the others say why they skip; through sudo only when
-// asked (TINCAN_SUDO=1, what make check SUDO=1 sets). flags go to go test
-// (the course's own test passes -failfast).
+// Check runs step's tests and writes one line per check to out as each
+// test ends, and reports whether all passed. The lines are the tests' own
+// sentences (pkg/testenv's Verdict and Check): Check reads nothing else of
+// their output. go vet runs first, so that a main.go that does not compile
+// is one line, the compiler's first. Without root the tests run as the
+// user: the rootless ones run, the others say why they skip; through sudo
+// only when asked (TINCAN_SUDO=1, what make check SUDO=1 sets). flags go
+// to go test (make check passes -failfast: one missing call, one verdict).
 func (w Workspace) Check(step string, out io.Writer, flags ...string) (bool, error) {
 	if _, err := w.step(step); err != nil {
 		return false, err
 	}
-	args := append([]string{"test", "-json", "-count=1", "-p", "1"}, flags...)
-	if os.Geteuid() != 0 && os.Getenv("TINCAN_SUDO") == "1" {
-		args = append(args, "-exec", "sudo")
-	}
 	if err := limitMemory(); err != nil {
 		return false, err
 	}
-	// Building the tests takes a while: say what is going on first.
-	fmt.Fprintf(out, "== %s\n        building and running its tests...\n", step)
-	cmd := exec.Command(GoTool(), append(args, "./...")...)
-	cmd.Dir = filepath.Join(w.Root, step)
+	dir := filepath.Join(w.Root, step)
+	fmt.Fprintf(out, "== %s\n        building...\n", step)
+	vet := exec.Command(GoTool(), "vet", "./...")
+	vet.Dir = dir
+	if b, err := vet.CombinedOutput(); err != nil {
+		first := ""
+		for _, l := range strings.Split(string(b), "\n") {
+			if l != "" && !strings.HasPrefix(l, "#") {
+				first = l
+				break
+			}
+		}
+		fmt.Fprintf(out, "%6s  %s does not compile: go vet says\n        %s\n", "FAIL", step, first)
+		fmt.Fprintf(out, "%s: fix main.go, then make check again\n", step)
+		return false, nil
+	}
+	fmt.Fprintf(out, "        running its tests (a line as each ends)...\n")
+
 	// A check started from inside a test sandbox must not believe it is
 	// already in one: it would set up its sandbox in the wrong namespaces.
 	// Empty reads as unset, and os/exec keeps the last value of a key.
-	cmd.Env = append(os.Environ(), "TINCAN_TEST_SANDBOX=")
+	env := []string{SayEnv + "=1", "TINCAN_TEST_SANDBOX="}
+	args := append([]string{"test", "-json", "-count=1", "-p", "1"}, flags...)
+	if os.Geteuid() != 0 && os.Getenv("TINCAN_SUDO") == "1" {
+		// sudo resets the environment: env(1) sets it again, as root.
+		args = append(args, "-exec", "sudo env "+strings.Join(env, " "))
+	}
+	cmd := exec.Command(GoTool(), append(args, "./...")...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return false, err
 	}
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		return false, err
 	}
-	results := Results(step, stdout)
-	cmd.Wait()
-	// Before Go 1.24 go test -json left the compiler's errors on stderr.
-	if errs := compileErrors(lines(stderr.String())); strings.Contains(errs, ".go:") && !anyText(results, compileFailed) {
-		results = append([]Result{{Status: "FAIL", Text: compileFailed, Detail: errs}}, results...)
-	}
-	if len(results) == 0 {
-		results = []Result{{Status: "FAIL", Text: "the tests did not run", Detail: lastLines(stderr.String(), 5)}}
-	}
-	failed, skipped := 0, 0
-	for _, r := range results {
+	failed, skipped, total := 0, 0, 0
+	readResults(step, stdout, func(r Result) {
+		total++
 		fmt.Fprintf(out, "%6s  %s\n", r.Status, r.Text)
 		if r.Detail != "" && r.Status != "ok" {
 			for _, l := range strings.Split(r.Detail, "\n") {
@@ -85,42 +90,69 @@ func (w Workspace) Check(step string, out io.Writer, flags ...string) (bool, err
 		case "skip":
 			skipped++
 		}
-	}
-	if failed > 0 {
-		if slices.Contains(flags, "-failfast") {
-			fmt.Fprintf(out, "%s: a check fails, and the ones after it did not run: fix it, then make check again\n", step)
-		} else {
-			fmt.Fprintf(out, "%s: %d of %d checks fail\n", step, failed, len(results))
-		}
+	})
+	cmd.Wait()
+	switch {
+	case total == 0:
+		fmt.Fprintf(out, "%6s  the tests did not run: make test STEP=%s shows why\n", "FAIL", step)
 		return false, nil
-	}
-	if skipped > 0 {
-		fmt.Fprintf(out, "%s: %d checks pass, %d skipped (make check SUDO=1, or as root, runs them)\n", step, len(results)-skipped, skipped)
+	case failed > 0 && slices.Contains(flags, "-failfast"):
+		fmt.Fprintf(out, "%s: a check fails, and the ones after it did not run: fix it, then make check again\n", step)
+		return false, nil
+	case failed > 0:
+		fmt.Fprintf(out, "%s: %d of %d checks fail\n", step, failed, total)
+		return false, nil
+	case skipped > 0:
+		fmt.Fprintf(out, "%s: %d checks pass, %d skipped (make check SUDO=1, or as root, runs them)\n", step, total-skipped, skipped)
 		return true, nil
 	}
-	fmt.Fprintf(out, "%s: all %d checks pass\n", step, len(results))
+	fmt.Fprintf(out, "%s: all %d checks pass\n", step, total)
 	return true, nil
 }
 
 // event is one line of go test -json (go doc test2json).
 type event struct {
-	Action, Test, Output string
+	Action, Package, Test, Output string
 }
 
-type testRun struct {
-	name   string
-	action string
-	output []string
+// test is what one test said, and how its subtests went.
+type test struct {
+	Said
+	printedSubs, subFailed bool
+	ended                  bool
 }
 
-// Results reads go test -json output for step and turns each top-level test
-// (and each transcript file) into a verdict, in the order the tests ran.
+// Results reads go test -json output for step and returns a verdict per
+// test, in the order the tests ended (see readResults).
 func Results(step string, r io.Reader) []Result {
-	var order []*testRun
-	runs := map[string]*testRun{}
-	var build []string
-	pkgFailed := false
-	var pkgOutput []string
+	var rs []Result
+	readResults(step, r, func(res Result) { rs = append(rs, res) })
+	return rs
+}
+
+// readResults reads go test -json output and calls each with a verdict as
+// each top-level test ends, and for each subtest that said a verdict of its
+// own (a transcript file). The words are the tests' own, from their
+// verdict lines (Said); a test that said none is named after itself.
+func readResults(step string, r io.Reader, each func(Result)) {
+	tests := map[string]*test{}
+	var order []string // tests in the order they started
+	get := func(pkg, name string) *test {
+		k := pkg + "\x00" + name
+		if tests[k] == nil {
+			tests[k] = &test{}
+			order = append(order, k)
+		}
+		return tests[k]
+	}
+	var whole []Said // what the run said of itself (testenv.Main)
+	buildFailed, anyFailed := false, false
+	emit := func(res Result) {
+		if res.Status == "FAIL" {
+			anyFailed = true
+		}
+		each(res)
+	}
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
@@ -128,217 +160,107 @@ func Results(step string, r io.Reader) []Result {
 		if json.Unmarshal(sc.Bytes(), &e) != nil {
 			continue
 		}
-		switch {
-		case e.Action == "build-output":
-			build = append(build, lines(e.Output)...)
-		case e.Test == "":
-			if e.Action == "fail" {
-				pkgFailed = true
+		switch e.Action {
+		case "build-fail":
+			buildFailed = true
+		case "output":
+			s, ok := parseSaid(e.Output)
+			switch {
+			case !ok:
+			case s.Test == "":
+				whole = append(whole, s)
+			default:
+				t := get(e.Package, s.Test)
+				t.Said = merge(t.Said, s)
 			}
-			if e.Action == "output" {
-				for _, l := range lines(e.Output) {
-					// go test's own summary lines say nothing new
-					if l = strings.TrimSpace(l); l != "" && l != "PASS" && l != "FAIL" && !strings.HasPrefix(l, "FAIL\t") && !strings.HasPrefix(l, "ok ") {
-						pkgOutput = append(pkgOutput, l)
-					}
+		case "run":
+			get(e.Package, e.Test)
+		case "pass", "fail", "skip":
+			if e.Test == "" {
+				continue
+			}
+			t := get(e.Package, e.Test)
+			t.ended = true
+			top, _, isSub := strings.Cut(e.Test, "/")
+			parent := get(e.Package, top)
+			if isSub {
+				switch {
+				case t.OK != "": // a verdict of its own
+					parent.printedSubs = true
+					parent.subFailed = parent.subFailed || e.Action == "fail"
+					emit(result(step, e.Test, e.Action, t.Said))
+				case e.Action == "fail" && t.Fail != "" && parent.Fail == "":
+					parent.Fail = t.Fail // the parent's verdict
 				}
-			}
-		default:
-			t := runs[e.Test]
-			if t == nil {
-				t = &testRun{name: e.Test}
-				runs[e.Test] = t
-				order = append(order, t)
-			}
-			switch e.Action {
-			case "output":
-				t.output = append(t.output, lines(e.Output)...)
-			case "pass", "fail", "skip":
-				t.action = e.Action
-			}
-		}
-	}
-	var results []Result
-	if len(build) > 0 {
-		results = append(results, Result{Status: "FAIL", Text: compileFailed, Detail: compileErrors(build)})
-	}
-	for _, t := range order {
-		parent, sub, isSub := strings.Cut(t.name, "/")
-		if isSub && parent != "TestTranscripts" {
-			continue // part of its parent's verdict
-		}
-		if !isSub && parent == "TestTranscripts" && hasSubtests(runs, parent) && t.action != "skip" {
-			continue // one line per transcript instead
-		}
-		v, detail := verdictFor(step, parent), message(t.output)
-		if isSub {
-			detail = transcriptDiff(t.output)
-			v = Verdict{OK: "transcript " + sub + ".ct", // sub is testdata/NAME
-				Fail: "transcript " + sub + ".ct: the output differs: make test STEP=" + step + " shows how"}
-		}
-		switch t.action {
-		case "pass":
-			results = append(results, Result{Status: "ok", Text: v.OK})
-		case "skip":
-			results = append(results, Result{Status: "skip", Text: v.OK, Detail: detail})
-		default: // fail, or never finished (the test binary died)
-			if strings.HasSuffix(v.Fail, detail) {
-				detail = ""
-			}
-			results = append(results, Result{Status: "FAIL", Text: v.Fail, Detail: detail})
-		}
-	}
-	if pkgFailed && len(results) == 0 {
-		results = append(results, Result{Status: "FAIL", Text: "the tests did not run", Detail: lastLines(strings.Join(pkgOutput, "\n"), 5)})
-	} else if pkgFailed && !anyFailed(results) {
-		// Every test passed, yet the run failed: the sandbox found a leak.
-		// Its report starts with the line that says so.
-		for i, l := range pkgOutput {
-			if strings.Contains(l, "left these on the host") {
-				pkgOutput = pkgOutput[i+1:]
-				break
-			}
-		}
-		if len(pkgOutput) > 6 {
-			pkgOutput = append(pkgOutput[:5], "...")
-		}
-		results = append(results, Result{Status: "FAIL", Text: "the step left something on the host (a mount, a link, a cgroup)",
-			Detail: strings.Join(pkgOutput, "\n")})
-	}
-	return results
-}
-
-// lines splits an event's output: one event may carry several lines.
-// go-cmp's diffs use no-break spaces at random, so that no one parses them;
-// we only read them, as spaces.
-func lines(s string) []string {
-	s = strings.ReplaceAll(s, "\u00a0", " ")
-	return strings.Split(strings.TrimSuffix(s, "\n"), "\n")
-}
-
-func hasSubtests(runs map[string]*testRun, parent string) bool {
-	for name := range runs {
-		if strings.HasPrefix(name, parent+"/") {
-			return true
-		}
-	}
-	return false
-}
-
-const compileFailed = "main.go does not compile"
-
-func anyText(rs []Result, text string) bool {
-	for _, r := range rs {
-		if r.Text == text {
-			return true
-		}
-	}
-	return false
-}
-
-func anyFailed(rs []Result) bool {
-	for _, r := range rs {
-		if r.Status == "FAIL" {
-			return true
-		}
-	}
-	return false
-}
-
-var (
-	// testify's "Messages:" and "Error:" lines, and t.Errorf's "file.go:12: text".
-	messagesLine = regexp.MustCompile(`^\s*Messages:\s*(.*)$`)
-	errorLine    = regexp.MustCompile(`^\s*Error:\s*(.*)$`)
-	logLine      = regexp.MustCompile(`^\s*\w+\.go:\d+: (.+)$`)
-)
-
-// message picks the most telling line of a test's output: testify's message,
-// else its error (with the two lines after "Not equal:"), else the first line
-// the test logged.
-func message(output []string) string {
-	for _, re := range []*regexp.Regexp{messagesLine, errorLine, logLine} {
-		for i, l := range output {
-			m := re.FindStringSubmatch(l)
-			if m == nil || strings.TrimSpace(m[1]) == "" {
 				continue
 			}
-			msg := strings.TrimSpace(m[1])
-			if re == errorLine && strings.HasSuffix(msg, ":") {
-				for j := i + 1; j < len(output) && j <= i+2; j++ {
-					msg += " " + strings.TrimSpace(output[j])
-				}
+			if t.printedSubs && t.OK == "" && (e.Action != "fail" || t.subFailed) {
+				continue // its subtests said it all
 			}
-			return msg
+			emit(result(step, e.Test, e.Action, t.Said))
 		}
 	}
-	return ""
+	for _, k := range order {
+		_, name, _ := strings.Cut(k, "\x00")
+		if t := tests[k]; !t.ended && !strings.Contains(name, "/") {
+			t.Fail = "the test did not end: the test binary died (make test STEP=" + step + " shows how)"
+			emit(result(step, name, "fail", t.Said))
+		}
+	}
+	for _, s := range whole {
+		if s.Fail != "" {
+			text, detail, _ := strings.Cut(s.Fail, "\n")
+			emit(Result{Status: "FAIL", Text: text, Detail: detail})
+		}
+	}
+	if buildFailed && !anyFailed {
+		emit(Result{Status: "FAIL", Text: "the tests do not build: go vet in " + step + " shows why"})
+	}
 }
 
-// transcriptDiff shortens go-cmdtest's report on a transcript to the first
-// command that went wrong and its lines that differ ("want: box", "got:
-// tincan-test"), at most 8 lines. A diff within lines (go-cmp's strings.Join
-// form) is left out: it reads badly outside a test log.
-func transcriptDiff(output []string) string {
-	var out []string
-	seen, inLine := false, false
-	for _, l := range output {
-		t := strings.TrimSpace(l)
-		if m := logLine.FindStringSubmatch(l); m != nil {
-			t = strings.TrimSuffix(strings.TrimSpace(m[1]), " Output:")
-			if seen {
-				break // the next command: one is enough
-			}
-			seen = true
-			if strings.HasSuffix(t, "want=-, got=+") {
-				continue
-			}
-		}
-		switch {
-		case t == "" || strings.HasPrefix(t, "[]string") || t == ")" || strings.HasPrefix(t, "}") || strings.HasPrefix(t, "...") ||
-			strings.HasPrefix(t, "--- ") || strings.HasPrefix(t, "=== ") || strings.HasPrefix(t, `"`):
-			// go-cmp's frame, and the lines that did not change
-		case strings.HasPrefix(t, "strings.Join("):
-			inLine = true
-		case strings.HasPrefix(t, "- ") || strings.HasPrefix(t, "+ "):
-			if inLine {
-				continue
-			}
-			label := map[byte]string{'-': "want: ", '+': "got:  "}[t[0]]
-			q := strings.TrimSuffix(strings.TrimSpace(t[2:]), ",")
-			if u, err := strconv.Unquote(q); err == nil {
-				q = u
-			}
-			out = append(out, label+q)
-		default:
-			out = append(out, t)
-		}
+// merge adds what a test said now to what it said before.
+func merge(old, s Said) Said {
+	if s.OK != "" {
+		old.OK = s.OK
 	}
-	if len(out) > 8 {
-		out = out[:8]
+	if s.Else != "" {
+		old.Else = s.Else
 	}
-	return strings.Join(out, "\n")
+	if s.Fail != "" && old.Fail == "" { // the first failure is the one
+		old.Fail = s.Fail
+	}
+	if s.Skip != "" {
+		old.Skip = s.Skip
+	}
+	return old
 }
 
-// compileErrors keeps the compiler's error lines, at most five.
-func compileErrors(lines []string) string {
-	var errs []string
-	for _, l := range lines {
-		if strings.Contains(l, ".go:") && len(errs) < 5 {
-			errs = append(errs, strings.TrimSpace(l))
-		}
+// result is the verdict on test, which ended with action.
+func result(step, test, action string, s Said) Result {
+	ok := s.OK
+	if ok == "" {
+		ok = Humanize(strings.ReplaceAll(test, "/", " "))
 	}
-	if len(errs) == 0 {
-		return lastLines(strings.Join(lines, "\n"), 5)
+	switch action {
+	case "pass":
+		return Result{Status: "ok", Text: ok}
+	case "skip":
+		return Result{Status: "skip", Text: ok, Detail: s.Skip}
 	}
-	return strings.Join(errs, "\n")
-}
-
-func lastLines(s string, n int) string {
-	lines := strings.Split(strings.TrimSpace(s), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
+	why := s.Fail
+	hint := ""
+	if why == "" {
+		why = s.Else
+		hint = "the test stopped before it said why: make test STEP=" + step + " TESTFLAGS='-run ^" + test + "$' shows its log"
 	}
-	return strings.Join(lines, "\n")
+	if why == "" {
+		why = ok + ": fails"
+	}
+	text, detail, _ := strings.Cut(why, "\n")
+	if hint != "" {
+		detail = strings.TrimPrefix(detail+"\n"+hint, "\n")
+	}
+	return Result{Status: "FAIL", Text: text, Detail: detail}
 }
 
 // MemoryLimit is the most address space any process of a check may have.
@@ -372,23 +294,6 @@ func GoTool() string {
 		return p
 	}
 	return filepath.Join(runtime.GOROOT(), "bin", "go")
-}
-
-// verdictFor looks test up in the step's table, then in the table every step
-// shares, and otherwise names the check after the test.
-func verdictFor(step, test string) Verdict {
-	v, ok := Verdicts[step][test]
-	if !ok {
-		v, ok = Verdicts["*"][test]
-	}
-	if !ok {
-		v.OK = Humanize(test)
-	}
-	if v.Fail == "" {
-		v.Fail = v.OK
-	}
-	v.Fail = strings.ReplaceAll(v.Fail, "STEP", step)
-	return v
 }
 
 // Humanize names a check after its test: TestPsAuxShowsOnlyPID1 is

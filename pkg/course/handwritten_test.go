@@ -120,6 +120,27 @@ var handWritten = map[string]struct {
 	if err := os.Chdir("/"); err != nil {
 		return err
 	}`}},
+	"09-full": {[]string{"os", "path/filepath", "strconv", "golang.org/x/sys/unix"}, []string{
+		`f, err := os.Open(*dir)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		return fmt.Errorf("commit: %s is in use: %w", *dir, err)
+	}
+	n := 0
+	for {
+		if _, err := os.Stat(filepath.Join(*dir, "image", strconv.Itoa(n))); err != nil {
+			break
+		}
+		n++
+	}
+	layer = filepath.Join(*dir, "image", strconv.Itoa(n))
+	if err := os.Rename(filepath.Join(*dir, "container"), layer); err != nil {
+		return err
+	}
+	err = os.Mkdir(filepath.Join(*dir, "container"), 0o755)`}},
 	"08-cgroup": {[]string{"os", "path/filepath", "strconv"}, []string{
 		`for _, dir := range dirs {
 		err := os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte(strconv.Itoa(cmd.Pid)), 0o644)
@@ -127,6 +148,10 @@ var handWritten = map[string]struct {
 			cmd.Abort()
 			return 0, err
 		}
+	}`,
+		`err = os.Mkdir(dir, 0o755)`,
+		`if err := os.WriteFile(path, []byte(w.value), 0o644); err != nil {
+		return nil, err
 	}`}},
 }
 

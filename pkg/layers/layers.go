@@ -33,7 +33,7 @@ type Layers struct {
 func (l Layers) Images() ([]string, error) {
 	ents, err := os.ReadDir(filepath.Join(l.Dir, "image"))
 	if err != nil {
-		return nil, fmt.Errorf("--fs %s: %w: a layered root needs %s/image/0, image/1, ...", l.Dir, err, l.Dir)
+		return nil, fmt.Errorf("--fs %s: %w: a layered root needs %s/image/0, then image/1 and so on", l.Dir, err, l.Dir)
 	}
 	var nums []int
 	for _, e := range ents {

@@ -74,7 +74,7 @@ func whiteout(root int, name string) error {
 	case !errors.Is(err, unix.ENOENT):
 		return err
 	}
-	return unix.Mknodat(pfd, target, unix.S_IFCHR|0o000, 0)
+	return unix.Mknodat(pfd, target, unix.S_IFCHR, 0) // mode 0, device 0/0
 }
 
 // opaque marks the directory name, below the directory pfd, opaque.

@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"tincan.dev/pkg/reexec"
 	"tincan.dev/pkg/trace"
@@ -82,3 +83,13 @@ func Exit(name string, code int, err error) {
 	}
 	os.Exit(code)
 }
+
+// List is a flag that may be given more than once, each value added in
+// order: flag.Var(&tmpfs, "tmpfs", "...") with var tmpfs step.List makes
+// --tmpfs /a --tmpfs /b the list [/a /b]. can uses it too.
+type List []string
+
+func (l *List) String() string { return strings.Join(*l, ",") }
+
+// Set adds s, as the flag package calls it for each occurrence.
+func (l *List) Set(s string) error { *l = append(*l, s); return nil }

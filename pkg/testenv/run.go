@@ -9,6 +9,7 @@ import (
 
 // Result is what a command printed and how it ended.
 type Result struct {
+	Args           []string // the command line, as cmd.Args
 	Stdout, Stderr string
 	Code           int
 }
@@ -29,7 +30,7 @@ func Run(t testing.TB, cmd *exec.Cmd) Result {
 	if err != nil && !errors.As(err, &ee) {
 		t.Fatalf("run %v: %v", cmd.Args, err)
 	}
-	return Result{Stdout: out.String(), Stderr: errb.String(), Code: cmd.ProcessState.ExitCode()}
+	return Result{Args: cmd.Args, Stdout: out.String(), Stderr: errb.String(), Code: cmd.ProcessState.ExitCode()}
 }
 
 // RunArgs is Run(t, Command(name, args...)).

@@ -57,10 +57,10 @@ func Root() bool { return os.Geteuid() == 0 }
 func NeedRoot(t testing.TB) {
 	t.Helper()
 	if testing.Short() {
-		t.Skip("needs root: skipped with -short (make unit); make test runs it")
+		skip(t, "needs root: skipped with -short (make unit); make test runs it")
 	}
 	if !Root() {
-		t.Skip("needs root: make test SUDO=1, or run as root (go test -exec sudo ./...)")
+		skip(t, "needs root: make test SUDO=1, or run as root (go test -exec sudo ./...)")
 	}
 }
 
@@ -88,6 +88,7 @@ func Main(m *testing.M, build ...string) {
 		Bin = dir
 		for _, pkg := range build {
 			if err := Build(pkg, dir); err != nil {
+				say(course.Said{Fail: "the step does not build: " + err.Error()})
 				fmt.Fprintln(os.Stderr, "testenv:", err)
 				os.RemoveAll(dir)
 				os.Exit(1)
@@ -161,6 +162,7 @@ func runSandboxed() int {
 		}
 	}
 	if leaks := diff(before, hostState()); len(leaks) > 0 {
+		say(course.Said{Fail: "the tests left something on the host (another run's, if not yours: run again):\n" + strings.Join(leaks, "\n")})
 		fmt.Fprintf(os.Stderr, "testenv: the tests left these on the host:\n\t%s\n", strings.Join(leaks, "\n\t"))
 		return 1
 	}

@@ -15,6 +15,8 @@ import (
 
 	"github.com/google/go-cmdtest"
 	"github.com/stretchr/testify/require"
+
+	"tincan.dev/pkg/course"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.ct with the output the commands print now")
@@ -30,6 +32,14 @@ func Transcripts(t *testing.T, progs ...string) {
 	t.Helper()
 	ts, err := cmdtest.Read("testdata")
 	require.NoError(t, err)
+	// go-cmdtest runs each file as a subtest named after it: each is a
+	// verdict of its own.
+	files, err := filepath.Glob("testdata/*.ct")
+	require.NoError(t, err)
+	for _, f := range files {
+		say(course.Said{Test: t.Name() + "/" + strings.TrimSuffix(f, ".ct"), OK: "transcript " + f,
+			Else: "transcript " + f + ": the output differs from the file: make test STEP=" + stepDir() + " shows how"})
+	}
 	paths := map[string]string{}
 	for _, p := range progs {
 		path := filepath.Join(Bin, p)
@@ -52,7 +62,7 @@ func Transcripts(t *testing.T, progs ...string) {
 	ts.Setup = func(string) error { stop(); return nil } // a new file begins
 	ts.Commands["bg"] = func(args []string, _ string) ([]byte, error) {
 		if len(args) < 2 {
-			return nil, errors.New("usage: bg HOST:PORT PROG ARGS...")
+			return nil, errors.New("usage: bg HOST:PORT PROG [ARG]...: too few arguments")
 		}
 		path, ok := paths[args[1]]
 		if !ok {
@@ -78,6 +88,7 @@ func Transcripts(t *testing.T, progs ...string) {
 // as a ```console block of the README: the docs show what the tests run.
 func DocumentedTranscripts(t *testing.T, readme string) {
 	t.Helper()
+	Verdict(t, readme+" shows every testdata/*.ct", "")
 	doc, err := os.ReadFile(readme)
 	require.NoError(t, err)
 	files, err := filepath.Glob("testdata/*.ct")
@@ -87,10 +98,14 @@ func DocumentedTranscripts(t *testing.T, readme string) {
 		b, err := os.ReadFile(f)
 		require.NoError(t, err)
 		block := "```console\n" + transcriptBody(string(b)) + "```\n"
-		if !strings.Contains(string(doc), block) {
-			t.Errorf("%s must appear verbatim in %s as a ```console block: put <!-- ct: %s --> there and run .tools/embed.py", f, readme, f)
-		}
+		Check(t, strings.Contains(string(doc), block), "%s must appear verbatim in %s as a ```console block: put <!-- ct: %s --> there and run .tools/embed.py", f, readme, f)
 	}
+}
+
+// stepDir is the step under test: the tests run in its directory.
+func stepDir() string {
+	wd, _ := os.Getwd()
+	return filepath.Base(wd)
 }
 
 // transcriptBody drops the comments and blank lines before the first command.

@@ -60,7 +60,9 @@ func (w Workspace) Check(step string, out io.Writer, flags ...string) (bool, err
 	// already in one: it would set up its sandbox in the wrong namespaces.
 	// Empty reads as unset, and os/exec keeps the last value of a key.
 	env := []string{SayEnv + "=1", "TINCAN_TEST_SANDBOX="}
-	args := append([]string{"test", "-json", "-count=1", "-p", "1"}, flags...)
+	// TestEngines (09-full) drives podman, containerd and Docker against
+	// can's OCI mode: can's own test, not the exercise's, and a minute long.
+	args := append([]string{"test", "-json", "-count=1", "-p", "1", "-skip", "^TestEngines$"}, flags...)
 	if os.Geteuid() != 0 && os.Getenv("TINCAN_SUDO") == "1" {
 		// sudo resets the environment: env(1) sets it again, as root.
 		args = append(args, "-exec", "sudo env "+strings.Join(env, " "))

@@ -119,7 +119,7 @@ func (l *Layout) Delegated(limits Limits) (*Layout, error) {
 		}
 	}
 	prog := filepath.Base(os.Args[0])
-	for _, f := range []string{"", "cgroup.procs", "cgroup.subtree_control"} {
+	for _, f := range []string{"cgroup.procs", "cgroup.subtree_control", ""} {
 		if !writable(filepath.Join(dir, f)) {
 			file := "its directory"
 			if f != "" {

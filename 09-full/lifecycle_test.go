@@ -138,9 +138,10 @@ func TestRootlessDelegated(t *testing.T) {
 	_, err = io.ReadFull(stdout, up)
 	require.NoError(t, err)
 	require.Equal(t, "up\n", string(up))
-	running, err := filepath.Glob(filepath.Join(dir, "tincan", "*"))
+	running, err := filepath.Glob(filepath.Join(dir, "tincan", "*", "cgroup.procs"))
 	require.NoError(t, err)
 	require.Len(t, running, 1)
+	running[0] = filepath.Dir(running[0])
 	require.Regexp(t, `^65534-[0-9a-f]{12}$`, filepath.Base(running[0]))
 	for file, want := range map[string]string{"memory.max": "33554432\n", "pids.max": "16\n", "cpu.max": "50000 100000\n"} {
 		require.Equal(t, want, readString(t, filepath.Join(running[0], file)), file)

@@ -125,7 +125,7 @@ func TestRootlessDelegated(t *testing.T) {
 	// Seen from the host while it runs (inside, /sys is the host's, bound:
 	// a user namespace may not mount a sysfs): its limits, and the uid in
 	// its name, as in root's tincan/ (pkg/owner).
-	cmd := exec.Command(canBin(), "--chroot", root, "--memory", "32M", "--pids", "16", "--cpus", "0.5", "--", "sh", "-c", "echo up; read x")
+	cmd := exec.Command(canBin(), "--chroot", root, "--memory", "32M", "--pids", "16", "--cpus", "0.5", "--", "sh", "-c", "echo up; read x; exit 0")
 	testenv.InCgroup(t, cmd, dir)
 	testenv.AsNobody(t, cmd)
 	stdin, err := cmd.StdinPipe()

@@ -48,7 +48,7 @@ func parent(cmd *reexec.Cmd) (code int, err error) {
 	id := fmt.Sprintf("08-cgroup-%08x", rand.Uint32())
 	// Whatever happens, kill what is left inside and remove the cgroup.
 	defer func() { err = errors.Join(err, destroy(id)) }()
-	dirs, err := makeCgroup(id)
+	dirs, err := makeCgroup(id, limits)
 	if err != nil {
 		return 0, err
 	}
@@ -105,10 +105,19 @@ var controllers = []string{"memory", "cpu", "cpuacct", "pids"}
 // directory; v1 has a tree per controller (or pair, as cpu,cpuacct), so one
 // directory in each. A machine may have both ("hybrid"); pkg/cgroup's Detect
 // finds where each is mounted.
-func makeCgroup(id string) (map[string]string, error) {
+func makeCgroup(id string, limits cgroup.Limits) (map[string]string, error) {
 	layout, err := cgroup.Detect()
 	if err != nil {
 		return nil, err
+	}
+	if os.Geteuid() != 0 {
+		// Without root, only in a cgroup v2 subtree that root delegated
+		// to us (systemd's Delegate=yes) by chown(2): Delegated finds
+		// ours, or says in one line what is missing. Its Unified is our
+		// delegated cgroup, and holds our tincan/ (pkg/cgroup/delegate.go).
+		if layout, err = layout.Delegated(limits); err != nil {
+			return nil, err
+		}
 	}
 	dirs := map[string]string{}
 	if layout.Unified != "" {
@@ -148,7 +157,8 @@ func makeCgroup(id string) (map[string]string, error) {
 
 // mkdirIn makes the cgroup tree/tincan/id, and tree/tincan if it is
 // missing: in its own directory at the top, never under our own cgroup,
-// which a service manager may own. On v2 the files of a controller appear in
+// which a service manager may own (without root, tree is the cgroup
+// delegated to us, and our processes have left it). On v2 the files of a controller appear in
 // a cgroup only when its parent enables the controller in
 // cgroup.subtree_control, and only a cgroup with no process may do so (the
 // root excepted): tincan/ holds none. Another program's cleanup may remove

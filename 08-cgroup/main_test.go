@@ -259,8 +259,9 @@ func TestCPUQuota(t *testing.T) {
 	requireNoCgroups(t)
 }
 
-// Without root no cgroup can be made, so a limit cannot be set: one line
-// says so, exit 125, and CMD does not run without it.
+// Without root, and without a cgroup delegated to the user (the tests'
+// own is root's), no cgroup can be made, so a limit cannot be set: one line
+// says what is missing and how to get it, exit 125, and CMD does not run.
 func TestRootlessRefused(t *testing.T) {
 	cmd := testenv.Command("08-cgroup", "--memory", "8M", "echo", "ran")
 	testenv.AsNobody(t, cmd)
@@ -274,7 +275,43 @@ func TestRootlessRefused(t *testing.T) {
 		}
 	}
 	require.Len(t, lines, 1, r.Stderr)
-	require.Regexp(t, `^08-cgroup: mkdir /sys/fs/cgroup/.*: permission denied: making a cgroup, and so setting limits, needs root$`, lines[0])
+	layout, err := cgroup.Detect()
+	require.NoError(t, err)
+	if layout.Version() == "v2" {
+		require.Regexp(t, `^08-cgroup: a memory limit without root needs a cgroup delegated to you, and yours \(/.*\) is not: cgroup.procs is not yours to write; `+
+			`run in one of your own, systemd-run --user --scope -p Delegate=yes 08-cgroup \.\.\., or as root$`, lines[0])
+	} else {
+		require.Regexp(t, `^08-cgroup: a memory limit without root needs cgroup v2, and memory is a v1 controller here \((hybrid|v1)\), which is never delegated to a user: run as root$`, lines[0])
+	}
+}
+
+// In a cgroup v2 subtree delegated to the user, as systemd's Delegate=yes
+// makes one, the limits work without root: the cgroup is made there, under
+// tincan/, CMD runs in it with its limits, the OOM killer is reported, and
+// it is removed after.
+func TestRootlessDelegated(t *testing.T) {
+	dir := testenv.Delegate(t)
+	run := func(args ...string) testenv.Result {
+		cmd := testenv.Command("08-cgroup", args...)
+		testenv.InCgroup(t, cmd, dir)
+		return testenv.RunAsNobody(t, cmd)
+	}
+	r := run("--memory", "32M", "--pids", "16", "sh", "-c", `cg=$(sed -n 's/^0:://p' /proc/self/cgroup); echo $cg; cat /sys/fs/cgroup$cg/memory.max /sys/fs/cgroup$cg/pids.max`)
+	require.Equal(t, 0, r.Code, r.Stderr)
+	require.Regexp(t, `^/`+filepath.Base(dir)+`/tincan/08-cgroup-[0-9a-f]{8}\n33554432\n16\n$`, r.Stdout)
+	// 08-cgroup moved itself out of the delegated cgroup, to enable
+	// controllers there, and removed its own when done.
+	require.DirExists(t, filepath.Join(dir, cgroup.InitGroup))
+	require.NoDirExists(t, filepath.Join(dir, "tincan"))
+
+	// The next command starts where the first moved its caller, as a
+	// shell's next one would: the delegated cgroup, which now enables
+	// controllers for its children, may hold no process itself.
+	dir = filepath.Join(dir, cgroup.InitGroup)
+	r = run("--memory", "8M", "sh", "-c", "x=a; while true; do x=$x$x; done")
+	require.Equal(t, 137, r.Code, r.Stderr)
+	require.Contains(t, r.Stderr, "08-cgroup: killed by the OOM killer: memory limit 8 MiB reached")
+	require.NoDirExists(t, filepath.Join(filepath.Dir(dir), "tincan"))
 }
 
 // Starting a container with limits: the cost of the cgroup, on top of

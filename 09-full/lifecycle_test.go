@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"tincan.dev/pkg/cgroup"
 	"tincan.dev/pkg/testenv"
 )
 
@@ -95,8 +97,62 @@ func TestRootless(t *testing.T) {
 	r = run("--net", "bridge", "true")
 	require.Equal(t, 125, r.Code)
 	require.Contains(t, r.Stderr, "--net bridge: creating a bridge and NAT rules on the host needs root")
+	// The suite's own cgroup is not delegated to nobody (TestRootlessDelegated
+	// makes one that is).
 	r = run("--memory", "8M", "true")
 	require.Equal(t, 125, r.Code)
-	require.Contains(t, r.Stderr, "needs root")
+	require.Contains(t, r.Stderr, "can: a memory limit without root needs ")
 	require.Equal(t, 1, strings.Count(r.Stderr, "\n"), r.Stderr)
+}
+
+// In a cgroup v2 subtree delegated to the user (systemd's Delegate=yes) the
+// limits work without root: the container's cgroup is tincan/65534-<id>
+// there, CMD sees its limits, the OOM killer is reported, and nothing is
+// left behind.
+func TestRootlessDelegated(t *testing.T) {
+	readString := func(t *testing.T, path string) string {
+		b, err := os.ReadFile(path)
+		require.NoError(t, err)
+		return string(b)
+	}
+	dir := testenv.Delegate(t)
+	root := rootWithProbe(t)
+	run := func(args ...string) testenv.Result {
+		cmd := exec.Command(canBin(), append([]string{"--chroot", root}, args...)...)
+		testenv.InCgroup(t, cmd, dir)
+		return testenv.RunAsNobody(t, cmd)
+	}
+	// Seen from the host while it runs (inside, /sys is the host's, bound:
+	// a user namespace may not mount a sysfs): its limits, and the uid in
+	// its name, as in root's tincan/ (pkg/owner).
+	cmd := exec.Command(canBin(), "--chroot", root, "--memory", "32M", "--pids", "16", "--cpus", "0.5", "--", "sh", "-c", "echo up; read x; exit 0")
+	testenv.InCgroup(t, cmd, dir)
+	testenv.AsNobody(t, cmd)
+	stdin, err := cmd.StdinPipe()
+	require.NoError(t, err)
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	up := make([]byte, 3)
+	_, err = io.ReadFull(stdout, up)
+	require.NoError(t, err)
+	require.Equal(t, "up\n", string(up))
+	running, err := filepath.Glob(filepath.Join(dir, "tincan", "*", "cgroup.procs"))
+	require.NoError(t, err)
+	require.Len(t, running, 1)
+	running[0] = filepath.Dir(running[0])
+	require.Regexp(t, `^65534-[0-9a-f]{12}$`, filepath.Base(running[0]))
+	for file, want := range map[string]string{"memory.max": "33554432\n", "pids.max": "16\n", "cpu.max": "50000 100000\n"} {
+		require.Equal(t, want, readString(t, filepath.Join(running[0], file)), file)
+	}
+	stdin.Close()
+	require.NoError(t, cmd.Wait())
+
+	// A second can starts where the first moved its caller: tincan-init.
+	dir = filepath.Join(dir, cgroup.InitGroup)
+	r := run("--memory", "8M", "--", "sh", "-c", "x=a; while true; do x=$x$x; done")
+	require.Equal(t, 137, r.Code, r.Stderr)
+	require.Contains(t, r.Stderr, "can: killed by the OOM killer: memory limit 8 MiB reached")
+	require.NoDirExists(t, filepath.Join(filepath.Dir(dir), "tincan"), "can left its cgroup in the delegated subtree")
 }

@@ -29,6 +29,8 @@
 // cgroupsPath of an OCI config (NewAt, place.go), never under the caller's
 // own cgroup (which a service manager may own), so that
 // find /sys/fs/cgroup -name '*tincan*' lists every one can left behind.
+// Without root, a user's cgroups go to the one place they may write: the
+// cgroup v2 subtree delegated to them (delegate.go).
 //
 // Writes are traced as write(path, value): the path stands for the file
 // descriptor open(2) returned for it.
@@ -62,7 +64,8 @@ type Stats struct {
 type Cgroup struct {
 	ID string
 	// Path is the cgroup's directory from the root of each hierarchy:
-	// "/tincan/<id>", or the cgroupsPath NewAt was given.
+	// "/tincan/<id>", the cgroupsPath NewAt was given, or, without root,
+	// "<the user's delegated cgroup>/tincan/<id>".
 	Path   string
 	Limits Limits
 	// Made lists the directories above the cgroup's own that NewAt made, in
@@ -72,6 +75,9 @@ type Cgroup struct {
 	Made []string `json:",omitempty"`
 	dirs []dir
 	born bool // CloneInto placed the process in the v2 directory
+	// delegated: made in a user's delegated subtree (Delegated), where
+	// its tincan directory is removed when empty, as at the root.
+	delegated bool
 }
 
 // dir is the cgroup's directory in one hierarchy.
@@ -221,7 +227,7 @@ func (cg *Cgroup) Destroy() error {
 	for _, d := range cg.dirs {
 		err = errors.Join(err, removeLeaf(d.path))
 	}
-	if cg.Path == "/tincan/"+cg.ID {
+	if cg.Path == "/tincan/"+cg.ID || cg.delegated {
 		for _, d := range cg.dirs {
 			removeParent(d.path)
 		}

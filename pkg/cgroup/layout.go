@@ -30,6 +30,9 @@ type Layout struct {
 	// of its hierarchy. Co-mounted controllers, such as "cpu,cpuacct" on many
 	// distributions, map to the same mount point.
 	V1 map[string]string
+	// base is, in the layout Delegated returns, the user's delegated
+	// cgroup that Unified is, from the hierarchy's root; "" otherwise.
+	base string
 }
 
 // Version names the layout: "v2", "hybrid" or "v1".

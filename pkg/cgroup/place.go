@@ -27,7 +27,8 @@ import (
 // too, with the flag that makes podman give a path instead.
 
 // New makes cgroup id on this machine's hierarchies with limits set, at
-// <hierarchy>/tincan/<id>.
+// <hierarchy>/tincan/<id>; for a caller without root, in the cgroup v2
+// subtree delegated to them (Delegated).
 func New(id string, limits Limits) (*Cgroup, error) { return NewAt("", id, limits) }
 
 // NewAt makes cgroup id at path, an OCI linux.cgroupsPath (absolute, from
@@ -36,6 +37,11 @@ func NewAt(path, id string, limits Limits) (*Cgroup, error) {
 	l, err := Detect()
 	if err != nil {
 		return nil, err
+	}
+	if path == "" && os.Geteuid() != 0 {
+		if l, err = l.Delegated(limits); err != nil {
+			return nil, err
+		}
 	}
 	return l.NewAt(path, id, limits)
 }
@@ -58,7 +64,7 @@ func (l *Layout) NewAt(path, id string, limits Limits) (*Cgroup, error) {
 	if err != nil {
 		return nil, err
 	}
-	cg := &Cgroup{ID: id, Path: "/" + rel, Limits: limits}
+	cg := &Cgroup{ID: id, Path: l.path(rel), Limits: limits, delegated: l.base != ""}
 	for _, d := range dirs {
 		var made []string
 		made, err = create(d, path == "", limits.cpuset() || limits.Account)
@@ -84,10 +90,17 @@ func (l *Layout) NewAt(path, id string, limits Limits) (*Cgroup, error) {
 // Open finds cgroup id, made earlier by New in this or another process
 // (say, by a runtime that died), so that Result, Kill and Destroy work on it.
 // Its Limits read as zero: they are in the kernel's files, not remembered.
+// Without root, it looks where New makes a user's cgroups: the caller's
+// delegated cgroup (Delegated), which it does not change.
 func Open(id string) (*Cgroup, error) {
 	l, err := Detect()
 	if err != nil {
 		return nil, err
+	}
+	if os.Geteuid() != 0 {
+		if l, err = l.userLayout(); err != nil {
+			return nil, err
+		}
 	}
 	return l.Open(id)
 }
@@ -123,12 +136,16 @@ func (l *Layout) open(path, id string) (*Cgroup, error) {
 	if err != nil {
 		return nil, err
 	}
-	cg := &Cgroup{ID: id, Path: "/" + rel, dirs: existing(dirs)}
+	cg := &Cgroup{ID: id, Path: l.path(rel), dirs: existing(dirs), delegated: l.base != ""}
 	if len(cg.dirs) == 0 {
 		return nil, fmt.Errorf("cgroup %s: %w in any hierarchy", cg.Path, fs.ErrNotExist)
 	}
 	return cg, nil
 }
+
+// path is the Path of the cgroup at rel in l: from the root of the
+// hierarchy, which for a user's layout is above its Unified.
+func (l *Layout) path(rel string) string { return filepath.Join("/", l.base, rel) }
 
 // place returns the cgroup's directory relative to each hierarchy's root:
 // tincan/<id>, or the cleaned cgroupsPath.

@@ -306,6 +306,13 @@ func create(d dir, tincan, cpuset bool) ([]string, error) {
 			if err == nil && cpuset && !d.v2 && slices.Contains(d.controllers, "cpuset") {
 				err = copyCpuset(at)
 			}
+			if err == nil && leaf && d.v2 && !hasControllers(at, d.controllers) {
+				// Between our enabling them above and the mkdir, another
+				// program's Destroy removed an empty parent and a third
+				// made it again, without our controllers: start again.
+				unix.Rmdir(at)
+				err = unix.ENODEV
+			}
 			if err != nil {
 				break
 			}
@@ -326,6 +333,22 @@ func create(d dir, tincan, cpuset bool) ([]string, error) {
 		return nil, nil
 	}
 	return made, nil
+}
+
+// hasControllers reports whether the v2 cgroup at path has every one of
+// controllers in its cgroup.controllers: its parent enabled them for it.
+func hasControllers(path string, controllers []string) bool {
+	b, err := os.ReadFile(filepath.Join(path, "cgroup.controllers"))
+	if err != nil {
+		return false
+	}
+	have := strings.Fields(string(b))
+	for _, c := range controllers {
+		if !slices.Contains(have, c) {
+			return false
+		}
+	}
+	return true
 }
 
 // copyCpuset gives the v1 cpuset cgroup at path its parent's CPUs and memory

@@ -273,7 +273,15 @@ func unique(dirs map[string]string) []string {
 func destroy(id string) error {
 	cg, err := cgroup.Open(id)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil // never made
+		// Never made; but makeCgroup may have made tincan/ for it before it
+		// failed: rmdir(2) takes it only if it is empty, none other's.
+		if layout, err := cgroup.Detect(); err == nil && os.Geteuid() == 0 {
+			unix.Rmdir(filepath.Join(layout.Unified, "tincan"))
+			for _, tree := range layout.V1 {
+				unix.Rmdir(filepath.Join(tree, "tincan"))
+			}
+		}
+		return nil
 	}
 	if err != nil {
 		return err

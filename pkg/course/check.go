@@ -104,8 +104,13 @@ func (w Workspace) Check(step string, out io.Writer, flags ...string) (bool, err
 	case failed > 0:
 		fmt.Fprintf(out, "%s: %d of %d checks fail\n", step, failed, total)
 		return false, nil
-	case skipped > 0:
+	case skipped > 0 && os.Geteuid() != 0:
 		fmt.Fprintf(out, "%s: %d checks pass, %d skipped (make check SUDO=1, or as root, runs them)\n", step, total-skipped, skipped)
+		return true, nil
+	case skipped > 0:
+		// As root, what skips needs another kind of host (each skip said
+		// which): a cgroup v2 one, say.
+		fmt.Fprintf(out, "%s: %d checks pass, %d skipped (each says what host it needs)\n", step, total-skipped, skipped)
 		return true, nil
 	}
 	fmt.Fprintf(out, "%s: all %d checks pass\n", step, total)

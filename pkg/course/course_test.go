@@ -303,7 +303,9 @@ func TestCheckExerciseFailsSolutionPasses(t *testing.T) {
 		ok, err = w.Check(step, &out)
 		require.NoError(t, err)
 		require.True(t, ok, "make check fails on the solution of %s:\n%s", step, out.String())
-		require.Regexp(t, `\n`+step+`: all \d+ checks pass\n$`, out.String())
+		// As root nothing fails; a check may skip for want of another kind
+		// of host (08-cgroup's delegated cgroup needs a cgroup v2 one).
+		require.Regexp(t, `\n`+step+`: (all \d+ checks pass|\d+ checks pass, \d+ skipped \(each says what host it needs\))\n$`, out.String())
 	}
 }
 

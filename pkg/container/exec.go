@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -31,12 +32,12 @@ type ExecOpts struct {
 // with a new mount namespace if it is multithreaded", and the same for a
 // user namespace. Every Go program is multithreaded from its first
 // instruction, so runc enters them in C code that runs before the Go runtime
-// starts (libcontainer/nsenter). can, pure Go, borrows that C program from
-// util-linux instead: nsenter(1) enters the namespaces, then executes can
-// again inside, which sets up the process and executes it. The PID namespace
-// is entered here, on a locked thread, before the fork (setns(2) with a PID
-// namespace changes the namespace of the caller's children, not its own), so
-// nsenter needs no fork of its own and its PID is the process's.
+// starts (libcontainer/nsenter). can enters the others on a locked thread
+// before the fork (startIn: the PID namespace, too, applies to the children
+// of the thread that enters it, so the child's PID is the process's), and
+// borrows for the mount and user namespaces a C program that is single
+// threaded, nsenter(1), which enters them and executes can again inside,
+// which sets up the process and executes it.
 func (c *Container) Exec(p *specs.Process, opts ExecOpts) (int, error) {
 	if s := c.Status(); s != specs.StateRunning {
 		return 0, fmt.Errorf("container %s is %s: exec needs it running", c.st.ID, s)
@@ -66,16 +67,23 @@ func (c *Container) Exec(p *specs.Process, opts ExecOpts) (int, error) {
 	}
 	defer self.Close()
 
+	// The namespaces a thread can enter are entered here, before the
+	// fork (startIn); nsenter does the mount and user ones (and only those
+	// it must: busybox's nsenter knows no others, util-linux's all).
 	pid := strconv.Itoa(c.st.Pid)
-	wrap := []string{nsenter, "--target", pid}
-	for _, ns := range []struct{ name, flag string }{
-		{"user", "--user"}, {"mnt", "--mount"}, {"uts", "--uts"}, {"ipc", "--ipc"},
-		{"net", "--net"}, {"cgroup", "--cgroup"}, {"time", "--time"},
-	} {
-		if sameNS(ns.name, c.st.Pid) {
-			continue
+	join := map[specs.LinuxNamespaceType]string{}
+	for _, n := range threadNS {
+		name := strings.TrimSuffix(n.self, "_for_children")
+		if !sameNS(name, c.st.Pid) {
+			join[n.t] = "/proc/" + pid + "/ns/" + name
 		}
-		wrap = append(wrap, ns.flag)
+	}
+	wrap := []string{nsenter}
+	if !sameNS("user", c.st.Pid) {
+		wrap = append(wrap, "--user=/proc/"+pid+"/ns/user")
+	}
+	if !sameNS("mnt", c.st.Pid) {
+		wrap = append(wrap, "--mount=/proc/"+pid+"/ns/mnt")
 	}
 	wrap = append(wrap, "--", "/proc/self/fd/5") // self, as the child's fd 5
 	cmd := reexec.Command("can", "exec")
@@ -90,11 +98,7 @@ func (c *Container) Exec(p *specs.Process, opts ExecOpts) (int, error) {
 	if opts.Detach {
 		cmd.SysProcAttr.Pdeathsig = 0
 	}
-	pidns := ""
-	if !sameNS("pid", c.st.Pid) {
-		pidns = "/proc/" + pid + "/ns/pid"
-	}
-	if err := startInPidNS(cmd, pidns); err != nil {
+	if err := startIn(cmd, join); err != nil {
 		return 0, err
 	}
 	if cg, err := c.cgroup(); err == nil {

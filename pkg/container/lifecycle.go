@@ -156,7 +156,9 @@ func Create(spec Spec, opts CreateOpts) (_ *reexec.Cmd, terminal *os.File, err e
 	if cmd.SysProcAttr.Cloneflags&unix.CLONE_NEWUSER != 0 {
 		userns.Mapping{UID: idMaps(c.Linux.UIDMappings), GID: idMaps(c.Linux.GIDMappings)}.Configure(cmd.SysProcAttr)
 	}
-	if err := startInPidNS(cmd, spec.OCI.JoinNS[specs.PIDNamespace]); err != nil {
+	// The child joins the others itself (ociSetup); a PID namespace must be
+	// entered before it exists.
+	if err := startIn(cmd, map[specs.LinuxNamespaceType]string{specs.PIDNamespace: spec.OCI.JoinNS[specs.PIDNamespace]}); err != nil {
 		return nil, nil, err
 	}
 	undo = append(undo, func() error { cmd.Abort(); return nil })
@@ -267,36 +269,72 @@ func joinByNsenter(join map[specs.LinuxNamespaceType]string, fd int) ([]string, 
 	return append(wrap, "--", "/proc/self/fd/"+strconv.Itoa(fd)), self, nil
 }
 
-// startInPidNS starts cmd, in the PID namespace at path when there is one:
-// setns(2) with CLONE_NEWPID changes not the caller's namespace but its
-// children's (pid_for_children), and os/exec forks from the calling thread,
-// so a locked thread that entered it forks the child there.
-func startInPidNS(cmd *reexec.Cmd, path string) error {
-	if path == "" {
+// threadNS are the namespaces a thread can enter for the children it
+// forks, and the name of its own in /proc/thread-self/ns: a PID and a time
+// namespace apply only to children (pid_for_children, time_for_children);
+// network, UTS, IPC and cgroup ones to the thread itself, and a fork copies
+// them. Mount and user namespaces refuse a multithreaded caller (Exec).
+var threadNS = []struct {
+	t    specs.LinuxNamespaceType
+	self string
+}{
+	{specs.PIDNamespace, "pid_for_children"}, {specs.TimeNamespace, "time_for_children"},
+	{specs.NetworkNamespace, "net"}, {specs.UTSNamespace, "uts"},
+	{specs.IPCNamespace, "ipc"}, {specs.CgroupNamespace, "cgroup"},
+}
+
+// startIn starts cmd in the namespaces of join that a thread can enter (see
+// threadNS): os/exec forks from the calling thread, so a locked thread that
+// entered them forks the child there. Then the thread goes back to its own.
+func startIn(cmd *reexec.Cmd, join map[specs.LinuxNamespaceType]string) error {
+	var todo []int
+	for i, n := range threadNS {
+		if join[n.t] != "" {
+			todo = append(todo, i)
+		}
+	}
+	if len(todo) == 0 {
 		return cmd.Start()
 	}
-	// No Pdeathsig: Go's fork checks that getppid(2) still returns the
-	// parent it started from, and kills the child if not; seen from another
-	// PID namespace the parent is not there at all (getppid returns 0).
-	cmd.SysProcAttr.Pdeathsig = 0
+	if join[specs.PIDNamespace] != "" {
+		// No Pdeathsig: Go's fork checks that getppid(2) still returns the
+		// parent it started from, and kills the child if not; seen from
+		// another PID namespace the parent is not there (getppid returns 0).
+		cmd.SysProcAttr.Pdeathsig = 0
+	}
 	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	self, err := unix.Open("/proc/thread-self/ns/pid_for_children", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return err
+	var back []int // our own namespaces, to return to
+	defer func() {
+		for _, fd := range back {
+			unix.Close(fd)
+		}
+	}()
+	var err error
+	for _, i := range todo {
+		var fd int
+		if fd, err = unix.Open("/proc/thread-self/ns/"+threadNS[i].self, unix.O_RDONLY|unix.O_CLOEXEC, 0); err != nil {
+			break
+		}
+		back = append(back, fd)
+		if err = setns(join[threadNS[i].t], threadNS[i].t); err != nil {
+			break
+		}
 	}
-	defer unix.Close(self)
-	if err := setns(path, specs.PIDNamespace); err != nil {
-		return err
+	if err == nil {
+		err = cmd.Start()
 	}
-	serr := cmd.Start()
-	if err := unix.Setns(self, unix.CLONE_NEWPID); err != nil {
-		// This thread must not serve other goroutines from another PID
-		// namespace's point of view: leave it locked, and the runtime ends
-		// it with the goroutine.
-		runtime.LockOSThread()
+	for i := len(back) - 1; i >= 0; i-- {
+		if rerr := unix.Setns(back[i], 0); rerr != nil {
+			// Stuck in a container's namespace: this thread must serve no
+			// other goroutine. Left locked, the runtime ends it with ours.
+			if err == nil {
+				err = fmt.Errorf("setns back to our own namespace: %w", rerr)
+			}
+			return err
+		}
 	}
-	return serr
+	runtime.UnlockOSThread()
+	return err
 }
 
 // sendConsole passes the pty's master to the engine over the unix socket

@@ -66,7 +66,8 @@ func Create(spec Spec, opts CreateOpts) (_ *reexec.Cmd, terminal *os.File, err e
 	}
 	spec.NoPivot = opts.NoPivot
 	bundle, _ := filepath.Abs(opts.Bundle)
-	oci := &OCIState{Bundle: bundle, Created: time.Now().UTC(), CgroupsPath: c.Linux.CgroupsPath, Annotations: c.Annotations}
+	oci := &OCIState{Bundle: bundle, Created: time.Now().UTC(), CgroupsPath: c.Linux.CgroupsPath, Annotations: c.Annotations,
+		Hooks: len(c.Hooks.Poststart)+len(c.Hooks.Poststop) > 0}
 	st, err := newState(opts.Root, spec.ID, "", oci)
 	if err != nil {
 		return nil, nil, err
@@ -560,9 +561,10 @@ func (c *Container) Start() error {
 		}
 	}
 	os.Remove(fifo)
-	cfg, err := c.Config()
-	if err == nil && cfg.Hooks != nil {
-		warnHooks("poststart", cfg.Hooks.Poststart, c.State())
+	if c.st.OCI.Hooks {
+		if cfg, err := c.Config(); err == nil && cfg.Hooks != nil {
+			warnHooks("poststart", cfg.Hooks.Poststart, c.State())
+		}
 	}
 	return nil
 }
@@ -618,8 +620,10 @@ func (c *Container) Delete(force bool) error {
 	if cg, err := c.cgroup(); err == nil {
 		errs = append(errs, cg.Destroy())
 	}
-	if cfg, err := c.Config(); err == nil && cfg.Hooks != nil {
-		warnHooks("poststop", cfg.Hooks.Poststop, c.st.ociState(c.st.ID, specs.StateStopped))
+	if c.st.OCI.Hooks {
+		if cfg, err := c.Config(); err == nil && cfg.Hooks != nil {
+			warnHooks("poststop", cfg.Hooks.Poststop, c.st.ociState(c.st.ID, specs.StateStopped))
+		}
 	}
 	errs = append(errs, c.st.remove())
 	return errors.Join(errs...)

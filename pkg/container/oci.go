@@ -35,6 +35,10 @@ type OCIState struct {
 	CgroupsPath string            `json:"cgroups_path,omitempty"`
 	CgroupMade  []string          `json:"cgroup_made,omitempty"` // parents NewAt made
 	Annotations map[string]string `json:"annotations,omitempty"`
+	// Hooks says whether config.json has poststart or poststop hooks: start
+	// and delete then read it again (oci.json), and only then, for reading
+	// the whole runtime spec costs each process milliseconds.
+	Hooks bool `json:"hooks,omitempty"`
 }
 
 // OCI is the part of config.json that only an OCI container has.

@@ -1,6 +1,7 @@
 package cgroup
 
 import (
+	"errors"
 	"fmt"
 	"runtime"
 	"unsafe"
@@ -187,7 +188,15 @@ func attachDeviceFilter(path string, pol policy) error {
 		insns:    uint64(uintptr(unsafe.Pointer(&prog[0]))),
 		license:  uint64(uintptr(unsafe.Pointer(&license[0]))),
 	}
-	progFD, err := bpf(unix.BPF_PROG_LOAD, unsafe.Pointer(&load), unsafe.Sizeof(load))
+	// The verifier answers EAGAIN when a signal interrupts it (Go's runtime
+	// preempts its threads with SIGURG): try again, as libbpf does, 5 times.
+	var progFD int
+	var err error
+	for try := 0; try < 5; try++ {
+		if progFD, err = bpf(unix.BPF_PROG_LOAD, unsafe.Pointer(&load), unsafe.Sizeof(load)); !errors.Is(err, unix.EAGAIN) {
+			break
+		}
+	}
 	runtime.KeepAlive(prog)
 	runtime.KeepAlive(license)
 	trace.Call("bpf(BPF_PROG_LOAD, {BPF_PROG_TYPE_CGROUP_DEVICE, %d instructions, %d exceptions}) = %d", len(prog), len(pol.exceptions), progFD)

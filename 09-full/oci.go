@@ -43,10 +43,23 @@ type global struct {
 
 // ociCommands are runc's commands that can answers.
 var ociCommands = map[string]func(g global, args []string) error{
-	"create": ociCreate, "start": ociStart, "state": ociState, "kill": ociKill,
+	"create": ociCreate, "state": ociState, "kill": ociKill,
 	"delete": ociDelete, "run": ociRun, "exec": ociExec, "ps": ociPs,
-	"pause": ociPause, "resume": ociResume, "list": ociList, "spec": ociSpec,
-	"features": ociFeatures,
+	"list": ociList, "spec": ociSpec, "features": ociFeatures,
+	"start":  onContainer("start", (*container.Container).Start),
+	"pause":  onContainer("pause", (*container.Container).Pause),
+	"resume": onContainer("resume", (*container.Container).Resume),
+}
+
+// onContainer is a command whose only argument is the container's ID.
+func onContainer(name string, do func(*container.Container) error) func(global, []string) error {
+	return func(g global, args []string) error {
+		c, err := load(g, name, args)
+		if err != nil {
+			return err
+		}
+		return do(c)
+	}
 }
 
 // ociMain runs runc's command line when args are one of its commands, and
@@ -234,14 +247,6 @@ func load(g global, name string, args []string) (*container.Container, error) {
 	return container.Load(g.root, id)
 }
 
-func ociStart(g global, args []string) error {
-	c, err := load(g, "start", args)
-	if err != nil {
-		return err
-	}
-	return c.Start()
-}
-
 func ociState(g global, args []string) error {
 	c, err := load(g, "state", args)
 	if err != nil {
@@ -317,22 +322,6 @@ func ociDelete(g global, args []string) error {
 		return err
 	}
 	return c.Delete(force)
-}
-
-func ociPause(g global, args []string) error {
-	c, err := load(g, "pause", args)
-	if err != nil {
-		return err
-	}
-	return c.Pause()
-}
-
-func ociResume(g global, args []string) error {
-	c, err := load(g, "resume", args)
-	if err != nil {
-		return err
-	}
-	return c.Resume()
 }
 
 func ociPs(g global, args []string) error {

@@ -54,7 +54,7 @@ var ociCommands = map[string]func(g global, args []string) error{
 // onContainer is a command whose only argument is the container's ID.
 func onContainer(name string, do func(*container.Container) error) func(global, []string) error {
 	return func(g global, args []string) error {
-		c, err := load(g, name, args)
+		c, err := load(g, name, "can "+name+" ID", args, func(*flag.FlagSet) {})
 		if err != nil {
 			return err
 		}
@@ -235,8 +235,10 @@ type createResult struct {
 	id       string
 }
 
-func load(g global, name string, args []string) (*container.Container, error) {
-	fs, err := ociFlags(name, "can "+name+" ID", args, func(*flag.FlagSet) {})
+// load parses a command's flags (define adds its own) and finds the
+// container its ID names.
+func load(g global, name, usage string, args []string, define func(*flag.FlagSet)) (*container.Container, error) {
+	fs, err := ociFlags(name, usage, args, define)
 	if err != nil {
 		return nil, err
 	}
@@ -248,7 +250,7 @@ func load(g global, name string, args []string) (*container.Container, error) {
 }
 
 func ociState(g global, args []string) error {
-	c, err := load(g, "state", args)
+	c, err := load(g, "state", "can state ID", args, func(*flag.FlagSet) {})
 	if err != nil {
 		return err
 	}
@@ -303,18 +305,10 @@ func parseSignal(s string) (unix.Signal, error) {
 
 func ociDelete(g global, args []string) error {
 	var force bool
-	fs, err := ociFlags("delete", "can delete [--force] ID", args, func(fs *flag.FlagSet) {
+	c, err := load(g, "delete", "can delete [--force] ID", args, func(fs *flag.FlagSet) {
 		fs.BoolVar(&force, "force", false, "kill the container first if it runs")
 		fs.BoolVar(&force, "f", false, "short for --force")
 	})
-	if err != nil {
-		return err
-	}
-	id, err := oneID(fs)
-	if err != nil {
-		return err
-	}
-	c, err := container.Load(g.root, id)
 	if err != nil {
 		if force && reexec.Code(err) == 1 {
 			return nil // gone already: what --force asks for
@@ -326,18 +320,10 @@ func ociDelete(g global, args []string) error {
 
 func ociPs(g global, args []string) error {
 	var format string
-	fs, err := ociFlags("ps", "can ps [--format table|json] ID", args, func(fs *flag.FlagSet) {
+	c, err := load(g, "ps", "can ps [--format table|json] ID", args, func(fs *flag.FlagSet) {
 		fs.StringVar(&format, "format", "table", "table or json")
 		fs.StringVar(&format, "f", "table", "short for --format")
 	})
-	if err != nil {
-		return err
-	}
-	id, err := oneID(fs)
-	if err != nil {
-		return err
-	}
-	c, err := container.Load(g.root, id)
 	if err != nil {
 		return err
 	}

@@ -150,7 +150,13 @@ func ociProcess(p *specs.Process, o *OCI, pids int64) error {
 			return fmt.Errorf("process.apparmorProfile %s: %w", p.ApparmorProfile, err)
 		}
 	}
-	if err := setIdentity(p.User); err != nil {
+	groups := make([]int, len(p.User.AdditionalGids))
+	for i, g := range p.User.AdditionalGids {
+		groups[i] = int(g)
+	}
+	// Capabilities kept across setuid(2), so that harden.Apply then sets
+	// exactly the sets config.json asks for.
+	if err := become(int(p.User.UID), int(p.User.GID), groups, "process.user"); err != nil {
 		return err
 	}
 	cfg := harden.Config{NoNewPrivs: p.NoNewPrivileges, Filter: o.Filter, FilterFlags: o.FilterFlags}
@@ -191,31 +197,6 @@ func waitStart() error {
 	unix.Close(execFifoFD)
 	if err != nil {
 		return fmt.Errorf("write the exec fifo: %w", err)
-	}
-	return nil
-}
-
-// setIdentity switches to process.user, keeping capabilities across
-// setuid(2) (PR_SET_KEEPCAPS), so that harden.Apply then sets exactly the
-// sets config.json asks for.
-func setIdentity(u specs.User) error {
-	if err := unix.Prctl(unix.PR_SET_KEEPCAPS, 1, 0, 0, 0); err != nil {
-		return fmt.Errorf("prctl(PR_SET_KEEPCAPS): %w", err)
-	}
-	groups := make([]int, len(u.AdditionalGids))
-	for i, g := range u.AdditionalGids {
-		groups[i] = int(g)
-	}
-	trace.Call("setgroups(%v); setgid(%d); setuid(%d)", groups, u.GID, u.UID)
-	if err := unix.Setgroups(groups); err != nil && !(len(groups) == 0 && errors.Is(err, unix.EPERM)) {
-		// EPERM with no groups: a user namespace with setgroups denied.
-		return fmt.Errorf("setgroups %v: %w", groups, err)
-	}
-	if err := unix.Setgid(int(u.GID)); err != nil {
-		return fmt.Errorf("process.user.gid %d: %w (is it in the gid map?)", u.GID, err)
-	}
-	if err := unix.Setuid(int(u.UID)); err != nil {
-		return fmt.Errorf("process.user.uid %d: %w (is it in the uid map?)", u.UID, err)
 	}
 	return nil
 }

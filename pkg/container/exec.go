@@ -12,6 +12,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"tincan.dev/pkg/harden"
 	"tincan.dev/pkg/reexec"
 	"tincan.dev/pkg/tty"
 )
@@ -241,12 +242,7 @@ func DefaultOCI(rootless bool) *specs.Spec {
 // Features is what can features answers (the runtime spec's features.md):
 // what an engine may ask of can.
 func Features() map[string]any {
-	var caps []string
-	for i := 0; i <= 40; i++ {
-		if n := capNames[i]; n != "" {
-			caps = append(caps, n)
-		}
-	}
+	caps := harden.CapNames()
 	return map[string]any{
 		"ociVersionMin": "1.0.0",
 		"ociVersionMax": "1.3.0",
@@ -265,18 +261,6 @@ func Features() map[string]any {
 			"selinux":  map[string]any{"enabled": false},
 		},
 	}
-}
-
-var capNames = map[int]string{
-	0: "CAP_CHOWN", 1: "CAP_DAC_OVERRIDE", 2: "CAP_DAC_READ_SEARCH", 3: "CAP_FOWNER", 4: "CAP_FSETID",
-	5: "CAP_KILL", 6: "CAP_SETGID", 7: "CAP_SETUID", 8: "CAP_SETPCAP", 9: "CAP_LINUX_IMMUTABLE",
-	10: "CAP_NET_BIND_SERVICE", 11: "CAP_NET_BROADCAST", 12: "CAP_NET_ADMIN", 13: "CAP_NET_RAW",
-	14: "CAP_IPC_LOCK", 15: "CAP_IPC_OWNER", 16: "CAP_SYS_MODULE", 17: "CAP_SYS_RAWIO", 18: "CAP_SYS_CHROOT",
-	19: "CAP_SYS_PTRACE", 20: "CAP_SYS_PACCT", 21: "CAP_SYS_ADMIN", 22: "CAP_SYS_BOOT", 23: "CAP_SYS_NICE",
-	24: "CAP_SYS_RESOURCE", 25: "CAP_SYS_TIME", 26: "CAP_SYS_TTY_CONFIG", 27: "CAP_MKNOD", 28: "CAP_LEASE",
-	29: "CAP_AUDIT_WRITE", 30: "CAP_AUDIT_CONTROL", 31: "CAP_SETFCAP", 32: "CAP_MAC_OVERRIDE",
-	33: "CAP_MAC_ADMIN", 34: "CAP_SYSLOG", 35: "CAP_WAKE_ALARM", 36: "CAP_BLOCK_SUSPEND", 37: "CAP_AUDIT_READ",
-	38: "CAP_PERFMON", 39: "CAP_BPF", 40: "CAP_CHECKPOINT_RESTORE",
 }
 
 func mountOptionNames() []string {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -183,7 +184,7 @@ func FromOCI(id, bundle string, c *specs.Spec) (Spec, error) {
 		if !filepath.IsAbs(m.Destination) {
 			return s, fmt.Errorf("config.json: mount destination %q: must be an absolute path", m.Destination)
 		}
-		if strings.Contains(m.Destination, "..") && containsDotDot(m.Destination) {
+		if slices.Contains(strings.Split(m.Destination, "/"), "..") {
 			return s, fmt.Errorf("config.json: mount destination %q: \"..\" is refused", m.Destination)
 		}
 	}
@@ -195,15 +196,6 @@ func FromOCI(id, bundle string, c *specs.Spec) (Spec, error) {
 		return s, fmt.Errorf("config.json: linux.resources: %w", err)
 	}
 	return s, nil
-}
-
-func containsDotDot(p string) bool {
-	for _, e := range strings.Split(p, "/") {
-		if e == ".." {
-			return true
-		}
-	}
-	return false
 }
 
 func appArmorEnabled() bool {

@@ -37,6 +37,13 @@ func switchUser(user string) error {
 	if err != nil {
 		return fmt.Errorf("--user %s: %w", user, err)
 	}
+	return become(uid, gid, groups, "--user "+user)
+}
+
+// become switches this thread's credentials to uid, gid and groups, in the
+// order and with the capabilities switchUser explains; what names the
+// setting asked for, for errors. can exec and an OCI process use it too.
+func become(uid, gid int, groups []int, what string) error {
 	// Credentials are per thread: keep this goroutine on the thread that
 	// will be hardened and call execve (see pkg/harden).
 	runtime.LockOSThread()
@@ -49,16 +56,16 @@ func switchUser(user string) error {
 		// A rootless container's user namespace denies setgroups(2)
 		// (user_namespaces(7)); its groups are the caller's own, not root's.
 		if b, _ := os.ReadFile("/proc/self/setgroups"); strings.TrimSpace(string(b)) != "deny" {
-			return fmt.Errorf("--user %s: setgroups: %w", user, err)
+			return fmt.Errorf("%s: setgroups: %w", what, err)
 		}
 	}
 	trace.Call("setgid(%d)", gid)
 	if err := unix.Setgid(gid); err != nil {
-		return fmt.Errorf("--user %s: setgid(%d): %w: is the group mapped in the container's user namespace?", user, gid, err)
+		return fmt.Errorf("%s: setgid(%d): %w: is the group mapped in the container's user namespace?", what, gid, err)
 	}
 	trace.Call("setuid(%d)", uid)
 	if err := unix.Setuid(uid); err != nil {
-		return fmt.Errorf("--user %s: setuid(%d): %w: is the user mapped in the container's user namespace?", user, uid, err)
+		return fmt.Errorf("%s: setuid(%d): %w: is the user mapped in the container's user namespace?", what, uid, err)
 	}
 	hdr, caps, err := harden.Capget()
 	if err != nil {

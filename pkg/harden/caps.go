@@ -119,6 +119,10 @@ func CapMask(names []string) (uint64, error) {
 	return mask, nil
 }
 
+// CapNames lists every capability harden knows, by number, as the man page
+// spells them: what an OCI runtime's features command reports.
+func CapNames() []string { return append([]string(nil), capNames[:]...) }
+
 // capName spells capability n as the man page does.
 func capName(n int) string {
 	if n < len(capNames) {

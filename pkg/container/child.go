@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"runtime"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
 	"tincan.dev/pkg/layers"
@@ -298,14 +299,8 @@ func tmpfsMounts(root string, list []Tmpfs) error {
 // changes only the calling thread's namespace, which is enough: this thread,
 // locked, is the one that will execve CMD.
 func joinNetns(name string) error {
-	fd, err := unix.Open(netnsPath(name), unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
+	if err := setns(netnsPath(name), specs.NetworkNamespace); err != nil {
 		return fmt.Errorf("--netns %s: %w", name, err)
-	}
-	defer unix.Close(fd)
-	trace.Call("setns(open(%q), CLONE_NEWNET)", netnsPath(name))
-	if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
-		return fmt.Errorf("setns %s: %w", netnsPath(name), err)
 	}
 	return nil
 }

@@ -47,7 +47,7 @@ func ociSetup(spec Spec) error {
 		flag int
 	}{{specs.CgroupNamespace, unix.CLONE_NEWCGROUP}, {specs.TimeNamespace, unix.CLONE_NEWTIME}} {
 		if hasNamespace(c, t.ns) && o.JoinNS[t.ns] == "" {
-			trace.Call("unshare(%s)", strings.ToUpper("CLONE_NEW"+string(t.ns)))
+			trace.Call("unshare(%s)", cloneName(t.ns))
 			if err := unix.Unshare(t.flag); err != nil {
 				return fmt.Errorf("unshare(%s namespace): %w", t.ns, err)
 			}
@@ -225,6 +225,18 @@ func setRlimit(r specs.POSIXRlimit) error {
 	return nil
 }
 
+// cloneName spells namespace type t as its clone flag: CLONE_NEWNET for
+// "network", CLONE_NEWNS for "mount".
+func cloneName(t specs.LinuxNamespaceType) string {
+	switch t {
+	case specs.NetworkNamespace:
+		return "CLONE_NEWNET"
+	case specs.MountNamespace:
+		return "CLONE_NEWNS"
+	}
+	return "CLONE_NEW" + strings.ToUpper(string(t))
+}
+
 // setns enters the namespace at path, on this (locked) thread.
 func setns(path string, t specs.LinuxNamespaceType) error {
 	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
@@ -232,7 +244,7 @@ func setns(path string, t specs.LinuxNamespaceType) error {
 		return fmt.Errorf("namespace %s: %w", t, err)
 	}
 	defer unix.Close(fd)
-	trace.Call("setns(open(%q), CLONE_NEW%s)", path, strings.ToUpper(string(t)))
+	trace.Call("setns(open(%q), %s)", path, cloneName(t))
 	if err := unix.Setns(fd, nsFlags[t]); err != nil {
 		return fmt.Errorf("setns %s namespace %s: %w", t, path, err)
 	}

@@ -252,6 +252,11 @@ func (cg *Cgroup) Kill() error {
 		return err
 	}
 	if d, ok := cg.find("freezer"); ok {
+		// Nobody left means nobody to fork: an OCI delete after CMD ended
+		// spares the freeze and thaw (a millisecond or two).
+		if b, err := os.ReadFile(filepath.Join(d.path, "cgroup.procs")); err == nil && len(b) == 0 {
+			return nil
+		}
 		err := freezeV1(d)
 		_, kerr := killProcs(d.path) // frozen, they cannot fork; they die when thawed
 		return errors.Join(err, kerr, d.write("freezer.state", "THAWED"))

@@ -57,8 +57,11 @@ func Child() {
 	// A stray one from can's caller: not for CMD.
 	os.Unsetenv(stage2Env)
 	os.Unsetenv(stage2Mark)
+	// Decoded now, while the parent still makes the cgroup and the network:
+	// encoding/json's first use costs a Go process a millisecond or two,
+	// and here it overlaps the parent's work instead of following it.
+	spec, stateDir, err := readConfig()
 	reexec.RunChild(func() error {
-		spec, stateDir, err := readConfig()
 		if err != nil {
 			return err
 		}

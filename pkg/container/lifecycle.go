@@ -629,12 +629,25 @@ func (c *Container) Delete(force bool) error {
 	return errors.Join(errs...)
 }
 
-// waitGone waits while the init exits (it is not ours to reap: its parent
-// is the engine, or init).
+// waitGone waits while the init exits. It is not ours to reap (its parent is
+// the engine, or init), so no wait(2): its pidfd polls readable once it has
+// exited (pidfd_open(2)), whoever reaps it.
 func (c *Container) waitGone(limit time.Duration) {
+	pidfd, err := unix.PidfdOpen(c.st.Pid, 0)
+	if err != nil {
+		return // gone already
+	}
+	defer unix.Close(pidfd)
+	if !c.initAlive() { // exited, or the PID is someone else's now
+		return
+	}
 	deadline := time.Now().Add(limit)
-	for c.initAlive() && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
+	for {
+		fds := []unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}
+		left := time.Until(deadline)
+		if _, err := unix.Poll(fds, int(left.Milliseconds())+1); !errors.Is(err, unix.EINTR) || left <= 0 {
+			return
+		}
 	}
 }
 

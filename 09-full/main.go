@@ -29,7 +29,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 
@@ -209,8 +208,27 @@ func cleanup(args []string) error {
 	return err
 }
 
-// usersCgroup matches the cgroups can makes for a user other than root.
-var usersCgroup = regexp.MustCompile(`^[0-9]+-[0-9a-f]{12}$`)
+// usersCgroup reports whether id is a cgroup can made for a user other than
+// root: <uid>-<12 hex digits> (pkg/owner). A function, not a regexp: a
+// package-level regexp is compiled at every start of can, the container's
+// child included.
+func usersCgroup(id string) bool {
+	uid, hex, ok := strings.Cut(id, "-")
+	if !ok || uid == "" || len(hex) != 12 {
+		return false
+	}
+	for _, c := range uid {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	for _, c := range hex {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
 
 // leftovers names what can cleanup may remove, one line each: containers by
 // their state directories, cgroups under tincan/, the shared bridge.
@@ -227,7 +245,7 @@ func leftovers() []string {
 	}
 	cgs, _ := cgroup.List()
 	for _, c := range cgs {
-		if _, ours := strings.CutPrefix(c.ID, owner.Prefix()); !ours || (owner.Prefix() == "" && usersCgroup.MatchString(c.ID)) {
+		if _, ours := strings.CutPrefix(c.ID, owner.Prefix()); !ours || (owner.Prefix() == "" && usersCgroup(c.ID)) {
 			continue // another user's (tincan/<uid>-<id>, pkg/owner)
 		}
 		if what := "cgroup tincan/" + c.ID; !slices.Contains(found, what) {

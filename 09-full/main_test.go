@@ -337,3 +337,19 @@ func TestTranscripts(t *testing.T) {
 func TestREADMEShowsTranscripts(t *testing.T) {
 	testenv.DocumentedTranscripts(t, "README.md")
 }
+
+// TestUsersCgroup: can cleanup as root leaves alone the cgroups of other
+// users' containers, tincan/<uid>-<id>, and only those.
+func TestUsersCgroup(t *testing.T) {
+	for id, want := range map[string]bool{
+		"1000-0123456789ab":  true,
+		"0-abcdefabcdef":     true,
+		"0123456789ab":       false, // root's own
+		"x1000-0123456789ab": false,
+		"1000-0123456789AB":  false,
+		"1000-0123456789a":   false,
+		"-0123456789ab":      false,
+	} {
+		require.Equal(t, want, usersCgroup(id), id)
+	}
+}

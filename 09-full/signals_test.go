@@ -3,7 +3,9 @@ package main
 import (
 	"bufio"
 	"io"
+	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -51,4 +53,28 @@ func TestSIGTERMDuringStartupInit(t *testing.T) {
 		require.Equal(t, 143, code, "SIGTERM after %q: lost, or not passed on", p)
 	}
 	requireNoState(t)
+}
+
+// A reader that goes away (can -v ... | head) must not end can before its
+// teardown: Go kills a program that writes to a broken stdout or stderr,
+// unless it catches SIGPIPE, and a can killed half way leaves its cgroup
+// and state for can cleanup.
+func TestReaderGone(t *testing.T) {
+	testenv.NeedRoot(t)
+	r, w, err := os.Pipe()
+	require.NoError(t, err)
+	r.Close() // as head's, once it has its lines
+	cmd := exec.Command(canBin(), "-v", "--chroot", testenv.Rootfs(t), "/bin/true")
+	cmd.Stderr = w
+	err = cmd.Run()
+	w.Close()
+	require.NoError(t, err, "can died of its stderr's reader going away")
+	requireNoState(t)
+
+	// Caught by can, not ignored: CMD gets SIGPIPE's default action back.
+	out := can(t, "--chroot", testenv.Rootfs(t), "cat", "/proc/self/status")
+	require.Equal(t, 0, out.Code, out.Stderr)
+	ignored, err := strconv.ParseUint(statusField(out.Stdout, "SigIgn"), 16, 64)
+	require.NoError(t, err, out.Stdout)
+	require.Zero(t, ignored&(1<<(syscall.SIGPIPE-1)), "SIGPIPE is ignored in CMD")
 }

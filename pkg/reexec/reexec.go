@@ -136,8 +136,17 @@ var Signals = []os.Signal{unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT}
 func Notify() chan os.Signal {
 	sigs := make(chan os.Signal, 16)
 	signal.Notify(sigs, Signals...)
+	catchSIGPIPE()
 	return sigs
 }
+
+// catchSIGPIPE keeps a reader that went away (can -v ... | head) from ending
+// this process half way, before a teardown or a child's error report: Go
+// kills a program whose write to stdout or stderr fails with EPIPE, unless
+// it catches SIGPIPE (os/signal, "SIGPIPE"); then the write just fails.
+// Caught, not ignored: an ignored signal would stay ignored across
+// execve(2), in CMD.
+func catchSIGPIPE() { signal.Notify(make(chan os.Signal, 1), unix.SIGPIPE) }
 
 // Cmd is this program started again as a child in new namespaces.
 type Cmd struct {
@@ -474,6 +483,7 @@ var toParent, errs *os.File
 // (which ends by calling Exec), and if setup fails, reports the error to the
 // parent on fd 4 and exits with the error's code. It never returns.
 func RunChild(setup func() error) {
+	catchSIGPIPE()
 	// Before anything can chdir or open a path: an fd inherited from whoever
 	// started our parent could lead out of the container. Close-on-exec is
 	// not enough, /proc/self/fd/N works until execve.

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -13,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"tincan.dev/pkg/harden"
+	"tincan.dev/pkg/mount"
 	"tincan.dev/pkg/reexec"
 	"tincan.dev/pkg/tty"
 )
@@ -219,9 +221,9 @@ func DefaultOCI(rootless bool) *specs.Spec {
 				{Type: specs.PIDNamespace}, {Type: specs.NetworkNamespace}, {Type: specs.IPCNamespace},
 				{Type: specs.UTSNamespace}, {Type: specs.MountNamespace}, {Type: specs.CgroupNamespace},
 			},
-			MaskedPaths: []string{"/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
-				"/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware", "/proc/scsi"},
-			ReadonlyPaths: []string{"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"},
+			// can's own lists, which runc spec's are a part of.
+			MaskedPaths:   slices.Clone(mount.MaskedPaths),
+			ReadonlyPaths: slices.Clone(mount.ReadonlyPaths),
 		},
 	}
 	if rootless {

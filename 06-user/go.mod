@@ -7,7 +7,10 @@ require (
 	tincan.dev/pkg v0.0.0
 )
 
-require github.com/opencontainers/runtime-spec v1.2.1 // indirect
+require (
+	github.com/moby/sys/mountinfo v0.7.3 // indirect
+	github.com/opencontainers/runtime-spec v1.2.1 // indirect
+)
 
 require (
 	github.com/davecgh/go-spew v1.1.1 // indirect

@@ -5,6 +5,7 @@ go 1.22
 require (
 	github.com/google/go-cmdtest v0.4.0
 	github.com/google/nftables v0.2.0
+	github.com/moby/sys/mountinfo v0.7.3
 	github.com/opencontainers/runtime-spec v1.2.1
 	github.com/pmezard/go-difflib v1.0.0
 	github.com/stretchr/testify v1.10.0

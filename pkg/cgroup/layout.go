@@ -1,12 +1,12 @@
 package cgroup
 
 import (
-	"bufio"
 	"fmt"
 	"io"
 	"os"
 	"strings"
 
+	"github.com/moby/sys/mountinfo"
 	"golang.org/x/sys/unix"
 )
 
@@ -88,32 +88,30 @@ var v1Controllers = map[string]bool{
 //	35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
 //	(1)(2) (3) (4)      (5)                 (6)     (7)  (8)   (9)     (10)
 //
-// Field 4 is the directory of the hierarchy seen at the mount point: only
-// mounts of a hierarchy's root ("/") can hold <root>/tincan. For a v1 mount,
-// the super options (10) name its controllers; "name=systemd" is a hierarchy
-// with no controller at all.
+// Field 4 (Root, to moby/sys/mountinfo, which parses the lines and undoes
+// their octal escapes) is the directory of the hierarchy seen at the mount
+// point: only mounts of a hierarchy's root ("/") can hold <root>/tincan. For
+// a v1 mount, the super options (10, VFSOptions) name its controllers;
+// "name=systemd" is a hierarchy with no controller at all.
 func ParseMountinfo(r io.Reader) (*Layout, error) {
+	mounts, err := mountinfo.GetMountsFromReader(r, mountinfo.FSTypeFilter("cgroup", "cgroup2"))
+	if err != nil {
+		return nil, err
+	}
 	l := &Layout{V1: map[string]string{}}
-	sc := bufio.NewScanner(r)
-	for sc.Scan() {
-		pre, post, ok := strings.Cut(sc.Text(), " - ")
-		if !ok {
+	for _, m := range mounts {
+		if m.Root != "/" || !strings.HasPrefix(m.Mountpoint, Root) {
 			continue
 		}
-		f, g := strings.Fields(pre), strings.Fields(post)
-		if len(f) < 5 || len(g) < 3 || f[3] != "/" || !strings.HasPrefix(f[4], Root) {
+		if m.FSType == "cgroup2" {
+			l.Unified = m.Mountpoint
 			continue
 		}
-		switch g[0] {
-		case "cgroup2":
-			l.Unified = f[4]
-		case "cgroup":
-			for _, opt := range strings.Split(g[2], ",") {
-				if v1Controllers[opt] {
-					l.V1[opt] = f[4]
-				}
+		for _, opt := range strings.Split(m.VFSOptions, ",") {
+			if v1Controllers[opt] {
+				l.V1[opt] = m.Mountpoint
 			}
 		}
 	}
-	return l, sc.Err()
+	return l, nil
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/moby/sys/mountinfo"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
@@ -313,21 +314,13 @@ func ociRoot(spec Spec) error {
 }
 
 // mountPointOf is the mount point of the mount that holds path: the
-// longest mount point in /proc/self/mountinfo (field 5) that contains it.
+// longest of the mount points above it.
 func mountPointOf(path string) string {
 	best := "/"
-	b, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		return best
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 5 {
-			continue
-		}
-		mp := f[4]
-		if (path == mp || strings.HasPrefix(path, strings.TrimSuffix(mp, "/")+"/")) && len(mp) > len(best) {
-			best = mp
+	mounts, _ := mountinfo.GetMounts(mountinfo.ParentsFilter(path))
+	for _, m := range mounts {
+		if len(m.Mountpoint) > len(best) {
+			best = m.Mountpoint
 		}
 	}
 	return best
@@ -565,7 +558,7 @@ type hierarchy struct {
 // the host has them: the child reads them before pivot_root), with this
 // process's place in each.
 func cgroupHierarchies() ([]hierarchy, error) {
-	mi, err := os.ReadFile("/proc/self/mountinfo")
+	mounts, err := mountinfo.GetMounts(mountinfo.FSTypeFilter("cgroup", "cgroup2"))
 	if err != nil {
 		return nil, err
 	}
@@ -581,17 +574,15 @@ func cgroupHierarchies() ([]hierarchy, error) {
 	}
 	var out []hierarchy
 	seen := map[string]bool{}
-	for _, line := range strings.Split(string(mi), "\n") {
-		pre, post, ok := strings.Cut(line, " - ")
-		f, g := strings.Fields(pre), strings.Fields(post)
-		if !ok || len(f) < 5 || len(g) < 3 || (g[0] != "cgroup" && g[0] != "cgroup2") || seen[f[4]] {
+	for _, m := range mounts {
+		if seen[m.Mountpoint] {
 			continue
 		}
-		seen[f[4]] = true
-		h := hierarchy{name: filepath.Base(f[4]), mountPoint: f[4], v2: g[0] == "cgroup2"}
+		seen[m.Mountpoint] = true
+		h := hierarchy{name: filepath.Base(m.Mountpoint), mountPoint: m.Mountpoint, v2: m.FSType == "cgroup2"}
 		if !h.v2 {
 			var opts []string
-			for _, o := range strings.Split(g[2], ",") {
+			for _, o := range strings.Split(m.VFSOptions, ",") {
 				if o != "rw" && o != "ro" && !strings.HasPrefix(o, "release_agent=") {
 					opts = append(opts, o)
 				}

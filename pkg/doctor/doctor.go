@@ -25,6 +25,8 @@ import (
 	"syscall"
 	"text/tabwriter"
 
+	"github.com/moby/sys/mountinfo"
+
 	"tincan.dev/pkg/cgroup"
 	"tincan.dev/pkg/userns"
 )
@@ -154,18 +156,13 @@ func (m Machine) mounts() ([]mountEntry, error) {
 		return nil, err
 	}
 	defer f.Close()
+	// 36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw,errors=continue
+	infos, err := mountinfo.GetMountsFromReader(f, nil)
 	var out []mountEntry
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		// 36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw,errors=continue
-		pre, post, ok := strings.Cut(sc.Text(), " - ")
-		fields, tail := strings.Fields(pre), strings.Fields(post)
-		if !ok || len(fields) < 6 || len(tail) < 3 {
-			continue
-		}
-		out = append(out, mountEntry{point: fields[4], optional: fields[6:]})
+	for _, i := range infos {
+		out = append(out, mountEntry{point: i.Mountpoint, optional: strings.Fields(i.Optional)})
 	}
-	return out, sc.Err()
+	return out, err
 }
 
 // sysPath places an absolute path under /sys in m's sysfs tree.

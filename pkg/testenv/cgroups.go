@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/moby/sys/mountinfo"
 )
 
 // Cgroups lists every cgroup tincan made that is still there: each
@@ -13,8 +15,8 @@ import (
 // (/sys/fs/cgroup/tincan/ID), a hybrid one (/sys/fs/cgroup/memory/tincan/ID,
 // ..., /sys/fs/cgroup/unified/tincan/ID) or a v1 one alike.
 func Cgroups() []string {
-	mountinfo, _ := os.ReadFile("/proc/self/mountinfo")
-	return cgroupDirs(string(mountinfo))
+	table, _ := os.ReadFile("/proc/self/mountinfo")
+	return cgroupDirs(string(table))
 }
 
 // cgroupDirs is Cgroups for the hierarchies mounted in mountinfo
@@ -22,17 +24,16 @@ func Cgroups() []string {
 // ("/" in field 4), where pkg/cgroup makes <mount>/tincan/<id>. A glob such as
 // /sys/fs/cgroup/*/tincan/* sees the v1 layout only, and pkg/cgroup's Layout
 // cannot be asked here: its own tests import testenv.
-func cgroupDirs(mountinfo string) []string {
+func cgroupDirs(table string) []string {
 	var dirs []string
 	seen := map[string]bool{}
-	for _, line := range strings.Split(mountinfo, "\n") {
-		pre, post, _ := strings.Cut(line, " - ")
-		f, g := strings.Fields(pre), strings.Fields(post)
-		if len(f) < 5 || len(g) < 1 || f[3] != "/" || (g[0] != "cgroup" && g[0] != "cgroup2") || seen[f[4]] {
+	mounts, _ := mountinfo.GetMountsFromReader(strings.NewReader(table), mountinfo.FSTypeFilter("cgroup", "cgroup2"))
+	for _, m := range mounts {
+		if m.Root != "/" || seen[m.Mountpoint] {
 			continue
 		}
-		seen[f[4]] = true
-		filepath.WalkDir(filepath.Join(f[4], "tincan"), func(p string, d fs.DirEntry, err error) error {
+		seen[m.Mountpoint] = true
+		filepath.WalkDir(filepath.Join(m.Mountpoint, "tincan"), func(p string, d fs.DirEntry, err error) error {
 			if err == nil && d.IsDir() {
 				dirs = append(dirs, p)
 			}

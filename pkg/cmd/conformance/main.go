@@ -51,6 +51,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/moby/sys/mountinfo"
 )
 
 // Where the suite comes from, and the name of its build in the cache.
@@ -253,15 +255,11 @@ func privateMounts() {
 // bundle keeps when its container shared its mounts back, so that dir can
 // be removed.
 func unmountUnder(dir string) {
-	b, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		return
-	}
+	mounts, _ := mountinfo.GetMounts(mountinfo.PrefixFilter(dir))
 	var points []string
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) > 4 && strings.HasPrefix(f[4], dir+"/") {
-			points = append(points, f[4])
+	for _, m := range mounts {
+		if m.Mountpoint != dir {
+			points = append(points, m.Mountpoint)
 		}
 	}
 	sort.Slice(points, func(i, j int) bool { return len(points[i]) > len(points[j]) })

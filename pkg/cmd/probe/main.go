@@ -31,6 +31,7 @@ import (
 	"syscall"
 	"unsafe"
 
+	"github.com/moby/sys/mountinfo"
 	"golang.org/x/sys/unix"
 )
 
@@ -133,17 +134,11 @@ func status(keys ...string) error {
 // mounts prints field 5 (the mount point) and the file system type, which
 // follows the " - " separator, of each line of /proc/self/mountinfo (proc(5)).
 func mounts() error {
-	b, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		return err
+	mounts, err := mountinfo.GetMounts(nil)
+	for _, m := range mounts {
+		fmt.Println(m.Mountpoint, m.FSType)
 	}
-	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
-		pre, post, _ := strings.Cut(line, " - ")
-		if f, g := strings.Fields(pre), strings.Fields(post); len(f) > 4 && len(g) > 0 {
-			fmt.Println(f[4], g[0])
-		}
-	}
-	return nil
+	return err
 }
 
 // ids prints the real uid and gid, then each line of the user namespace's

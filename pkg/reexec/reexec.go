@@ -141,11 +141,12 @@ func Notify() chan os.Signal {
 }
 
 // catchSIGPIPE keeps a reader that went away (can -v ... | head) from ending
-// this process half way, before a teardown or a child's error report: Go
-// kills a program whose write to stdout or stderr fails with EPIPE, unless
-// it catches SIGPIPE (os/signal, "SIGPIPE"); then the write just fails.
-// Caught, not ignored: an ignored signal would stay ignored across
-// execve(2), in CMD.
+// the parent before its teardown: Go kills a program whose write to
+// os.Stdout or os.Stderr fails with EPIPE, unless it catches SIGPIPE
+// (os/signal, "SIGPIPE"); then the write just fails. Caught, not ignored:
+// an ignored signal would stay ignored across execve(2), in CMD. (The
+// child, which may not afford the thread os/signal starts, traces with
+// write(2) instead: pkg/trace.)
 func catchSIGPIPE() { signal.Notify(make(chan os.Signal, 1), unix.SIGPIPE) }
 
 // Cmd is this program started again as a child in new namespaces.
@@ -483,7 +484,6 @@ var toParent, errs *os.File
 // (which ends by calling Exec), and if setup fails, reports the error to the
 // parent on fd 4 and exits with the error's code. It never returns.
 func RunChild(setup func() error) {
-	catchSIGPIPE()
 	// Before anything can chdir or open a path: an fd inherited from whoever
 	// started our parent could lead out of the container. Close-on-exec is
 	// not enough, /proc/self/fd/N works until execve.

@@ -81,7 +81,13 @@ func Call(format string, args ...any) {
 	if stamp {
 		format = fmt.Sprintf("%7.3fms [%d] ", float64(now()-t0)/1e6, os.Getpid()) + format
 	}
-	fmt.Fprintf(os.Stderr, "+ "+format+"\n", args...)
+	// write(2) on fd 2 itself, not through os.Stderr: a trace piped into a
+	// reader that went away (can -v ... | head) must not end the program
+	// half way, and Go kills one whose os.Stderr write fails with EPIPE
+	// unless it catches SIGPIPE (os/signal), which costs a thread that a
+	// child under a low pids limit may not have. The kernel's SIGPIPE
+	// itself Go ignores, and a lost trace line is only a lost trace line.
+	unix.Write(2, []byte(fmt.Sprintf("+ "+format+"\n", args...)))
 }
 
 // Flags spells a bit set the way man pages do: "MS_REC|MS_PRIVATE".

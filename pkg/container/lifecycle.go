@@ -128,28 +128,22 @@ func Create(spec Spec, opts CreateOpts) (_ *reexec.Cmd, terminal *os.File, err e
 	fifoFile := os.NewFile(uintptr(fifoFD), "exec.fifo")
 	defer fifoFile.Close()
 
-	cmd := reexec.Command("can", "init")
-	cmd.ExtraFiles = []*os.File{fifoFile} // fd 5: execFifoFD
-	if cg != nil {
-		closeFiles, err := cgroupFiles(cg, cmd)
-		if err != nil {
-			return nil, nil, err
-		}
-		defer closeFiles()
+	config, err := json.Marshal(spec)
+	if err != nil {
+		return nil, nil, err
 	}
+	cmd, closeFiles, err := childCommand(config, st.dir, cg, fifoFile) // fd 5: execFifoFD
+	if err != nil {
+		return nil, nil, err
+	}
+	defer closeFiles()
 	if wrap, self, err := joinByNsenter(spec.OCI.JoinNS, 5+len(cmd.ExtraFiles)); err != nil {
 		return nil, nil, err
 	} else if self != nil {
 		defer self.Close()
 		cmd.Wrap, cmd.ExtraFiles = wrap, append(cmd.ExtraFiles, self)
 	}
-	config, err := json.Marshal(spec)
-	if err != nil {
-		return nil, nil, err
-	}
-	cmd.Env = append(os.Environ(), stateEnv+"="+st.dir, configEnv+"="+string(config))
 	cmd.SysProcAttr.Cloneflags = ociCloneflags(c)
-	cmd.SysProcAttr.Setsid = true
 	if !opts.Foreground {
 		// The container outlives can: no signal when can exits.
 		cmd.SysProcAttr.Pdeathsig = 0

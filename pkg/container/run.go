@@ -95,22 +95,16 @@ func Run(spec Spec) (code int, err error) {
 	if err != nil {
 		return 0, err
 	}
-	cmd := reexec.Command("can", "init")
 	if cg != nil {
 		undo = append(undo, cg.Destroy)
-		closeFiles, err := cgroupFiles(cg, cmd)
-		if err != nil {
-			return 0, err
-		}
-		defer closeFiles()
 	}
-
-	cmd.Env = append(os.Environ(), stateEnv+"="+st.dir, configEnv+"="+string(config))
+	cmd, closeFiles, err := childCommand(config, st.dir, cg)
+	if err != nil {
+		return 0, err
+	}
+	defer closeFiles()
 	cmd.SysProcAttr.Cloneflags = spec.cloneflags()
 	cmd.Rootless = true // a user namespace when not root (pkg/userns)
-	// A session of its own: CMD must not share the caller's terminal, where
-	// ioctl(TIOCSTI) would let it type into the user's shell (pkg/tty).
-	cmd.SysProcAttr.Setsid = true
 	cmd.Signals, cmd.StopTimeout = sigs, spec.StopTimeout
 	if cmd.StopTimeout <= 0 {
 		cmd.StopTimeout = DefaultStopTimeout

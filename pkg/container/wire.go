@@ -43,6 +43,26 @@ func newCgroup(spec Spec) (*cgroup.Cgroup, error) {
 	return cgroup.New(owner.Prefix()+spec.ID, l) // Spec.check validated spec.Limits
 }
 
+// childCommand is can executed again as the container's child ("can init",
+// Child), with its Spec (config, as JSON) and state directory in its
+// environment, the extra files from fd 5 on, and born in cg when the kernel
+// allows it (cgroupFiles). closeFiles closes our copies once it has started.
+func childCommand(config []byte, stateDir string, cg *cgroup.Cgroup, extra ...*os.File) (cmd *reexec.Cmd, closeFiles func(), err error) {
+	cmd = reexec.Command("can", "init")
+	cmd.ExtraFiles = extra
+	closeFiles = func() {}
+	if cg != nil {
+		if closeFiles, err = cgroupFiles(cg, cmd); err != nil {
+			return nil, nil, err
+		}
+	}
+	cmd.Env = append(os.Environ(), stateEnv+"="+stateDir, configEnv+"="+string(config))
+	// A session of its own: CMD must not share the caller's terminal, where
+	// ioctl(TIOCSTI) would let it type into the user's shell (pkg/tty).
+	cmd.SysProcAttr.Setsid = true
+	return cmd, closeFiles, nil
+}
+
 // cgroupFiles prepares cmd to start in cg. On cgroup2 the child is born in
 // it (clone3 with CLONE_INTO_CGROUP): no move, no RCU wait; without cgroup2
 // Join does it all. With a pids limit, the child gets pids.max as fd 5, to

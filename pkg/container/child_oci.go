@@ -39,10 +39,8 @@ func ociSetup(spec Spec) error {
 			}
 		}
 	}
-	if hasNamespace(c, specs.NetworkNamespace) && o.JoinNS[specs.NetworkNamespace] == "" {
-		// A new network namespace has lo down, as the kernel makes it; runc
-		// leaves it so too, engines bring it up (podman's network none does).
-	}
+	// A new network namespace keeps lo down, as the kernel makes it: runc
+	// leaves it so too, and engines bring it up (podman's network none does).
 	for _, t := range []struct {
 		ns   specs.LinuxNamespaceType
 		flag int

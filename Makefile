@@ -8,6 +8,7 @@
 #   make race            the same tests under the race detector (go test -race -short; needs cgo)
 #   make vet             go vet, gofmt, staticcheck and go mod tidy -diff on every module
 #   make vmtest          the privileged tests again, on a cgroup v2 host in qemu (root)
+#   make vmbench         what limits cost on that cgroup v2 host (root)
 #   make rootfs          a busybox root filesystem in ./rootfs (TAR=x.tar.gz imports one)
 #   make bench           startup time, can against runc, crun, bwrap, unshare
 #   make conformance     the OCI runtime-tools validation suite, can against runc (RUN=regexp, V=can)
@@ -65,9 +66,16 @@ VMTESTS ?= pkg/cgroup pkg/testenv pkg/mount pkg/network pkg/harden pkg/cmd/probe
 	pkg/ns pkg/userns pkg/rootfs pkg/layers pkg/doctor \
 	01-net!^TestTranscripts$$/^testdata/link$$ 02-mnt 03-uts 04-ipc 05-pid 06-user 07-pivotroot 08-cgroup \
 	09-full!^(TestRefusedInput|TestHelp|TestBridgeTwentyAtOnce|TestSeccompAllowlist|TestTerminal.*|TestCtrlCOnceWithoutPty|TestSIGTERMDuringStartupInit)$$
-.PHONY: vmtest
+.PHONY: vmtest vmbench
 vmtest:
 	$(GO) run ./pkg/cmd/vmtest $(foreach t,$(VMTESTS),'$(t)')
+
+# What limits cost on cgroup v2, in the same VM: a child born in its cgroup
+# (clone3 CLONE_INTO_CGROUP) against one moved there, and can with and
+# without --memory --cpus --pids. TCG makes every figure slower than on a
+# laptop; compare the rows of one run.
+vmbench:
+	$(GO) run ./pkg/cmd/vmtest -bench 'Join|Limits' 'pkg/cgroup=^$$' '09-full=^$$'
 
 # -short: testenv.NeedRoot skips every test that needs root, even when run
 # as root, so unit means the same set for everyone (pkg/course's slowest

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -351,5 +352,42 @@ func TestUsersCgroup(t *testing.T) {
 		"-0123456789ab":      false,
 	} {
 		require.Equal(t, want, usersCgroup(id), id)
+	}
+}
+
+// What --memory --cpus --pids add to a start: the cgroup's limit files, and
+// on cgroup v1 the move into each hierarchy (on v2 the child is born in its
+// cgroup, clone3 with CLONE_INTO_CGROUP). One start of each kind in turn, so
+// that the machine's drift falls on all alike; each metric is that kind's
+// median (ns/op is all of them together). --cpus 1: a cap below what the
+// start itself uses (under qemu's TCG it uses much more) would measure the
+// throttling, the limit doing its job, not its cost. make bench has the
+// same row on this host; make vmbench runs this on a cgroup v2 one.
+func BenchmarkLimits(b *testing.B) {
+	testenv.NeedRoot(b)
+	root := testenv.Rootfs(b)
+	kinds := []struct {
+		name  string
+		flags []string
+	}{
+		{"none", nil},
+		{"memory", []string{"--memory", "64M"}},
+		{"cpus", []string{"--cpus", "1"}},
+		{"pids", []string{"--pids", "100"}},
+		{"all", []string{"--memory", "64M", "--cpus", "1", "--pids", "100"}},
+	}
+	times := make([][]time.Duration, len(kinds))
+	for i := 0; i < b.N; i++ {
+		for k, kind := range kinds {
+			start := time.Now()
+			if r := testenv.RunArgs(b, "can", append(kind.flags, "--chroot", root, "/bin/true")...); r.Code != 0 {
+				b.Fatal(r.Stderr)
+			}
+			times[k] = append(times[k], time.Since(start))
+		}
+	}
+	for k, kind := range kinds {
+		slices.Sort(times[k])
+		b.ReportMetric(float64(times[k][len(times[k])/2])/1e6, "ms/"+kind.name)
 	}
 }

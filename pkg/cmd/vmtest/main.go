@@ -3,7 +3,7 @@
 // by systemd), booted in qemu from Debian's own kernel, whatever the machine
 // running it is. `make vmtest` runs it from the workspace root:
 //
-//	go run ./pkg/cmd/vmtest [-kernel /boot/vmlinuz-VER] [-v] DIR[=RUN][!SKIP]...
+//	go run ./pkg/cmd/vmtest [-kernel /boot/vmlinuz-VER] [-v] [-bench RE] DIR[=RUN][!SKIP]...
 //
 // Each DIR is a package of the workspace whose tests run in the VM, RUN and
 // SKIP their -test.run and -test.skip patterns. vmtest builds, on this
@@ -86,6 +86,7 @@ func main() {
 	verbose := flag.Bool("v", false, "run the tests with -test.v")
 	testTimeout := flag.Duration("testtimeout", 5*time.Minute, "each package's -test.timeout, after which it panics with every goroutine's stack")
 	keep := flag.Bool("keep", false, "keep the temporary directory (the initramfs and its tree) and print its path")
+	bench := flag.String("bench", "", "also run the benchmarks that match this regexp (-test.bench), 50 times each; DIR=^$ runs no test")
 	flag.Usage = func() {
 		fmt.Fprintln(os.Stderr, "usage: vmtest [flags] DIR[=RUN][!SKIP]...   (from the workspace root)")
 		flag.PrintDefaults()
@@ -99,8 +100,16 @@ func main() {
 	// go build started from a terminal gets the ^C itself and fails), then
 	// the temporary directory is removed.
 	signal.Notify(stop, os.Interrupt, syscall.SIGTERM)
+	testFlags := fmt.Sprintf("-test.timeout=%v -test.v=%v", *testTimeout, *verbose)
+	if *bench != "" {
+		if strings.ContainsAny(*bench, " \t*?[") {
+			fmt.Fprintln(os.Stderr, "vmtest: -bench: a regexp without spaces or glob characters (the guest's shell splits the flags)")
+			os.Exit(2)
+		}
+		testFlags += " -test.bench=" + *bench + " -test.benchtime=50x"
+	}
 	err := run(config{kernel: *kernel, mem: *mem, cpus: *cpus, timeout: *timeout, keep: *keep,
-		testFlags: fmt.Sprintf("-test.timeout=%v -test.v=%v", *testTimeout, *verbose)}, flag.Args())
+		testFlags: testFlags}, flag.Args())
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "vmtest:", err)
 		os.Exit(1)

@@ -254,7 +254,7 @@ func (cg *Cgroup) Kill() error {
 	if d, ok := cg.find("freezer"); ok {
 		// Nobody left means nobody to fork: an OCI delete after CMD ended
 		// spares the freeze and thaw (a millisecond or two).
-		if b, err := os.ReadFile(filepath.Join(d.path, "cgroup.procs")); err == nil && len(b) == 0 {
+		if !busy(d.path) {
 			return nil
 		}
 		err := freezeV1(d)

@@ -1,7 +1,6 @@
 package mount
 
 import (
-	"errors"
 	"fmt"
 
 	"golang.org/x/sys/unix"
@@ -37,16 +36,8 @@ func PivotRoot(root string) error {
 	if err := Chdir(root); err != nil {
 		return err
 	}
-	trace.Call(`pivot_root(".", ".")`)
-	if err := unix.PivotRoot(".", "."); err != nil {
-		hint := ""
-		switch {
-		case errors.Is(err, unix.EBUSY):
-			hint = ": it is on the current root's mount: bind it onto itself first (mount.PrepareRoot)"
-		case errors.Is(err, unix.EINVAL):
-			hint = ": the new root must be a mount point (mount.PrepareRoot) whose parent mount is not shared (mount.MakePrivate(\"/\") first)"
-		}
-		return fmt.Errorf("pivot_root %s: %w%s", root, err, hint)
+	if err := trace.PivotRoot(".", "."); err != nil {
+		return fmt.Errorf("new root %s: %w", root, err)
 	}
 	if err := Unmount(".", unix.MNT_DETACH); err != nil {
 		return err
@@ -63,9 +54,8 @@ func Chroot(root string) error {
 	if err := Chdir(root); err != nil {
 		return err
 	}
-	trace.Call(`chroot(".")`)
-	if err := unix.Chroot("."); err != nil {
-		return fmt.Errorf("chroot %s: %w", root, err)
+	if err := trace.Chroot("."); err != nil {
+		return fmt.Errorf("new root %s: %w", root, err)
 	}
 	return Chdir("/")
 }

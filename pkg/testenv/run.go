@@ -3,7 +3,9 @@ package testenv
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os/exec"
+	"strings"
 	"testing"
 )
 
@@ -12,6 +14,11 @@ type Result struct {
 	Args           []string // the command line, as cmd.Args
 	Stdout, Stderr string
 	Code           int
+}
+
+// String is the whole result, for a failing test's message.
+func (r Result) String() string {
+	return fmt.Sprintf("%s: exit %d\nstdout: %q\nstderr: %q", strings.Join(r.Args, " "), r.Code, r.Stdout, r.Stderr)
 }
 
 // Command prepares name (found in Bin first, through $PATH) with args.

@@ -46,6 +46,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"tincan.dev/pkg/testenv"
 )
 
 // Kind names an engine.
@@ -112,15 +114,7 @@ func (e *Engine) Name() string {
 }
 
 // Result is what a client printed and how it ended.
-type Result struct {
-	Args           []string
-	Stdout, Stderr string
-	Code           int
-}
-
-func (r Result) String() string {
-	return fmt.Sprintf("%s: exit %d\nstdout: %q\nstderr: %q", strings.Join(r.Args, " "), r.Code, r.Stdout, r.Stderr)
-}
+type Result = testenv.Result
 
 // Do runs the client with args and returns what it printed; it fails t only
 // when the client could not be started.
@@ -141,15 +135,8 @@ func (e *Engine) Must(t testing.TB, args ...string) Result {
 
 func (e *Engine) run(t testing.TB, cmd *exec.Cmd, stdin string) Result {
 	t.Helper()
-	var out, errb bytes.Buffer
 	cmd.Stdin = strings.NewReader(stdin)
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	var ee *exec.ExitError
-	if err != nil && !errors.As(err, &ee) {
-		t.Fatalf("run %v: %v", cmd.Args, err)
-	}
-	return Result{Args: cmd.Args, Stdout: out.String(), Stderr: errb.String(), Code: cmd.ProcessState.ExitCode()}
+	return testenv.Run(t, cmd)
 }
 
 // tmpdirEnv is TMPDIR for what runs on the engine's behalf: the shims'

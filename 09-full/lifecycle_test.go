@@ -1,7 +1,6 @@
 package main
 
 import (
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -128,16 +127,7 @@ func TestRootlessDelegated(t *testing.T) {
 	cmd := exec.Command(canBin(), "--chroot", root, "--memory", "32M", "--pids", "16", "--cpus", "0.5", "--", "sh", "-c", "echo up; read x; exit 0")
 	testenv.InCgroup(t, cmd, dir)
 	testenv.AsNobody(t, cmd)
-	stdin, err := cmd.StdinPipe()
-	require.NoError(t, err)
-	stdout, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	up := make([]byte, 3)
-	_, err = io.ReadFull(stdout, up)
-	require.NoError(t, err)
-	require.Equal(t, "up\n", string(up))
+	done := holding(t, cmd, "up\n")
 	running, err := filepath.Glob(filepath.Join(dir, "tincan", "*", "cgroup.procs"))
 	require.NoError(t, err)
 	require.Len(t, running, 1)
@@ -146,8 +136,7 @@ func TestRootlessDelegated(t *testing.T) {
 	for file, want := range map[string]string{"memory.max": "33554432\n", "pids.max": "16\n", "cpu.max": "50000 100000\n"} {
 		require.Equal(t, want, readString(t, filepath.Join(running[0], file)), file)
 	}
-	stdin.Close()
-	require.NoError(t, cmd.Wait())
+	done()
 
 	// A second can starts where the first moved its caller: tincan-init.
 	dir = filepath.Join(dir, cgroup.InitGroup)

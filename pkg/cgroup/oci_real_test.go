@@ -2,7 +2,6 @@ package cgroup
 
 import (
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -17,8 +16,7 @@ import (
 // gone from every hierarchy.
 func newAt(t *testing.T, l *Layout, limits Limits) *Cgroup {
 	t.Helper()
-	top := fmt.Sprintf("/tincan-test-%08x", rand.Uint32())
-	cg, err := l.NewAt(top+"/abc", "abc", limits)
+	cg, err := l.NewAt("/"+testID()+"/abc", "abc", limits)
 	require.NoError(t, err)
 	paths := cg.Paths()
 	t.Cleanup(func() {

@@ -273,17 +273,7 @@ func TestSolutionFromGit(t *testing.T) {
 // wait out a timeout. About 35-45 s for steps 01 to 08 on a 2-core machine,
 // mostly compiling test binaries. Skipped with -short and without root.
 func TestCheckExerciseFailsSolutionPasses(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs every step's tests twice: skipped with -short")
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: make test SUDO=1, or run as root (go test -exec sudo ./...)")
-	}
-	w := copyWorkspace(t)
-	steps := markedSteps(t, w)
-	if only := os.Getenv("TINCAN_COURSE_STEPS"); only != "" {
-		steps = strings.Fields(only) // to try a few: TINCAN_COURSE_STEPS="05-pid 07-pivotroot"
-	}
+	w, steps := everyStep(t, "runs every step's tests twice")
 	for _, step := range steps {
 		_, err := w.MakeExercise(step, false)
 		require.NoError(t, err)
@@ -325,6 +315,25 @@ func realWorkspace(t *testing.T) Workspace {
 	w, err := FindWorkspace(".")
 	require.NoError(t, err)
 	return w
+}
+
+// everyStep is the start of a test that runs every marked step's tests, as
+// root, in a copy of the workspace: the copy, and its steps
+// (TINCAN_COURSE_STEPS="05-pid 07-pivotroot" to try a few). what says how
+// long it takes, for the -short skip.
+func everyStep(t *testing.T, what string) (Workspace, []string) {
+	if testing.Short() {
+		t.Skip(what + ": skipped with -short")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: make test SUDO=1, or run as root (go test -exec sudo ./...)")
+	}
+	w := copyWorkspace(t)
+	steps := markedSteps(t, w)
+	if only := os.Getenv("TINCAN_COURSE_STEPS"); only != "" {
+		steps = strings.Fields(only)
+	}
+	return w, steps
 }
 
 // markedSteps lists w's steps whose main.go has exercise markers; steps 01

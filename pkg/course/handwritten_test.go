@@ -185,17 +185,7 @@ func solve(t *testing.T, exercise string, imports, todos []string) string {
 // every check, as root, in a copy of the workspace. About as long as
 // TestCheckExerciseFailsSolutionPasses; skipped with -short and without root.
 func TestHandWrittenSolutionsPass(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs every step's tests: skipped with -short")
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: make test SUDO=1, or run as root (go test -exec sudo ./...)")
-	}
-	w := copyWorkspace(t)
-	steps := markedSteps(t, w)
-	if only := os.Getenv("TINCAN_COURSE_STEPS"); only != "" {
-		steps = strings.Fields(only) // to try a few: TINCAN_COURSE_STEPS="05-pid 07-pivotroot"
-	}
+	w, steps := everyStep(t, "runs every step's tests")
 	for _, step := range steps {
 		t.Run(step, func(t *testing.T) {
 			sol, ok := handWritten[step]

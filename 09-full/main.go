@@ -209,21 +209,16 @@ func cleanup(args []string) error {
 }
 
 // usersCgroup reports whether id is a cgroup can made for a user other than
-// root: <uid>-<12 hex digits> (pkg/owner). A function, not a regexp: a
+// root: <uid>-<ID> (pkg/owner; container.IsCanID). A function, not a regexp: a
 // package-level regexp is compiled at every start of can, the container's
 // child included.
 func usersCgroup(id string) bool {
-	uid, hex, ok := strings.Cut(id, "-")
-	if !ok || uid == "" || len(hex) != 12 {
+	uid, rest, ok := strings.Cut(id, "-")
+	if !ok || uid == "" || !container.IsCanID(rest) {
 		return false
 	}
 	for _, c := range uid {
 		if c < '0' || c > '9' {
-			return false
-		}
-	}
-	for _, c := range hex {
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
 			return false
 		}
 	}

@@ -54,7 +54,7 @@ var ociCommands = map[string]func(g global, args []string) error{
 // onContainer is a command whose only argument is the container's ID.
 func onContainer(name string, do func(*container.Container) error) func(global, []string) error {
 	return func(g global, args []string) error {
-		c, err := load(g, name, "can "+name+" ID", args, func(*flag.FlagSet) {})
+		c, _, err := load(g, name, "can "+name+" ID", args, func(*flag.FlagSet) {})
 		if err != nil {
 			return err
 		}
@@ -236,21 +236,21 @@ type createResult struct {
 }
 
 // load parses a command's flags (define adds its own) and finds the
-// container its ID names.
-func load(g global, name, usage string, args []string, define func(*flag.FlagSet)) (*container.Container, error) {
-	fs, err := ociFlags(name, usage, args, define)
-	if err != nil {
-		return nil, err
+// container its ID names; fs has the arguments after the ID.
+func load(g global, name, usage string, args []string, define func(*flag.FlagSet)) (c *container.Container, fs *flag.FlagSet, err error) {
+	if fs, err = ociFlags(name, usage, args, define); err != nil {
+		return nil, nil, err
 	}
 	id, err := oneID(fs)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return container.Load(g.root, id)
+	c, err = container.Load(g.root, id)
+	return c, fs, err
 }
 
 func ociState(g global, args []string) error {
-	c, err := load(g, "state", "can state ID", args, func(*flag.FlagSet) {})
+	c, _, err := load(g, "state", "can state ID", args, func(*flag.FlagSet) {})
 	if err != nil {
 		return err
 	}
@@ -264,14 +264,10 @@ func ociState(g global, args []string) error {
 
 func ociKill(g global, args []string) error {
 	var all bool
-	fs, err := ociFlags("kill", "can kill [--all] ID [SIGNAL]", args, func(fs *flag.FlagSet) {
+	c, fs, err := load(g, "kill", "can kill [--all] ID [SIGNAL]", args, func(fs *flag.FlagSet) {
 		fs.BoolVar(&all, "all", false, "signal every process in the container")
 		fs.BoolVar(&all, "a", false, "short for --all")
 	})
-	if err != nil {
-		return err
-	}
-	id, err := oneID(fs)
 	if err != nil {
 		return err
 	}
@@ -280,10 +276,6 @@ func ociKill(g global, args []string) error {
 		if sig, err = parseSignal(fs.Arg(1)); err != nil {
 			return err
 		}
-	}
-	c, err := container.Load(g.root, id)
-	if err != nil {
-		return err
 	}
 	return c.Kill(sig, all)
 }
@@ -305,7 +297,7 @@ func parseSignal(s string) (unix.Signal, error) {
 
 func ociDelete(g global, args []string) error {
 	var force bool
-	c, err := load(g, "delete", "can delete [--force] ID", args, func(fs *flag.FlagSet) {
+	c, _, err := load(g, "delete", "can delete [--force] ID", args, func(fs *flag.FlagSet) {
 		fs.BoolVar(&force, "force", false, "kill the container first if it runs")
 		fs.BoolVar(&force, "f", false, "short for --force")
 	})
@@ -320,7 +312,7 @@ func ociDelete(g global, args []string) error {
 
 func ociPs(g global, args []string) error {
 	var format string
-	c, err := load(g, "ps", "can ps [--format table|json] ID", args, func(fs *flag.FlagSet) {
+	c, _, err := load(g, "ps", "can ps [--format table|json] ID", args, func(fs *flag.FlagSet) {
 		fs.StringVar(&format, "format", "table", "table or json")
 		fs.StringVar(&format, "f", "table", "short for --format")
 	})
@@ -460,7 +452,7 @@ func ociExec(g global, args []string) error {
 	var processFile, cwd, user string
 	var terminal, noNewPrivs bool
 	var env, caps step.List
-	fs, err := ociFlags("exec", "can exec [--process FILE | [-t] [-e K=V] [--cwd DIR] [--user UID[:GID]] ID CMD [ARG...]]", args, func(fs *flag.FlagSet) {
+	c, fs, err := load(g, "exec", "can exec [--process FILE | [-t] [-e K=V] [--cwd DIR] [--user UID[:GID]] ID CMD [ARG...]]", args, func(fs *flag.FlagSet) {
 		fs.StringVar(&processFile, "process", "", "the process to run, as config.json's process in `FILE`")
 		fs.StringVar(&processFile, "p", "", "short for --process")
 		fs.BoolVar(&opts.Detach, "detach", false, "do not wait for the process")
@@ -477,14 +469,6 @@ func ociExec(g global, args []string) error {
 		fs.Var(&caps, "cap", "add capability `CAP` (repeatable)")
 		fs.BoolVar(&noNewPrivs, "no-new-privs", false, "set no_new_privs")
 	})
-	if err != nil {
-		return err
-	}
-	id, err := oneID(fs)
-	if err != nil {
-		return err
-	}
-	c, err := container.Load(g.root, id)
 	if err != nil {
 		return err
 	}

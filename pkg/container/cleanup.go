@@ -154,10 +154,10 @@ func sweepNetwork(owned func(id string) bool) error {
 	return errors.Join(errs...)
 }
 
-// isCanID reports whether id has the form of the IDs can makes (NewID): only
+// IsCanID reports whether id has the form of the IDs can makes (NewID): only
 // such cgroups are swept. (Not a regexp: compiling one at package init costs
 // every container's start, twice.)
-func isCanID(id string) bool {
+func IsCanID(id string) bool {
 	if len(id) != 12 {
 		return false
 	}
@@ -188,7 +188,7 @@ func sweepCgroups(owned func(id string) bool) error {
 	for _, c := range found {
 		// Only our own: tincan/<id> for root, tincan/<uid>-<id> for a user.
 		id, ours := strings.CutPrefix(c.ID, owner.Prefix())
-		if !ours || !isCanID(id) || c.Busy || time.Since(c.Made) < orphanAge || owned(id) {
+		if !ours || !IsCanID(id) || c.Busy || time.Since(c.Made) < orphanAge || owned(id) {
 			continue
 		}
 		errs = append(errs, destroyCgroup(id))

@@ -155,7 +155,7 @@ func ociProcess(p *specs.Process, o *OCI, pids int64) error {
 	}
 	// Capabilities kept across setuid(2), so that harden.Apply then sets
 	// exactly the sets config.json asks for.
-	if err := become(int(p.User.UID), int(p.User.GID), groups, "process.user"); err != nil {
+	if err := become(int(p.User.UID), int(p.User.GID), groups); err != nil {
 		return err
 	}
 	cfg := harden.Config{NoNewPrivs: p.NoNewPrivileges, Filter: o.Filter, FilterFlags: o.FilterFlags}

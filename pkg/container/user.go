@@ -11,7 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"tincan.dev/pkg/harden"
-	"tincan.dev/pkg/trace"
+	"tincan.dev/pkg/sysprog"
 )
 
 // switchUser makes this process user (Spec.User, docker run --user's
@@ -30,6 +30,12 @@ import (
 // capabilities at all (capabilities(7), "Transformation of capabilities
 // during execve()"), Docker's result.
 func switchUser(user string) error {
+	return runPlan(func(p *sysprog.Program) error { return planUser(p, user) })
+}
+
+// planUser adds switchUser's calls to p: it reads the container's
+// /etc/passwd and /etc/group now.
+func planUser(p *sysprog.Program, user string) error {
 	if user == "" {
 		return nil
 	}
@@ -37,46 +43,44 @@ func switchUser(user string) error {
 	if err != nil {
 		return fmt.Errorf("--user %s: %w", user, err)
 	}
-	return become(uid, gid, groups, "--user "+user)
+	return planBecome(p, uid, gid, groups)
 }
 
 // become switches this thread's credentials to uid, gid and groups, in the
-// order and with the capabilities switchUser explains; what names the
-// setting asked for, for errors. can exec and an OCI process use it too.
-func become(uid, gid int, groups []int, what string) error {
-	// Credentials are per thread: keep this goroutine on the thread that
-	// will be hardened and call execve (see pkg/harden).
+// order and with the capabilities switchUser explains. can exec and an OCI
+// process use it too.
+func become(uid, gid int, groups []int) error {
+	return runPlan(func(p *sysprog.Program) error { return planBecome(p, uid, gid, groups) })
+}
+
+// runPlan makes the calls plan prepares, now, on this thread, which stays
+// locked: credentials are per thread (see pkg/harden), and this one will
+// be hardened and call execve.
+func runPlan(plan func(*sysprog.Program) error) error {
 	runtime.LockOSThread()
-	trace.Call("prctl(PR_SET_KEEPCAPS, 1)")
-	if err := unix.Prctl(unix.PR_SET_KEEPCAPS, 1, 0, 0, 0); err != nil {
-		return fmt.Errorf("prctl(PR_SET_KEEPCAPS): %w", err)
-	}
-	trace.Call("setgroups(%d, %v)", len(groups), groups)
-	if err := unix.Setgroups(groups); err != nil {
-		// A rootless container's user namespace denies setgroups(2)
-		// (user_namespaces(7)); its groups are the caller's own, not root's.
-		if b, _ := os.ReadFile("/proc/self/setgroups"); strings.TrimSpace(string(b)) != "deny" {
-			return fmt.Errorf("%s: setgroups: %w", what, err)
-		}
-	}
-	trace.Call("setgid(%d)", gid)
-	if err := unix.Setgid(gid); err != nil {
-		return fmt.Errorf("%s: setgid(%d): %w: is the group mapped in the container's user namespace?", what, gid, err)
-	}
-	trace.Call("setuid(%d)", uid)
-	if err := unix.Setuid(uid); err != nil {
-		return fmt.Errorf("%s: setuid(%d): %w: is the user mapped in the container's user namespace?", what, uid, err)
-	}
-	hdr, caps, err := harden.Capget()
-	if err != nil {
+	p := sysprog.New()
+	if err := plan(p); err != nil {
 		return err
 	}
-	caps[0].Effective, caps[1].Effective = caps[0].Permitted, caps[1].Permitted
-	trace.Call("capset(effective = permitted)")
-	if err := unix.Capset(&hdr, &caps[0]); err != nil {
-		return fmt.Errorf("capset: %w", err)
+	return p.Run()
+}
+
+// planBecome adds become's calls to p.
+func planBecome(p *sysprog.Program, uid, gid int, groups []int) error {
+	p.Add("prctl(PR_SET_KEEPCAPS, 1)", "", unix.SYS_PRCTL, unix.PR_SET_KEEPCAPS, 1)
+	list := make([]uint32, len(groups)+1) // +1: never a nil pointer
+	for i, g := range groups {
+		list[i] = uint32(g)
 	}
-	return nil
+	set := p.Add(fmt.Sprintf("setgroups(%d, %v)", len(groups), groups), "", unix.SYS_SETGROUPS, uintptr(len(groups)), sysprog.Ptr(p, &list[0]))
+	// A rootless container's user namespace denies setgroups(2)
+	// (user_namespaces(7)); its groups are the caller's own, not root's.
+	if b, _ := os.ReadFile("/proc/self/setgroups"); strings.TrimSpace(string(b)) == "deny" {
+		set.Allow(unix.EPERM)
+	}
+	p.Add(fmt.Sprintf("setgid(%d)", gid), "is the group mapped in the container's user namespace?", unix.SYS_SETGID, uintptr(gid))
+	p.Add(fmt.Sprintf("setuid(%d)", uid), "is the user mapped in the container's user namespace?", unix.SYS_SETUID, uintptr(uid))
+	return harden.RaiseEffective(p)
 }
 
 // lookupUser reads USER[:GROUP] into ids, with the user's supplementary

@@ -9,7 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"tincan.dev/pkg/trace"
+	"tincan.dev/pkg/sysprog"
 )
 
 // Root's power is split into about 40 capabilities (capabilities(7)). A
@@ -181,18 +181,13 @@ func lastCap() int {
 // dropBounding removes from the bounding set every capability not in keep,
 // with prctl(PR_CAPBSET_DROP), which needs CAP_SETPCAP: so it comes first,
 // before capset takes CAP_SETPCAP away.
-func dropBounding(keep uint64, last int) error {
+func dropBounding(p *sysprog.Program, keep uint64, last int) {
 	for n := 0; n <= last; n++ {
-		if keep&(1<<n) != 0 {
-			continue
-		}
-		call := fmt.Sprintf("prctl(PR_CAPBSET_DROP, %s)", capName(n))
-		trace.Call("%s", call)
-		if err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(n), 0, 0, 0); err != nil {
-			return wrap(call, err, "needs CAP_SETPCAP: run as root or in a user namespace")
+		if keep&(1<<n) == 0 {
+			p.Add(fmt.Sprintf("prctl(PR_CAPBSET_DROP, %s)", capName(n)), "needs CAP_SETPCAP: run as root or in a user namespace",
+				unix.SYS_PRCTL, unix.PR_CAPBSET_DROP, uintptr(n))
 		}
 	}
-	return nil
 }
 
 // Capget reads the calling thread's capability sets. Version 3 of the
@@ -212,20 +207,37 @@ func Capget() (hdr unix.CapUserHeader, data [2]unix.CapUserData, err error) {
 // 0 to 31, data[1] for 32 to 63 (capget(2)). Without Sets, inheritable is
 // empty, and with it the ambient set: a capability can only be ambient while
 // it is both permitted and inheritable.
-func capset(m capMasks) error {
-	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3} // Pid 0: this thread
-	var data [2]unix.CapUserData
-	for i := range data {
-		data[i].Effective = uint32(m.effective >> (32 * i))
-		data[i].Permitted = uint32(m.permitted >> (32 * i))
-		data[i].Inheritable = uint32(m.inheritable >> (32 * i))
-	}
-	call := fmt.Sprintf("capset({_LINUX_CAPABILITY_VERSION_3, 0}, {effective=%#x, permitted=%#x, inheritable=%#x})",
+func capset(p *sysprog.Program, m capMasks) {
+	text := fmt.Sprintf("capset({_LINUX_CAPABILITY_VERSION_3, 0}, {effective=%#x, permitted=%#x, inheritable=%#x})",
 		m.effective, m.permitted, m.inheritable)
-	trace.Call("%s", call)
-	if err := unix.Capset(&hdr, &data[0]); err != nil {
-		return wrap(call, err, "a thread can only keep capabilities it already has (run as root), effective and inheritable ones only if permitted or bounding")
+	addCapset(p, text, "a thread can only keep capabilities it already has (run as root), effective and inheritable ones only if permitted or bounding", m.effective, m.permitted, m.inheritable)
+}
+
+// addCapset adds capset(2) of the three sets, 64 bits each, for this thread
+// (the header's Pid 0).
+func addCapset(p *sysprog.Program, text, hint string, effective, permitted, inheritable uint64) {
+	hdr := &unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	data := &[2]unix.CapUserData{}
+	for i := range data {
+		data[i].Effective = uint32(effective >> (32 * i))
+		data[i].Permitted = uint32(permitted >> (32 * i))
+		data[i].Inheritable = uint32(inheritable >> (32 * i))
 	}
+	p.Add(text, hint, unix.SYS_CAPSET, sysprog.Ptr(p, hdr), sysprog.Ptr(p, data))
+}
+
+// RaiseEffective adds to p the capset(2) that makes the effective set the
+// permitted one, as it is now (the header's Pid 0: the thread running p).
+// After setuid(2) from root with PR_SET_KEEPCAPS the permitted set is kept
+// and the effective set is empty: this brings it back.
+func RaiseEffective(p *sysprog.Program) error {
+	_, data, err := Capget()
+	if err != nil {
+		return err
+	}
+	perm := uint64(data[1].Permitted)<<32 | uint64(data[0].Permitted)
+	inh := uint64(data[1].Inheritable)<<32 | uint64(data[0].Inheritable)
+	addCapset(p, "capset(effective = permitted)", "see capset(2)", perm, perm, inh)
 	return nil
 }
 
@@ -284,25 +296,17 @@ func (s *CapSets) masks(last int, warn func(string)) (capMasks, error) {
 // standard error, the only place a runtime's child can write to.
 var warn = func(msg string) { fmt.Fprintln(os.Stderr, "warning:", msg) }
 
-// raiseEffective makes the effective set the permitted set. After setuid(2)
-// from root with PR_SET_KEEPCAPS the permitted set is kept and the effective
-// set is empty: the bounding set cannot be cut without CAP_SETPCAP in it.
-func raiseEffective() error {
-	hdr, data, err := Capget()
+// raiseEffective makes the effective set the permitted set, when it is
+// not already: the bounding set cannot be cut without CAP_SETPCAP in it.
+func raiseEffective(p *sysprog.Program) error {
+	_, data, err := Capget()
 	if err != nil {
 		return err
 	}
 	if data[0].Effective == data[0].Permitted && data[1].Effective == data[1].Permitted {
 		return nil
 	}
-	for i := range data {
-		data[i].Effective = data[i].Permitted
-	}
-	trace.Call("capset(effective = permitted)")
-	if err := unix.Capset(&hdr, &data[0]); err != nil {
-		return wrap("capset(effective = permitted)", err, "see capset(2)")
-	}
-	return nil
+	return RaiseEffective(p)
 }
 
 // setAmbient empties the ambient set and raises the capabilities of amb in
@@ -310,28 +314,17 @@ func raiseEffective() error {
 // kernel refuses to raise a capability that is not both permitted and
 // inheritable: so this comes after capset. A kernel older than 4.3 has no
 // ambient set: that is only an error when amb asks for one.
-func setAmbient(amb uint64, last int) error {
-	trace.Call("prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)")
-	if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); err != nil {
-		if amb == 0 && err == unix.EINVAL {
-			return nil
-		}
-		return wrap("prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)", err, "ambient capabilities need Linux 4.3")
+func setAmbient(p *sysprog.Program, amb uint64, last int) {
+	clear := p.Add("prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)", "ambient capabilities need Linux 4.3",
+		unix.SYS_PRCTL, unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL)
+	if amb == 0 {
+		clear.Allow(unix.EINVAL)
 	}
 	for n := 0; n <= last; n++ {
-		if amb&(1<<n) == 0 {
-			continue
-		}
-		call := fmt.Sprintf("prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, %s)", capName(n))
-		trace.Call("%s", call)
-		if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_RAISE, uintptr(n), 0, 0); err != nil {
-			return wrap(call, err, "an ambient capability must be in the permitted and inheritable sets too: add it to both")
+		if amb&(1<<n) != 0 {
+			p.Add(fmt.Sprintf("prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, %s)", capName(n)),
+				"an ambient capability must be in the permitted and inheritable sets too: add it to both",
+				unix.SYS_PRCTL, unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_RAISE, uintptr(n))
 		}
 	}
-	return nil
-}
-
-// wrap names the failed call, the kernel's error and what to do about it.
-func wrap(call string, err error, fix string) error {
-	return fmt.Errorf("%s: %w (%s)", call, err, fix)
 }

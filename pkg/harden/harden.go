@@ -34,7 +34,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"tincan.dev/pkg/trace"
+	"tincan.dev/pkg/sysprog"
 )
 
 // Config says how much to take away.
@@ -69,18 +69,31 @@ func Default() Config { return Config{NoNewPrivs: true, Seccomp: true} }
 // Apply hardens the calling thread, in runc's order, and leaves the goroutine
 // locked to it: the caller's next step must be execve on the same goroutine.
 // Nothing is changed when a capability is unknown, or not held to begin with.
+func Apply(c Config) error {
+	runtime.LockOSThread() // never unlocked: see the package comment
+	p := sysprog.New()
+	if err := Plan(c, p); err != nil {
+		return err
+	}
+	return p.Run()
+}
+
+// Plan appends Apply's system calls to p, for p to make them later: the
+// container's PID 1, which cannot run Go, makes them between clone and
+// execve (pkg/sysprog). Plan reads the calling thread's capabilities now;
+// the process that runs p must start with the same ones (a clone of this
+// thread, or this thread itself), and may change user first (become).
 //
-// Apply may follow setuid(2) to a user that is not root, with
+// p may follow setuid(2) to a user that is not root, with
 // PR_SET_KEEPCAPS: the permitted set survives it, the effective set does not
 // (capabilities(7), "Effect of user ID changes on capabilities"). With Sets,
-// Apply raises the effective set from the permitted one first, as the calls
+// the effective set is raised from the permitted one first, as the calls
 // below need CAP_SETPCAP and, without no_new_privs, CAP_SYS_ADMIN.
 //
 // Without no_new_privs, installing a seccomp filter needs CAP_SYS_ADMIN
 // (seccomp(2), "EACCES"), which capset is about to drop: runc then installs
-// the filter before capset, and so does Apply.
-func Apply(c Config) error {
-	runtime.LockOSThread() // never unlocked: see the package comment
+// the filter before capset, and so does Plan.
+func Plan(c Config, p *sysprog.Program) error {
 	last := lastCap()
 	var sets capMasks
 	var keep uint64
@@ -88,7 +101,7 @@ func Apply(c Config) error {
 	if c.Sets != nil {
 		sets, err = c.Sets.masks(last, warn)
 		if err == nil {
-			err = raiseEffective()
+			err = raiseEffective(p)
 		}
 		keep = sets.bounding
 	} else {
@@ -98,33 +111,25 @@ func Apply(c Config) error {
 	if err != nil {
 		return err
 	}
-	if err := dropBounding(keep, last); err != nil {
-		return err
-	}
+	dropBounding(p, keep, last)
 	seccomp := c.Seccomp && !c.Privileged || c.Filter != nil
 	install := func() error {
 		if c.Filter != nil {
-			return installProgram(c.Filter, c.FilterFlags)
+			return installProgram(p, c.Filter, c.FilterFlags)
 		}
-		return installFilter(keep)
+		return installFilter(p, keep)
 	}
 	if seccomp && !c.NoNewPrivs {
 		if err := install(); err != nil {
 			return err
 		}
 	}
-	if err := capset(sets); err != nil {
-		return err
-	}
+	capset(p, sets)
 	if c.Sets != nil {
-		if err := setAmbient(sets.ambient, last); err != nil {
-			return err
-		}
+		setAmbient(p, sets.ambient, last)
 	}
 	if c.NoNewPrivs {
-		if err := setNoNewPrivs(); err != nil {
-			return err
-		}
+		setNoNewPrivs(p)
 	}
 	if seccomp && c.NoNewPrivs {
 		return install()
@@ -138,10 +143,6 @@ func Apply(c Config) error {
 // Documentation/userspace-api/no_new_privs.rst). It is also what lets an
 // unprivileged process install a seccomp filter: a filter cannot then be used
 // to confuse a setuid program into misbehaving.
-func setNoNewPrivs() error {
-	trace.Call("prctl(PR_SET_NO_NEW_PRIVS, 1)")
-	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
-		return wrap("prctl(PR_SET_NO_NEW_PRIVS, 1)", err, "the kernel is older than 3.5")
-	}
-	return nil
+func setNoNewPrivs(p *sysprog.Program) {
+	p.Add("prctl(PR_SET_NO_NEW_PRIVS, 1)", "the kernel is older than 3.5", unix.SYS_PRCTL, unix.PR_SET_NO_NEW_PRIVS, 1)
 }

@@ -5,6 +5,7 @@ package harden
 import (
 	"fmt"
 	"sync"
+	"tincan.dev/pkg/sysprog"
 
 	"golang.org/x/sys/unix"
 )
@@ -371,8 +372,10 @@ func filter(keep uint64) []unix.SockFilter {
 	return program(keep)
 }
 
-// installFilter installs the filter for a container keeping keep.
-func installFilter(keep uint64) error { return installProgram(filter(keep), 0) }
+// installFilter adds to p the filter for a container keeping keep.
+func installFilter(p *sysprog.Program, keep uint64) error {
+	return installProgram(p, filter(keep), 0)
+}
 
 // The instructions the filter uses (bpf(4) of the BSDs documents them best):
 // load 32 bits of seccomp_data into the accumulator, compare it with a

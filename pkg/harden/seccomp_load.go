@@ -2,11 +2,11 @@ package harden
 
 import (
 	"fmt"
-	"unsafe"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"tincan.dev/pkg/sysprog"
 	"tincan.dev/pkg/trace"
 )
 
@@ -47,28 +47,23 @@ var seccompFlagNames = []trace.Flag{
 	{Bit: unix.SECCOMP_FILTER_FLAG_SPEC_ALLOW, Name: "SECCOMP_FILTER_FLAG_SPEC_ALLOW"},
 }
 
-// installProgram is seccomp(SECCOMP_SET_MODE_FILTER, flags, &prog). With
-// flags 0 the filter applies to this thread only, which is the thread that
-// will execve. Filters stack: one installed later runs too, and the kernel
-// takes the most severe answer of all (seccomp(2), "Filter return values").
-func installProgram(f []unix.SockFilter, flags uint) error {
+// installProgram adds seccomp(SECCOMP_SET_MODE_FILTER, flags, &prog) to p.
+// With flags 0 the filter applies to the calling thread only, which is the
+// thread that will execve. Filters stack: one installed later runs too, and
+// the kernel takes the most severe answer of all (seccomp(2), "Filter return
+// values").
+func installProgram(p *sysprog.Program, f []unix.SockFilter, flags uint) error {
 	if len(f) == 0 {
 		return fmt.Errorf("seccomp: an empty filter: the kernel refuses it (EINVAL)")
 	}
-	prog := unix.SockFprog{Len: uint16(len(f)), Filter: &f[0]}
-	call := fmt.Sprintf("seccomp(SECCOMP_SET_MODE_FILTER, %s, {len=%d})", trace.Flags(uintptr(flags), seccompFlagNames), len(f))
-	trace.Call("%s", call)
-	r, _, errno := unix.Syscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, uintptr(flags), uintptr(unsafe.Pointer(&prog)))
-	switch {
-	case errno == 0 && r != 0:
+	f = append([]unix.SockFilter(nil), f...) // p's own copy
+	prog := &unix.SockFprog{Len: uint16(len(f)), Filter: &f[0]}
+	sysprog.Ptr(p, &f[0])
+	text := fmt.Sprintf("seccomp(SECCOMP_SET_MODE_FILTER, %s, {len=%d})", trace.Flags(uintptr(flags), seccompFlagNames), len(f))
+	p.Add(text, "see seccomp(2)", unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, uintptr(flags), sysprog.Ptr(p, prog)).
+		Hint(unix.EACCES, "needs no_new_privs or CAP_SYS_ADMIN").
+		Hint(unix.EINVAL, "is the kernel built with CONFIG_SECCOMP_FILTER, and does it know these flags?").
 		// TSYNC's failure: the id of a thread that cannot take the filter.
-		return fmt.Errorf("%s: thread %d cannot take the filter (it has another one): drop SECCOMP_FILTER_FLAG_TSYNC", call, r)
-	case errno == 0:
-		return nil
-	case errno == unix.EACCES:
-		return wrap(call, errno, "needs no_new_privs or CAP_SYS_ADMIN")
-	case errno == unix.EINVAL:
-		return wrap(call, errno, "is the kernel built with CONFIG_SECCOMP_FILTER, and does it know these flags?")
-	}
-	return wrap(call, errno, "see seccomp(2)")
+		ResultZero(unix.ESRCH).Hint(unix.ESRCH, "a thread of this process cannot take the filter (it has another one): drop SECCOMP_FILTER_FLAG_TSYNC")
+	return nil
 }

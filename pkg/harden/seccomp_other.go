@@ -5,10 +5,12 @@ package harden
 import (
 	"fmt"
 	"runtime"
+
+	"tincan.dev/pkg/sysprog"
 )
 
 // installFilter: the filter's table of system call numbers is written for
 // amd64 and arm64 only.
-func installFilter(uint64) error {
+func installFilter(*sysprog.Program, uint64) error {
 	return fmt.Errorf("seccomp: no system call table for %s: run with the filter off", runtime.GOARCH)
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"runtime"
 	"testing"
+	"tincan.dev/pkg/sysprog"
 
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
@@ -295,7 +296,12 @@ func BenchmarkInstall(b *testing.B) {
 				errc <- err
 				return
 			}
-			errc <- installFilter(keep)
+			p := sysprog.New()
+			if err := installFilter(p, keep); err != nil {
+				errc <- err
+				return
+			}
+			errc <- p.Run()
 		}()
 		if err := <-errc; err != nil {
 			b.Fatal(err)

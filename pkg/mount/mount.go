@@ -36,8 +36,10 @@ func MakePrivate(path string) error {
 // can mount the /proc that ps needs (pid_namespaces(7), "/proc and PID
 // namespaces").
 func Proc(target string) error {
-	return Mount("proc", target, "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "")
+	return Mount("proc", target, "proc", procFlags, "")
 }
+
+const procFlags = unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC
 
 // Tmpfs mounts a new, empty tmpfs on target. data is tmpfs's option string,
 // such as "size=64m,mode=1777" (tmpfs(5)); "" takes the defaults.

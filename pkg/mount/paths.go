@@ -2,9 +2,14 @@ package mount
 
 import (
 	"errors"
+	"fmt"
 	"os"
+	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"tincan.dev/pkg/sysprog"
+	"tincan.dev/pkg/trace"
 )
 
 // MaskedPaths are the files and directories runc hides from a container
@@ -24,9 +29,41 @@ var ReadonlyPaths = []string{
 }
 
 // Mask hides each path that exists; missing ones are skipped (they vary by kernel).
-func Mask(paths []string) error {
-	for _, p := range paths {
-		fi, err := os.Stat(p)
+func Mask(paths []string) error { return run(PlanMask, paths) }
+
+// ReadOnly makes each existing path read-only: a bind mount of the path onto
+// itself, then a remount of that bind with MS_RDONLY. A bind mount ignores
+// MS_RDONLY on creation (mount(2), "Creating a bind mount"), so it takes two calls.
+// The remount keeps the flags the mount already had (nosuid, nodev, noexec):
+// dropping a locked flag inside a user namespace is refused with EPERM.
+func ReadOnly(paths []string) error { return run(PlanReadOnly, paths) }
+
+// RemountReadOnly remounts the bind mount at p read-only, keeping its other flags.
+func RemountReadOnly(p string) error {
+	return run(func(prog *sysprog.Program, paths []string) error {
+		return PlanRemountReadOnly(prog, paths[0], paths[0])
+	}, []string{p})
+}
+
+// run makes the calls plan prepares for paths, now.
+func run(plan func(*sysprog.Program, []string) error, paths []string) error {
+	p := sysprog.New()
+	if err := plan(p, paths); err != nil {
+		return err
+	}
+	return p.Run()
+}
+
+// The Plan functions prepare their calls for a process that makes them
+// later (pkg/sysprog): the container's PID 1, which mounts /proc and only
+// then can hide what is under it. They look at the paths now: what exists,
+// file or directory, with which flags. For /proc and /sys, the host's answer
+// is the container's, the kernel being the same.
+
+// PlanMask adds Mask's calls for paths to p.
+func PlanMask(p *sysprog.Program, paths []string) error {
+	for _, path := range paths {
+		fi, err := os.Stat(path)
 		if errors.Is(err, os.ErrNotExist) {
 			continue
 		}
@@ -34,44 +71,57 @@ func Mask(paths []string) error {
 			return err
 		}
 		if fi.IsDir() {
-			err = Mount("tmpfs", p, "tmpfs", unix.MS_RDONLY, "")
+			planMount(p, "tmpfs", path, "tmpfs", unix.MS_RDONLY, "")
 		} else {
-			err = Mount("/dev/null", p, "", unix.MS_BIND, "")
-		}
-		if err != nil {
-			return err
+			planMount(p, "/dev/null", path, "", unix.MS_BIND, "")
 		}
 	}
 	return nil
 }
 
-// ReadOnly makes each existing path read-only: a bind mount of the path onto
-// itself, then a remount of that bind with MS_RDONLY. A bind mount ignores
-// MS_RDONLY on creation (mount(2), "Creating a bind mount"), so it takes two calls.
-// The remount keeps the flags the mount already had (nosuid, nodev, noexec):
-// dropping a locked flag inside a user namespace is refused with EPERM.
-func ReadOnly(paths []string) error {
-	for _, p := range paths {
-		if _, err := os.Stat(p); errors.Is(err, os.ErrNotExist) {
+// PlanReadOnly adds ReadOnly's calls for paths to p.
+func PlanReadOnly(p *sysprog.Program, paths []string) error {
+	for _, path := range paths {
+		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 			continue
 		}
-		if err := Mount(p, p, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
-			return err
+		planMount(p, path, path, "", unix.MS_BIND|unix.MS_REC, "")
+		var st unix.Statfs_t
+		if err := unix.Statfs(path, &st); err != nil {
+			return fmt.Errorf("statfs %s: %w", path, err)
 		}
-		if err := RemountReadOnly(p); err != nil {
-			return err
+		flags := mountFlags(st.Flags)
+		if strings.HasPrefix(path, "/proc/") {
+			// Whoever mounted the host's /proc, the container's is
+			// mounted by Proc, with these.
+			flags |= procFlags
 		}
+		planMount(p, "", path, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY|flags, "")
 	}
 	return nil
 }
 
-// RemountReadOnly remounts the bind mount at p read-only, keeping its other flags.
-func RemountReadOnly(p string) error {
+// PlanRemountReadOnly adds the read-only remount of the bind mount at
+// target to p, keeping the flags the mount at now has (statfs(2)): now is
+// where the same mount is reached from here, before pivot_root.
+func PlanRemountReadOnly(p *sysprog.Program, target, now string) error {
 	var st unix.Statfs_t
-	if err := unix.Statfs(p, &st); err != nil {
-		return err
+	if err := unix.Statfs(now, &st); err != nil {
+		return fmt.Errorf("statfs %s: %w", now, err)
 	}
-	return Mount("", p, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY|mountFlags(st.Flags), "")
+	planMount(p, "", target, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY|mountFlags(st.Flags), "")
+	return nil
+}
+
+// PlanProc adds Proc's mount to p.
+func PlanProc(p *sysprog.Program, target string) {
+	planMount(p, "proc", target, "proc", procFlags, "")
+}
+
+// planMount adds mount(2) to p.
+func planMount(p *sysprog.Program, source, target, fstype string, flags uintptr, data string) {
+	p.Add(trace.MountText(source, target, fstype, flags, data), "",
+		unix.SYS_MOUNT, p.StrOrNil(source), p.Str(target), p.StrOrNil(fstype), flags, p.StrOrNil(data))
 }
 
 // statfsToMount pairs each flag statfs(2) reports in f_flags (ST_*) with the

@@ -34,11 +34,16 @@ var MountFlags = []Flag{
 
 // Mount is mount(2): unix.Mount, traced, with an error that names the target.
 func Mount(source, target, fstype string, flags uintptr, data string) error {
-	Call("mount(%s, %s, %s, %s, %s)", Str(source), Str(target), Str(fstype), Flags(flags, MountFlags), Str(data))
+	Call("%s", MountText(source, target, fstype, flags, data))
 	if err := unix.Mount(source, target, fstype, flags, data); err != nil {
 		return fmt.Errorf("mount %s on %s: %w%s", describeMount(source, fstype), describeTarget(target), err, mountHint(target, err))
 	}
 	return nil
+}
+
+// MountText spells a mount(2) call as the trace prints it.
+func MountText(source, target, fstype string, flags uintptr, data string) string {
+	return fmt.Sprintf("mount(%s, %s, %s, %s, %s)", Str(source), Str(target), Str(fstype), Flags(flags, MountFlags), Str(data))
 }
 
 func describeMount(source, fstype string) string {

@@ -1,0 +1,104 @@
+package sysprog
+
+import (
+	"fmt"
+	"runtime"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"tincan.dev/pkg/trace"
+)
+
+// Start clones the calling thread into a new process that runs p, and
+// returns its PID and a pidfd for it (CLONE_PIDFD; -1 on a kernel without
+// it). flags are clone(2)'s, beside SIGCHLD.
+//
+// When a call fails, the child writes a report to fd errs (Explain reads
+// it) and exits with the call's code. p ends with Exec, whose execve closes
+// errs if it is close-on-exec: that EOF tells the parent the command runs.
+//
+// The calling goroutine must be locked to its thread. If p asks for
+// PR_SET_PDEATHSIG, the thread must also outlive the child: the parent whose
+// death the child hears of is the thread that cloned it (prctl(2)).
+func Start(p *Program, flags uintptr, errs int) (pid, pidfd int, err error) {
+	// No Go signal handler may run in the child, whose runtime is not
+	// there: every signal is blocked from before the clone, in the parent
+	// for an instant, in the child until Exec's last calls unblock them.
+	all, old := ^uint64(0), uint64(0)
+	syscall.RawSyscall6(unix.SYS_RT_SIGPROCMASK, unix.SIG_SETMASK, uintptr(unsafe.Pointer(&all)), uintptr(unsafe.Pointer(&old)), 8, 0, 0)
+	var fd int32 = -1
+	r, e := rawClone(flags|unix.CLONE_PIDFD, &fd, p.calls, uintptr(errs), p.trace)
+	if e == unix.EINVAL { // before Linux 5.2: no pidfd
+		fd = -1
+		r, e = rawClone(flags, &fd, p.calls, uintptr(errs), p.trace)
+	}
+	syscall.RawSyscall6(unix.SYS_RT_SIGPROCMASK, unix.SIG_SETMASK, uintptr(unsafe.Pointer(&old)), 0, 8, 0, 0)
+	runtime.KeepAlive(p)
+	p.CloseHanded()
+	if e != 0 {
+		return 0, -1, e
+	}
+	return int(r), int(fd), nil
+}
+
+// rawClone is clone(2) without CLONE_VM: the child gets a copy of this
+// process's memory, and this thread only. In the child it never returns.
+//
+//go:nosplit
+//go:norace
+func rawClone(flags uintptr, pidfd *int32, calls []Call, errs uintptr, trace bool) (uintptr, syscall.Errno) {
+	// clone's third argument is where CLONE_PIDFD stores the pidfd, on
+	// every architecture Go runs Linux on.
+	r, _, e := syscall.RawSyscall6(unix.SYS_CLONE, flags|uintptr(unix.SIGCHLD), 0, uintptr(unsafe.Pointer(pidfd)), 0, 0, 0)
+	if e != 0 || r != 0 {
+		return r, e
+	}
+	child(calls, errs, trace)
+	return 0, 0 // not reached
+}
+
+// child is the new process until execve: raw calls only, no allocation, no
+// stack growth, no Go scheduler.
+//
+//go:nosplit
+//go:norace
+func child(calls []Call, errs uintptr, trace bool) {
+	for i := 0; i < len(calls); i++ {
+		c := &calls[i]
+		if trace && len(c.line) > 0 {
+			syscall.RawSyscall(unix.SYS_WRITE, 2, uintptr(unsafe.Pointer(&c.line[0])), uintptr(len(c.line)))
+		}
+		r, _, e := syscall.RawSyscall6(c.trap, c.args[0], c.args[1], c.args[2], c.args[3], c.args[4], c.args[5])
+		if e == 0 && c.fail != 0 && (r == 0) == c.failZero {
+			e = c.fail
+		}
+		if e != 0 && unix.Errno(e) != c.ok {
+			r := report{0, byte(i), byte(i >> 8), byte(e), byte(e >> 8)}
+			syscall.RawSyscall(unix.SYS_WRITE, errs, uintptr(unsafe.Pointer(&r[0])), uintptr(len(r)))
+			syscall.RawSyscall(unix.SYS_EXIT_GROUP, uintptr(c.exitCode(e)), 0, 0)
+		}
+	}
+	syscall.RawSyscall(unix.SYS_EXIT_GROUP, 125, 0, 0) // a program that did not end in execve
+}
+
+// Exec ends the program: it unblocks the signals Start blocked, and
+// executes path. An execve that fails exits 127 when the file is missing,
+// 126 otherwise, the shell's codes.
+func (p *Program) Exec(path string, argv, env []string) {
+	var none uint64
+	p.Add("rt_sigprocmask(SIG_SETMASK, [])", "", unix.SYS_RT_SIGPROCMASK, unix.SIG_SETMASK, Ptr(p, &none), 0, 8)
+	text := fmt.Sprintf("execve(%q, %s, envp)", path, trace.Argv(argv))
+	p.Add(text, "", unix.SYS_EXECVE, p.Str(path), p.Strs(argv), p.Strs(env)).Code(126)
+}
+
+// exitCode is the code a failure of c with errno e exits with.
+//
+//go:nosplit
+func (c *Call) exitCode(e syscall.Errno) int {
+	if c.trap == unix.SYS_EXECVE && e == syscall.ENOENT {
+		return 127
+	}
+	return c.code
+}

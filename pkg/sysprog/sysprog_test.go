@@ -1,0 +1,80 @@
+package sysprog
+
+import (
+	"os"
+	"runtime"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
+)
+
+// Run makes the calls in order, lets an allowed errno pass, and names the
+// call that failed, with its hint and errno.
+func TestRun(t *testing.T) {
+	dir := t.TempDir()
+	p := New()
+	p.Add("mkdir(a)", "", unix.SYS_MKDIRAT, atFDCWD, p.Str(dir+"/a"), 0o755)
+	p.Add("mkdir(a) again", "", unix.SYS_MKDIRAT, atFDCWD, p.Str(dir+"/a"), 0o755).Allow(unix.EEXIST)
+	p.Add("rmdir(b)", "there is no b", unix.SYS_UNLINKAT, atFDCWD, p.Str(dir+"/b"), unix.AT_REMOVEDIR)
+	p.Add("mkdir(c)", "", unix.SYS_MKDIRAT, atFDCWD, p.Str(dir+"/c"), 0o755)
+	err := p.Run()
+	require.EqualError(t, err, "rmdir(b): no such file or directory (there is no b)")
+	require.DirExists(t, dir+"/a")
+	require.NoDirExists(t, dir+"/c", "a call after the failed one was made")
+}
+
+// A clone runs the program after its first calls, and reports a failed call
+// on the error pipe, which Explain turns into the same error Run gives.
+func TestStart(t *testing.T) {
+	dir := t.TempDir()
+	var pipe [2]int
+	require.NoError(t, unix.Pipe2(pipe[:], unix.O_CLOEXEC))
+	r := os.NewFile(uintptr(pipe[0]), "errors")
+	defer r.Close()
+
+	var goPipe [2]int
+	require.NoError(t, unix.Pipe2(goPipe[:], unix.O_CLOEXEC))
+	defer unix.Close(goPipe[0])
+
+	p := New()
+	var buf [1]byte
+	p.Add("read(go)", "", unix.SYS_READ, uintptr(goPipe[0]), Ptr(p, &buf), 1).ResultNonZero(unix.EPIPE)
+	p.Add("mkdir(made)", "", unix.SYS_MKDIRAT, atFDCWD, p.Str(dir+"/made"), 0o755)
+	p.Add("mkdir(no/such)", "", unix.SYS_MKDIRAT, atFDCWD, p.Str(dir+"/no/such"), 0o755).Code(3)
+
+	done := make(chan struct{})
+	var pid, pidfd int
+	var err error
+	go func() {
+		defer close(done)
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		pid, pidfd, err = Start(p, 0, pipe[1])
+	}()
+	<-done
+	require.NoError(t, err)
+	unix.Close(pipe[1])
+	if pidfd >= 0 {
+		unix.Close(pidfd)
+	}
+	_, err = unix.Write(goPipe[1], []byte{1})
+	require.NoError(t, err)
+	unix.Close(goPipe[1])
+	msg := make([]byte, 64)
+	var ws unix.WaitStatus
+	_, err = unix.Wait4(pid, &ws, 0, nil)
+	require.NoError(t, err)
+	n, _ := r.Read(msg)
+	require.Equal(t, 3, ws.ExitStatus())
+	perr := p.Explain(msg[:n])
+	require.EqualError(t, perr, "mkdir(no/such): no such file or directory")
+	var e *Error
+	require.ErrorAs(t, perr, &e)
+	require.Equal(t, 3, e.Code)
+	require.DirExists(t, dir+"/made")
+	require.Nil(t, p.Explain([]byte("125 not a report")))
+}
+
+// atFDCWD is AT_FDCWD (-100) as a system call argument.
+var atFDCWD = func() uintptr { fd := unix.AT_FDCWD; return uintptr(fd) }()

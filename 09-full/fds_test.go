@@ -15,7 +15,7 @@ import (
 // caller left open (a shell's exec 7</) must not become a door out of the
 // container through -w /proc/self/fd/7. Nor may fd 0 opened on a directory,
 // which can cannot close: can checks after chdir that the working directory
-// lies inside the new root.
+// lies inside the new root, or has no /proc yet to follow the link.
 func TestInheritedDirFD(t *testing.T) {
 	testenv.NeedRoot(t)
 	root := rootWithProbe(t)
@@ -34,12 +34,21 @@ func TestInheritedDirFD(t *testing.T) {
 	// Refused by chdir itself: the fd was closed before setup began.
 	require.Contains(t, r.Stderr, "chdir /proc/self/fd/7: ")
 
-	cmd = exec.Command(canBin(), "--chroot", root, "-w", "/proc/self/fd/0", "--", "cat", up)
-	cmd.Stdin = hostRoot
-	r = testenv.Run(t, cmd)
-	require.NotContains(t, r.Stdout, "host secret", "read the host's file through fd 0")
-	require.Equal(t, 125, r.Code, r.Stderr)
-	require.Contains(t, r.Stderr, "outside the container's root")
+	// Started from a thread of can, can changes directory before PID 1
+	// mounts the container's /proc: there is no /proc/self/fd/0 yet.
+	// Re-executed (--init), the child has its /proc, and getcwd's check
+	// refuses.
+	for _, tc := range []struct{ flag, refusal string }{
+		{"--init=false", "chdir /proc/self/fd/0: no such file or directory"},
+		{"--init", "outside the container's root"},
+	} {
+		cmd = exec.Command(canBin(), tc.flag, "--chroot", root, "-w", "/proc/self/fd/0", "--", "cat", up)
+		cmd.Stdin = hostRoot
+		r = testenv.Run(t, cmd)
+		require.NotContains(t, r.Stdout, "host secret", "%s: read the host's file through fd 0", tc.flag)
+		require.Equal(t, 125, r.Code, r.Stderr)
+		require.Contains(t, r.Stderr, tc.refusal, tc.flag)
+	}
 	requireNoState(t)
 }
 

@@ -104,7 +104,7 @@ func setup(spec Spec, stateDir string) error {
 		if err := hostRoot(spec); err != nil {
 			return err
 		}
-	} else if err := newRoot(spec, userns, stateDir); err != nil {
+	} else if err := newRoot(spec, userns, stateDir, false); err != nil {
 		return err
 	}
 	host := spec.hostname()
@@ -208,7 +208,8 @@ func hostRoot(spec Spec) error {
 // newRoot builds the container's root filesystem under spec.Rootfs and
 // enters it, in runc's order (libcontainer/rootfs_linux.go). stateDir, the
 // state directory on the host, holds the hosts and resolv.conf of --net bridge.
-func newRoot(spec Spec, userns bool, stateDir string) error {
+// With procLater, /proc is only made ready: PID 1 mounts it (buildOne).
+func newRoot(spec Spec, userns bool, stateDir string, procLater bool) error {
 	root := spec.Rootfs
 	if spec.Layers != "" {
 		l := layers.Layers{Dir: spec.Layers}
@@ -235,7 +236,9 @@ func newRoot(spec Spec, userns bool, stateDir string) error {
 	if err != nil {
 		return err
 	}
-	err = mount.Proc(proc.Path())
+	if !procLater {
+		err = mount.Proc(proc.Path())
+	}
 	proc.Close()
 	if err != nil {
 		return err

@@ -17,6 +17,7 @@ import (
 	"tincan.dev/pkg/layers"
 	"tincan.dev/pkg/ns"
 	"tincan.dev/pkg/reexec"
+	"tincan.dev/pkg/sysprog"
 	"tincan.dev/pkg/tty"
 	"tincan.dev/pkg/userns"
 )
@@ -98,29 +99,14 @@ func Run(spec Spec) (code int, err error) {
 	if cg != nil {
 		undo = append(undo, cg.Destroy)
 	}
-	cmd, closeFiles, err := childCommand(config, st.dir, cg)
+	cmd, err := startChild(spec, config, st.dir, cg, sigs)
 	if err != nil {
 		return 0, err
 	}
-	defer closeFiles()
-	cmd.SysProcAttr.Cloneflags = spec.cloneflags()
-	cmd.Rootless = true // a user namespace when not root (pkg/userns)
-	cmd.Signals, cmd.StopTimeout = sigs, spec.StopTimeout
-	if cmd.StopTimeout <= 0 {
-		cmd.StopTimeout = DefaultStopTimeout
-	}
-	if spec.UserNS && os.Geteuid() == 0 {
-		// Root inside is uid and gid 100000 outside, with 65536 ids: what
-		// root makes inside belongs to 100000 on the host.
-		userns.Explicit(userns.Maps{{Inside: 0, Outside: 100000, Count: 65536}}).Configure(cmd.SysProcAttr)
-	}
-	if err := cmd.Start(); err != nil {
-		return 0, err
-	}
-	// From here to Continue the child is starting its Go runtime again, a
-	// few milliseconds in which it needs nothing from us: what does not
-	// have to come before the clone is done now, in that shadow, rather
-	// than on the start's path.
+	// From here to Continue the child waits, and a re-executed one starts
+	// its Go runtime again, a few milliseconds in which it needs nothing
+	// from us: what does not have to come before the clone is done now, in
+	// that shadow, rather than on the start's path.
 	//
 	// config.json is for people and for can cleanup: the child has the
 	// Spec in its environment already.
@@ -190,6 +176,48 @@ func Run(spec Spec) (code int, err error) {
 		}
 	}
 	return code, err
+}
+
+// startChild starts the container's child, waiting for Continue, with sigs
+// to forward: PID 1 cloned from a thread that built the container, when
+// spec allows (oneStart), or can re-executed ("can init", Child).
+func startChild(spec Spec, config []byte, stateDir string, cg *cgroup.Cgroup, sigs chan os.Signal) (*reexec.Cmd, error) {
+	var cmd *reexec.Cmd
+	var err error
+	stop := spec.StopTimeout
+	if stop <= 0 {
+		stop = DefaultStopTimeout
+	}
+	if spec.oneStart() {
+		cmd = reexec.Command()
+		cmd.Signals, cmd.StopTimeout = sigs, stop
+		// A session of its own, as childCommand's: CMD must not share
+		// the caller's terminal (pkg/tty).
+		cmd.SysProcAttr.Setsid = true
+		var terminal *os.File
+		err = cmd.StartProgram(func(p *sysprog.Program) error { return buildOne(p, spec, stateDir, &terminal) })
+		switch {
+		case err != nil && terminal != nil:
+			terminal.Close()
+		case terminal != nil:
+			cmd.Pass(terminal)
+		}
+		return cmd, err
+	}
+	cmd, closeFiles, err := childCommand(config, stateDir, cg)
+	if err != nil {
+		return nil, err
+	}
+	defer closeFiles()
+	cmd.SysProcAttr.Cloneflags = spec.cloneflags()
+	cmd.Rootless = true // a user namespace when not root (pkg/userns)
+	cmd.Signals, cmd.StopTimeout = sigs, stop
+	if spec.UserNS && os.Geteuid() == 0 {
+		// Root inside is uid and gid 100000 outside, with 65536 ids: what
+		// root makes inside belongs to 100000 on the host.
+		userns.Explicit(userns.Maps{{Inside: 0, Outside: 100000, Count: 65536}}).Configure(cmd.SysProcAttr)
+	}
+	return cmd, cmd.Start()
 }
 
 // relayTerminal receives the container's pty master, which the child sent

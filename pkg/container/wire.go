@@ -178,9 +178,11 @@ func cleanupShared() error {
 // applyHardening applies Docker's defaults. --privileged keeps every
 // capability and installs no filter, but still empties the inheritable set
 // (CVE-2022-24769: capabilities must not ride through execve by inheritance).
-func applyHardening(spec Spec) error {
+func applyHardening(spec Spec) error { return harden.Apply(hardening(spec)) }
+
+func hardening(spec Spec) harden.Config {
 	if spec.Privileged {
-		return harden.Apply(harden.Config{Privileged: true})
+		return harden.Config{Privileged: true}
 	}
-	return harden.Apply(harden.Default())
+	return harden.Default()
 }

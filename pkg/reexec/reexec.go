@@ -42,9 +42,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -53,6 +55,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"tincan.dev/pkg/sysprog"
 	"tincan.dev/pkg/trace"
 	"tincan.dev/pkg/userns"
 )
@@ -189,6 +192,12 @@ type Cmd struct {
 	pidfd int      // the child, for signals; -1 where pidfd_open is missing
 
 	ownSignals bool // Start called Notify, and release undoes it
+
+	// For a child started by StartProgram: its reports' reader, and the
+	// channel that lets the thread it was cloned from end.
+	explain func([]byte) error
+	reaped  chan struct{}
+	passed  *os.File
 }
 
 // Command prepares argv (usually os.Args) to run again as the child.
@@ -330,6 +339,16 @@ func (c *Cmd) Continue() error {
 		}
 		return nil
 	}
+	if c.explain != nil {
+		if err := c.explain(msg); err != nil {
+			code := CodeFailed
+			var pe *sysprog.Error
+			if errors.As(err, &pe) {
+				code = pe.Code
+			}
+			return &Error{Code: code, Err: err}
+		}
+	}
 	code, text, _ := strings.Cut(string(msg), " ")
 	n, err := strconv.Atoi(code)
 	if err != nil {
@@ -341,6 +360,9 @@ func (c *Cmd) Continue() error {
 // ReceiveFile returns the file the child passed with SendFile during its
 // setup. Call it after Continue succeeded.
 func (c *Cmd) ReceiveFile() (*os.File, error) {
+	if c.passed != nil {
+		return c.passed, nil
+	}
 	f, err := recvFile(c.sync)
 	if err != nil {
 		return nil, fmt.Errorf("receive a file from the container's setup: %w", err)
@@ -391,6 +413,9 @@ func (c *Cmd) release() {
 	c.sync.Close()
 	if c.pidfd >= 0 {
 		unix.Close(c.pidfd)
+	}
+	if c.reaped != nil && c.pidfd != released {
+		close(c.reaped)
 	}
 	c.pidfd = released
 }
@@ -599,12 +624,9 @@ func Detach() {
 // runtime leaks into the container (the runc CVE-2024-21626 class of bug), and
 // fd 4 closing tells the parent that CMD is running.
 func Exec(args []string) error {
-	path, err := exec.LookPath(args[0])
+	path, err := LookPath(args[0], nil)
 	if err != nil {
-		if errors.Is(err, exec.ErrNotFound) || errors.Is(err, os.ErrNotExist) {
-			return &Error{CodeNotFound, fmt.Errorf("exec %q: executable file not found in $PATH", args[0])}
-		}
-		return &Error{CodeNotExecutable, fmt.Errorf("exec %q: %w", args[0], errors.Unwrap(err))}
+		return err
 	}
 	if err := closeFromFD(3); err != nil {
 		return err
@@ -616,6 +638,60 @@ func Exec(args []string) error {
 		return &Error{CodeNotFound, fmt.Errorf("exec %q: %w", path, err)}
 	}
 	return &Error{CodeNotExecutable, fmt.Errorf("exec %q: %w", path, err)}
+}
+
+// LookPath finds the program file names, as a shell would: in the
+// directories of env's PATH (nil: this process's environment) unless it
+// has a slash. Its errors carry the shell's exit codes, 127 and 126.
+func LookPath(file string, env []string) (string, error) {
+	path := os.Getenv("PATH")
+	if env != nil {
+		path = ""
+		for _, kv := range env {
+			if v, ok := strings.CutPrefix(kv, "PATH="); ok {
+				path = v
+			}
+		}
+	}
+	found, err := lookPath(file, path)
+	if err != nil {
+		if errors.Is(err, exec.ErrNotFound) || errors.Is(err, os.ErrNotExist) {
+			return "", &Error{CodeNotFound, fmt.Errorf("exec %q: executable file not found in $PATH", file)}
+		}
+		return "", &Error{CodeNotExecutable, fmt.Errorf("exec %q: %w", file, errors.Unwrap(err))}
+	}
+	return found, nil
+}
+
+// lookPath is exec.LookPath with PATH given, not read from the environment:
+// a thread that builds a container may not change the process's.
+func lookPath(file, path string) (string, error) {
+	if strings.Contains(file, "/") {
+		return file, executable(file)
+	}
+	for _, dir := range filepath.SplitList(path) {
+		if dir == "" {
+			dir = "."
+		}
+		p := filepath.Join(dir, file)
+		if err := executable(p); err == nil {
+			return p, nil
+		}
+	}
+	return "", &exec.Error{Name: file, Err: exec.ErrNotFound}
+}
+
+// executable is nil for a regular file with an execute bit, as exec.LookPath
+// has it.
+func executable(file string) error {
+	fi, err := os.Stat(file)
+	if err != nil {
+		return &exec.Error{Name: file, Err: err}
+	}
+	if m := fi.Mode(); m.IsDir() || m&0o111 == 0 {
+		return &exec.Error{Name: file, Err: fs.ErrPermission}
+	}
+	return nil
 }
 
 // closeFromFD marks every open fd >= from close-on-exec. Marking, not closing:

@@ -1,0 +1,179 @@
+package container
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"tincan.dev/pkg/harden"
+	"tincan.dev/pkg/mount"
+	"tincan.dev/pkg/network"
+	"tincan.dev/pkg/ns"
+	"tincan.dev/pkg/reexec"
+	"tincan.dev/pkg/sysprog"
+	"tincan.dev/pkg/trace"
+	"tincan.dev/pkg/tty"
+)
+
+// One Go start instead of two. The child that "can init" is (Child) starts
+// the Go runtime a second time, some 8 ms here, half of what bubblewrap takes
+// for a whole container. When can runs as root and asks for nothing that
+// needs a Go process inside (a user namespace, --init, a terminal), it builds
+// the container on a thread of its own process instead, and clones PID 1
+// from that thread (reexec.StartProgram):
+//
+//   - unshare(2) on a locked thread changes that thread alone; CLONE_FS
+//     gives it a root and working directory of its own, so its pivot_root
+//     moves nobody else. Since Go 1.10 the runtime never starts a new
+//     thread from a locked one, and a goroutine that ends locked ends its
+//     thread: the rest of can never enters the container.
+//   - unshare(CLONE_NEWPID) moves the caller's future children, not the
+//     caller, into the new PID namespace. A proc mount shows the PID
+//     namespace of whoever mounts it, so PID 1 mounts /proc, and what hides
+//     parts of /proc comes after that, in PID 1 too.
+//   - PID 1 cannot run Go (pkg/sysprog): what it does is prepared here as a
+//     list of system calls. The same lists (mount.PlanMask, harden.Plan,
+//     planUser) run in the re-executed child through sysprog.Run, so each
+//     step is written once.
+//   - A pids limit needs no PidsLater here: PID 1 is one thread, and the
+//     limit can hold from the start.
+
+// oneStart reports whether spec's container can start without a second Go
+// process. unshare(CLONE_NEWUSER) refuses a multithreaded caller, which every
+// Go program is; --init's PID 1 is can itself. A --tmpfs under /proc would be
+// covered by the proc that PID 1 mounts last.
+func (s *Spec) oneStart() bool {
+	if os.Geteuid() != 0 || s.UserNS || s.Init || s.OCI != nil {
+		return false
+	}
+	for _, t := range s.Tmpfs {
+		if t.Path == "/proc" || strings.HasPrefix(t.Path, "/proc/") {
+			return false
+		}
+	}
+	return true
+}
+
+// buildOne builds the container on this (locked) thread, in setup's order,
+// and adds to p what PID 1 does: enter its cgroup namespace, mount /proc,
+// hide and protect what is under it, become the user, harden, execve.
+//
+// With a terminal, buildOne sets *terminal to its master end.
+func buildOne(p *sysprog.Program, spec Spec, stateDir string, terminal **os.File) error {
+	flags := spec.cloneflags() | unix.CLONE_FS
+	trace.Call("unshare(%s) (this thread only)", trace.Flags(flags, cloneNames))
+	if err := unix.Unshare(int(flags)); err != nil {
+		return fmt.Errorf("unshare: %w", err)
+	}
+	if spec.Net.Mode == "netns" {
+		if err := joinNetns(spec.Net.NetNS); err != nil {
+			return err
+		}
+	}
+	if spec.Net.Mode == "none" {
+		if err := network.LoopbackUp(); err != nil {
+			return err
+		}
+	}
+	// PID 1 runs after the parent put it in its cgroup: the namespace it
+	// makes then has that cgroup as its root.
+	p.Add("unshare(CLONE_NEWCGROUP)", "", unix.SYS_UNSHARE, unix.CLONE_NEWCGROUP)
+	if err := mount.MakePrivate("/"); err != nil {
+		return err
+	}
+	// Planned now, while this thread still sees the host's /proc and /sys:
+	// the kernel's files there are the container's (mount.PlanMask).
+	later := sysprog.New()
+	if !spec.Privileged {
+		if err := mount.PlanMask(later, mount.MaskedPaths); err != nil {
+			return err
+		}
+		if err := mount.PlanReadOnly(later, mount.ReadonlyPaths); err != nil {
+			return err
+		}
+	}
+	if spec.Rootfs == "" {
+		if err := tmpfsMounts("", spec.Tmpfs); err != nil {
+			return err
+		}
+	} else {
+		if spec.Net.Mode == "bridge" {
+			// newRoot binds them in now; the parent fills them once it
+			// has attached the network, before PID 1 goes on (the same
+			// files: os.WriteFile truncates, it does not replace).
+			for _, f := range []string{"hosts", "resolv.conf"} {
+				if err := os.WriteFile(filepath.Join(stateDir, f), nil, 0o644); err != nil {
+					return err
+				}
+			}
+		}
+		if err := newRoot(spec, false, stateDir, true); err != nil {
+			return err
+		}
+		if spec.ReadOnly {
+			if err := mount.PlanRemountReadOnly(later, "/", "/"); err != nil {
+				return err
+			}
+		}
+	}
+	mount.PlanProc(p, "/proc")
+	p.Append(later)
+	host := spec.hostname()
+	if err := ns.Sethostname(host); err != nil {
+		return err
+	}
+	if spec.Terminal {
+		// ownTerminal's terminal, the master kept here for the relay.
+		master, slave, err := tty.Open("/dev/ptmx")
+		if err != nil {
+			return err
+		}
+		*terminal = master
+		tty.CopySize(slave.Fd(), 0) // fd 0 is still the user's terminal: its size
+		p.Hand(slave)
+		for fd := 0; fd <= 2; fd++ {
+			p.Add(fmt.Sprintf("dup3(%d, %d, 0)", slave.Fd(), fd), "", unix.SYS_DUP3, slave.Fd(), uintptr(fd), 0)
+		}
+		p.Add("ioctl(0, TIOCSCTTY, 0)", "", unix.SYS_IOCTL, 0, unix.TIOCSCTTY, 0)
+	}
+	if spec.Rootfs != "" || spec.Cwd != "" {
+		cwd := spec.Cwd
+		if cwd == "" {
+			cwd = "/"
+		}
+		trace.Call("chdir(%q)", cwd)
+		if err := os.Chdir(cwd); err != nil {
+			return fmt.Errorf("-w %s: %w", cwd, err)
+		}
+		if spec.Rootfs != "" {
+			if err := checkCwd(cwd); err != nil {
+				return err
+			}
+		}
+	}
+	env := containerEnv(spec, host)
+	path, err := reexec.LookPath(spec.Args[0], env)
+	if err != nil {
+		return err
+	}
+	if err := planUser(p, spec.User); err != nil {
+		return err
+	}
+	if err := harden.Plan(hardening(spec), p); err != nil {
+		return err
+	}
+	p.Exec(path, spec.Args, env)
+	return nil
+}
+
+var cloneNames = []trace.Flag{
+	{Bit: unix.CLONE_FS, Name: "CLONE_FS"},
+	{Bit: unix.CLONE_NEWIPC, Name: "CLONE_NEWIPC"},
+	{Bit: unix.CLONE_NEWNET, Name: "CLONE_NEWNET"},
+	{Bit: unix.CLONE_NEWNS, Name: "CLONE_NEWNS"},
+	{Bit: unix.CLONE_NEWPID, Name: "CLONE_NEWPID"},
+	{Bit: unix.CLONE_NEWUTS, Name: "CLONE_NEWUTS"},
+}

@@ -1,0 +1,99 @@
+package reexec
+
+import (
+	"os"
+	"runtime"
+
+	"golang.org/x/sys/unix"
+
+	"tincan.dev/pkg/sysprog"
+	"tincan.dev/pkg/trace"
+)
+
+// StartProgram is Start for a child that is not this program again, but a
+// raw clone of one of its threads running a list of system calls
+// (pkg/sysprog explains why: one Go start per container instead of two).
+//
+// build runs on a thread of its own, locked to it for good: there it may
+// enter new namespaces and build the container's root, which the rest of
+// this process never sees. It adds the calls the child is to make to p,
+// ending with p.Exec. The child is cloned from that thread, and the thread
+// lives on until the child is reaped (Wait, Abort, Release): for
+// Pdeathsig, the "parent" is the thread that cloned the child (prctl(2)).
+// Then the goroutine ends locked, and the Go runtime ends its thread with
+// it, namespaces and all.
+//
+// The child keeps Start's protocol: it waits for Continue's "go", its
+// execve closing the error pipe is success, and the report of a failed
+// call becomes its error. Wrap, Env, ExtraFiles and Rootless do not apply:
+// the program has the files it opens, and the caller is root.
+func (c *Cmd) StartProgram(build func(p *sysprog.Program) error) error {
+	if c.Signals == nil {
+		c.Signals, c.ownSignals = Notify(), true
+	}
+	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	var pipe [2]int
+	if err := unix.Pipe2(pipe[:], unix.O_CLOEXEC); err != nil {
+		unix.Close(pair[0])
+		unix.Close(pair[1])
+		return err
+	}
+	type result struct {
+		p          *sysprog.Program
+		pid, pidfd int
+		err        error
+	}
+	res, reaped := make(chan result), make(chan struct{})
+	go func() {
+		runtime.LockOSThread() // never unlocked: see above
+		p := sysprog.New()
+		if s := c.SysProcAttr.Pdeathsig; s != 0 {
+			p.Add("prctl(PR_SET_PDEATHSIG, "+unix.SignalName(s)+")", "", unix.SYS_PRCTL, unix.PR_SET_PDEATHSIG, uintptr(s))
+		}
+		// The child has copies of every fd, the parent's ends of the
+		// channels too: with those open, it would never see them close.
+		p.Add("close(sync, the parent's end)", "", unix.SYS_CLOSE, uintptr(pair[0]))
+		p.Add("close(errors, the parent's end)", "", unix.SYS_CLOSE, uintptr(pipe[0]))
+		// Until "go" the parent may still be putting us in a cgroup or
+		// plugging in our network. End of file: it gave up on us, and
+		// says why itself.
+		var buf [2]byte
+		p.Add("read(sync, \"go\")", "the parent is gone", unix.SYS_READ, uintptr(pair[1]), sysprog.Ptr(p, &buf), 2).ResultNonZero(unix.EPIPE)
+		// Every fd of this process, the caller's and the Go runtime's,
+		// was copied into the child: none may reach CMD (CVE-2024-21626).
+		p.Add("close_range(3, ~0U, CLOSE_RANGE_CLOEXEC)", "needs Linux 5.11", unix.SYS_CLOSE_RANGE, 3, ^uintptr(0)>>32, unix.CLOSE_RANGE_CLOEXEC)
+		if c.SysProcAttr.Setsid {
+			p.Add("setsid()", "", unix.SYS_SETSID)
+		}
+		r := result{p: p, err: build(p)}
+		if r.err == nil {
+			r.pid, r.pidfd, r.err = sysprog.Start(p, 0, pipe[1])
+		} else {
+			p.CloseHanded()
+		}
+		res <- r
+		if r.err == nil {
+			<-reaped
+		}
+	}()
+	r := <-res
+	unix.Close(pair[1]) // the child has its own copies
+	unix.Close(pipe[1])
+	if r.err != nil {
+		unix.Close(pair[0])
+		unix.Close(pipe[0])
+		return r.err
+	}
+	trace.Call("clone(SIGCHLD) = %d, from the thread that built the container", r.pid)
+	c.sync, c.errR = os.NewFile(uintptr(pair[0]), "sync"), os.NewFile(uintptr(pipe[0]), "errors")
+	c.Pid, c.pidfd = r.pid, r.pidfd
+	c.explain, c.reaped = r.p.Explain, reaped
+	return nil
+}
+
+// Pass makes f what ReceiveFile returns: a file the child of StartProgram
+// would have sent, which its builder, a thread of this process, has already.
+func (c *Cmd) Pass(f *os.File) { c.passed = f }

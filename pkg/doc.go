@@ -2,6 +2,7 @@
 // each subpackage owns one box of the container's life in docs/ARCHITECTURE.md.
 //
 //	reexec     start this program again in new namespaces, sync pipe, exit codes
+//	sysprog    system calls prepared in Go for a clone that cannot run Go
 //	trace      print each kernel call in man-page spelling (-v, TINCAN_TRACE=1)
 //	mount      propagation, proc, tmpfs, bind, overlay, /dev, pivot_root, masked paths
 //	ns         hostname, namespace identities

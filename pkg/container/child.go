@@ -80,15 +80,8 @@ func setup(spec Spec, stateDir string) error {
 	// Some of what follows is per thread (setns, capabilities, seccomp): keep
 	// every step, and the final execve, on this one thread.
 	runtime.LockOSThread()
-	if spec.Net.Mode == "netns" {
-		if err := joinNetns(spec.Net.NetNS); err != nil {
-			return err
-		}
-	}
-	if spec.Net.Mode == "none" {
-		if err := network.LoopbackUp(); err != nil {
-			return err
-		}
+	if err := enterNetwork(spec); err != nil {
+		return err
 	}
 	// A cgroup namespace made now, after the parent put us in our cgroup,
 	// has that cgroup as its root: /proc/self/cgroup inside reads "0::/".
@@ -124,31 +117,39 @@ func setup(spec Spec, stateDir string) error {
 			return err
 		}
 	}
-	cwd := spec.Cwd
-	if cwd == "" {
-		cwd = "/"
-	}
 	if spec.Terminal {
 		if err := ownTerminal(spec.Init); err != nil {
 			return err
 		}
 	}
-	if spec.Rootfs != "" || spec.Cwd != "" {
-		trace.Call("chdir(%q)", cwd)
-		if err := os.Chdir(cwd); err != nil {
-			return fmt.Errorf("-w %s: %w", cwd, err)
-		}
-	}
-	if spec.Rootfs != "" {
-		if err := checkCwd(cwd); err != nil {
-			return err
-		}
+	if err := enterCwd(spec); err != nil {
+		return err
 	}
 	env := containerEnv(spec, host)
 	if spec.Init {
 		return runInit(spec, env)
 	}
 	return execHardened(spec, spec.Args, env, pidsFD)
+}
+
+// enterCwd changes to -w's directory, "/" on a root filesystem of the
+// container's own; on the host's, without -w, it stays where can was.
+func enterCwd(spec Spec) error {
+	if spec.Rootfs == "" && spec.Cwd == "" {
+		return nil
+	}
+	cwd := spec.Cwd
+	if cwd == "" {
+		cwd = "/"
+	}
+	trace.Call("chdir(%q)", cwd)
+	if err := os.Chdir(cwd); err != nil {
+		return fmt.Errorf("-w %s: %w", cwd, err)
+	}
+	if spec.Rootfs == "" {
+		return nil
+	}
+	return checkCwd(cwd)
 }
 
 // checkCwd refuses a working directory outside the container's root, as
@@ -297,6 +298,18 @@ func tmpfsMounts(root string, list []Tmpfs) error {
 		if err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// enterNetwork joins --netns's namespace, or brings up lo in a new one
+// (--net none), on this thread.
+func enterNetwork(spec Spec) error {
+	switch spec.Net.Mode {
+	case "netns":
+		return joinNetns(spec.Net.NetNS)
+	case "none":
+		return network.LoopbackUp()
 	}
 	return nil
 }

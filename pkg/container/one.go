@@ -10,7 +10,6 @@ import (
 
 	"tincan.dev/pkg/harden"
 	"tincan.dev/pkg/mount"
-	"tincan.dev/pkg/network"
 	"tincan.dev/pkg/ns"
 	"tincan.dev/pkg/reexec"
 	"tincan.dev/pkg/sysprog"
@@ -64,19 +63,12 @@ func (s *Spec) oneStart() bool {
 // With a terminal, buildOne sets *terminal to its master end.
 func buildOne(p *sysprog.Program, spec Spec, stateDir string, terminal **os.File) error {
 	flags := spec.cloneflags() | unix.CLONE_FS
-	trace.Call("unshare(%s) (this thread only)", trace.Flags(flags, cloneNames))
+	trace.Call("unshare(%s) (this thread only)", trace.Flags(flags, trace.CloneFlags))
 	if err := unix.Unshare(int(flags)); err != nil {
 		return fmt.Errorf("unshare: %w", err)
 	}
-	if spec.Net.Mode == "netns" {
-		if err := joinNetns(spec.Net.NetNS); err != nil {
-			return err
-		}
-	}
-	if spec.Net.Mode == "none" {
-		if err := network.LoopbackUp(); err != nil {
-			return err
-		}
+	if err := enterNetwork(spec); err != nil {
+		return err
 	}
 	// PID 1 runs after the parent put it in its cgroup: the namespace it
 	// makes then has that cgroup as its root.
@@ -139,20 +131,8 @@ func buildOne(p *sysprog.Program, spec Spec, stateDir string, terminal **os.File
 		}
 		p.Add("ioctl(0, TIOCSCTTY, 0)", "", unix.SYS_IOCTL, 0, unix.TIOCSCTTY, 0)
 	}
-	if spec.Rootfs != "" || spec.Cwd != "" {
-		cwd := spec.Cwd
-		if cwd == "" {
-			cwd = "/"
-		}
-		trace.Call("chdir(%q)", cwd)
-		if err := os.Chdir(cwd); err != nil {
-			return fmt.Errorf("-w %s: %w", cwd, err)
-		}
-		if spec.Rootfs != "" {
-			if err := checkCwd(cwd); err != nil {
-				return err
-			}
-		}
+	if err := enterCwd(spec); err != nil {
+		return err
 	}
 	env := containerEnv(spec, host)
 	path, err := reexec.LookPath(spec.Args[0], env)
@@ -167,13 +147,4 @@ func buildOne(p *sysprog.Program, spec Spec, stateDir string, terminal **os.File
 	}
 	p.Exec(path, spec.Args, env)
 	return nil
-}
-
-var cloneNames = []trace.Flag{
-	{Bit: unix.CLONE_FS, Name: "CLONE_FS"},
-	{Bit: unix.CLONE_NEWIPC, Name: "CLONE_NEWIPC"},
-	{Bit: unix.CLONE_NEWNET, Name: "CLONE_NEWNET"},
-	{Bit: unix.CLONE_NEWNS, Name: "CLONE_NEWNS"},
-	{Bit: unix.CLONE_NEWPID, Name: "CLONE_NEWPID"},
-	{Bit: unix.CLONE_NEWUTS, Name: "CLONE_NEWUTS"},
 }

@@ -35,6 +35,10 @@
 // before it tears down; Notify catches them from before the child exists, and
 // Wait forwards them through a pidfd, which names this child for good, never a
 // later process that reused its PID (pidfd_open(2)).
+//
+// StartProgram (program.go) is the other way to make the child: not this
+// program again, but a clone of one of its threads, which runs a list of
+// system calls prepared in Go (pkg/sysprog) and keeps the same protocol.
 package reexec
 
 import (
@@ -209,16 +213,6 @@ func Command(argv ...string) *Cmd {
 	}
 }
 
-var cloneNames = []trace.Flag{
-	{Bit: unix.CLONE_NEWCGROUP, Name: "CLONE_NEWCGROUP"},
-	{Bit: unix.CLONE_NEWIPC, Name: "CLONE_NEWIPC"},
-	{Bit: unix.CLONE_NEWNET, Name: "CLONE_NEWNET"},
-	{Bit: unix.CLONE_NEWNS, Name: "CLONE_NEWNS"},
-	{Bit: unix.CLONE_NEWPID, Name: "CLONE_NEWPID"},
-	{Bit: unix.CLONE_NEWUSER, Name: "CLONE_NEWUSER"},
-	{Bit: unix.CLONE_NEWUTS, Name: "CLONE_NEWUTS"},
-}
-
 // Start clones the child. It runs up to its first instruction of setup and
 // waits there for Continue, so the parent can act on it while it is paused.
 func (c *Cmd) Start() error {
@@ -276,7 +270,7 @@ func (c *Cmd) Start() error {
 	runtime.KeepAlive(c.ExtraFiles) // their fds were in use until here
 	childSync.Close()               // the child holds its own copies now
 	errW.Close()
-	flags := trace.Flags(c.SysProcAttr.Cloneflags, cloneNames)
+	flags := trace.Flags(c.SysProcAttr.Cloneflags, trace.CloneFlags)
 	if err != nil {
 		sync.Close()
 		errR.Close()

@@ -131,3 +131,15 @@ func Str(s string) string {
 	}
 	return fmt.Sprintf("%q", s)
 }
+
+// CloneFlags names clone(2)'s and unshare(2)'s namespace flags, and CLONE_FS.
+var CloneFlags = []Flag{
+	{Bit: unix.CLONE_FS, Name: "CLONE_FS"},
+	{Bit: unix.CLONE_NEWCGROUP, Name: "CLONE_NEWCGROUP"},
+	{Bit: unix.CLONE_NEWIPC, Name: "CLONE_NEWIPC"},
+	{Bit: unix.CLONE_NEWNET, Name: "CLONE_NEWNET"},
+	{Bit: unix.CLONE_NEWNS, Name: "CLONE_NEWNS"},
+	{Bit: unix.CLONE_NEWPID, Name: "CLONE_NEWPID"},
+	{Bit: unix.CLONE_NEWUSER, Name: "CLONE_NEWUSER"},
+	{Bit: unix.CLONE_NEWUTS, Name: "CLONE_NEWUTS"},
+}

@@ -10,11 +10,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// The "Go floor" row: the least a Go program does to start a container, with
-// one Go start where can has two. It is a measuring instrument, not a
-// runtime (no cgroup, no hardening, no state, no error worth the name), and
-// the shape a faster can would take (09-full/README.md, "What one Go start
-// would give"):
+// The "Go floor" row: the least a Go program does to start a container,
+// with one Go start, as can run as root now does. It is a measuring
+// instrument, not a runtime (no cgroup, no hardening, no state, no error
+// worth the name): can's shape with nothing else (09-full/README.md, "One
+// Go start"):
 //
 //   - The container is built on one locked thread of this process.
 //     unshare(2) there changes that thread alone, and since Go 1.10 the

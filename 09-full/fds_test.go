@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 
 	"tincan.dev/pkg/testenv"
 )
@@ -67,5 +68,25 @@ func TestChildMarkerNotFaked(t *testing.T) {
 		r = testenv.Run(t, cmd)
 		require.Equal(t, 0, r.Code, "%s: %s", v, r.Stderr)
 		require.Equal(t, "unset unset\n", r.Stdout)
+	}
+}
+
+// The Go runtime raises its own soft RLIMIT_NOFILE to the hard limit at
+// start, and puts the old one back in the children it starts; PID 1, a
+// raw clone of can, must get it back too: CMD sees the limit can's caller
+// had (select(2)-based programs need FD_SETSIZE's 1024).
+func TestNofileLimit(t *testing.T) {
+	testenv.NeedRoot(t)
+	var lim unix.Rlimit
+	require.NoError(t, unix.Getrlimit(unix.RLIMIT_NOFILE, &lim))
+	if lim.Max <= 1024 {
+		t.Skipf("the hard RLIMIT_NOFILE is %d: nothing to raise; raise it with ulimit -Hn", lim.Max)
+	}
+	for _, flag := range []string{"--init=false", "--init"} {
+		// Not a simple command, so that sh stays can's parent.
+		cmd := exec.Command("sh", "-c", `ulimit -Sn 1024 && "$0" "$@"; exit $?`, canBin(), flag, "--chroot", testenv.Rootfs(t), "sh", "-c", "ulimit -Sn")
+		r := testenv.Run(t, cmd)
+		require.Equal(t, 0, r.Code, r.Stderr)
+		require.Equal(t, "1024\n", r.Stdout, flag)
 	}
 }

@@ -1,6 +1,7 @@
 package reexec
 
 import (
+	"fmt"
 	"os"
 	"runtime"
 
@@ -68,6 +69,10 @@ func (c *Cmd) StartProgram(build func(p *sysprog.Program) error) error {
 		if c.SysProcAttr.Setsid {
 			p.Add("setsid()", "", unix.SYS_SETSID)
 		}
+		if lim, ok := callerNofile(); ok {
+			p.Add(fmt.Sprintf("prlimit64(0, RLIMIT_NOFILE, {%d, %d}, NULL)", lim.Cur, lim.Max), "",
+				unix.SYS_PRLIMIT64, 0, unix.RLIMIT_NOFILE, sysprog.Ptr(p, &lim), 0)
+		}
 		r := result{p: p, err: build(p)}
 		if r.err == nil {
 			r.pid, r.pidfd, r.err = sysprog.Start(p, 0, pipe[1])
@@ -97,3 +102,20 @@ func (c *Cmd) StartProgram(build func(p *sysprog.Program) error) error {
 // Pass makes f what ReceiveFile returns: a file the child of StartProgram
 // would have sent, which its builder, a thread of this process, has already.
 func (c *Cmd) Pass(f *os.File) { c.passed = f }
+
+// callerNofile is the soft RLIMIT_NOFILE this process was started with, when
+// the Go runtime raised it: at start Go sets its own soft limit to the hard
+// one minus 1 (syscall/rlimit.go), and puts the old one back in every child
+// it starts itself, which a raw clone is not. Go keeps that old value to
+// itself; the caller, who started can, still has it, with the same hard
+// limit (prlimit(2) reads it).
+func callerNofile() (unix.Rlimit, bool) {
+	var own, caller unix.Rlimit
+	if unix.Getrlimit(unix.RLIMIT_NOFILE, &own) != nil || own.Max == 0 || own.Cur != own.Max-1 {
+		return own, false // not raised by Go
+	}
+	if unix.Prlimit(os.Getppid(), unix.RLIMIT_NOFILE, nil, &caller) != nil || caller.Max != own.Max || caller.Cur >= own.Cur {
+		return own, false
+	}
+	return caller, true
+}

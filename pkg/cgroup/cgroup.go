@@ -113,6 +113,25 @@ func (cg *Cgroup) Join(pid int) error {
 	return nil
 }
 
+// ProcsFiles opens cgroup.procs in every hierarchy, for a process that is
+// not there yet to join by itself: writing "0" moves the writer
+// (cgroups(7), "Creating cgroups and moving processes"). The container's
+// PID 1, cloned from a thread of can, does that first of all (pkg/sysprog).
+func (cg *Cgroup) ProcsFiles() ([]*os.File, error) {
+	var files []*os.File
+	for _, d := range cg.dirs {
+		f, err := os.OpenFile(filepath.Join(d.path, "cgroup.procs"), os.O_WRONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			for _, f := range files {
+				f.Close()
+			}
+			return nil, err
+		}
+		files = append(files, f)
+	}
+	return files, nil
+}
+
 // PidsLater lifts the pids limit New wrote, and returns the cgroup's pids.max
 // open for writing (nil when no pids limit is set), for the process about to
 // become CMD to write the limit with SetPids right before execve(2).

@@ -8,6 +8,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"tincan.dev/pkg/cgroup"
 	"tincan.dev/pkg/harden"
 	"tincan.dev/pkg/mount"
 	"tincan.dev/pkg/ns"
@@ -63,7 +64,19 @@ func (s *Spec) oneStart() bool {
 // hide and protect what is under it, become the user, harden, execve.
 //
 // With a terminal, buildOne sets *terminal to its master end.
-func buildOne(p *sysprog.Program, spec Spec, stateDir string, terminal **os.File) error {
+func buildOne(p *sysprog.Program, spec Spec, stateDir string, cg *cgroup.Cgroup, terminal **os.File) error {
+	if cg != nil {
+		// PID 1 joins its cgroup itself, before anything else: what it
+		// allocates and forks from then on is the container's.
+		procs, err := cg.ProcsFiles()
+		if err != nil {
+			return err
+		}
+		for _, f := range procs {
+			p.Hand(f)
+			p.Add(fmt.Sprintf("write(%q, \"0\")", f.Name()), "", unix.SYS_WRITE, f.Fd(), p.Str("0"), 1)
+		}
+	}
 	flags := spec.cloneflags() | unix.CLONE_FS
 	trace.Call("unshare(%s) (this thread only)", trace.Flags(flags, trace.CloneFlags))
 	if err := unix.Unshare(int(flags)); err != nil {
@@ -72,8 +85,8 @@ func buildOne(p *sysprog.Program, spec Spec, stateDir string, terminal **os.File
 	if err := enterNetwork(spec); err != nil {
 		return err
 	}
-	// PID 1 runs after the parent put it in its cgroup: the namespace it
-	// makes then has that cgroup as its root.
+	// PID 1 is in its cgroup by then: the namespace it makes has that
+	// cgroup as its root.
 	p.Add("unshare(CLONE_NEWCGROUP)", "", unix.SYS_UNSHARE, unix.CLONE_NEWCGROUP)
 	if err := mount.MakePrivate("/"); err != nil {
 		return err

@@ -119,12 +119,6 @@ func Run(spec Spec) (code int, err error) {
 	// save (a full /run) leaves it whole. The container may run on.
 	st.Pid = cmd.Pid
 	_ = st.save()
-	if cg != nil {
-		if err := cg.Join(cmd.Pid); err != nil {
-			cmd.Abort()
-			return 0, err
-		}
-	}
 	// Whatever earlier cans killed by SIGKILL left behind: before the
 	// network, so that an address a dead container held is free again.
 	if err := sweepDead(spec.ID); err != nil {
@@ -194,8 +188,11 @@ func startChild(spec Spec, config []byte, stateDir string, cg *cgroup.Cgroup, si
 		// A session of its own, as childCommand's: CMD must not share
 		// the caller's terminal (pkg/tty).
 		cmd.SysProcAttr.Setsid = true
+		// Only --net bridge has work for us between the clone and execve:
+		// PID 1 joins its cgroup itself.
+		cmd.Proceed = spec.Net.Mode != "bridge"
 		var terminal *os.File
-		err = cmd.StartProgram(func(p *sysprog.Program) error { return buildOne(p, spec, stateDir, &terminal) })
+		err = cmd.StartProgram(func(p *sysprog.Program) error { return buildOne(p, spec, stateDir, cg, &terminal) })
 		switch {
 		case err != nil && terminal != nil:
 			terminal.Close()
@@ -217,7 +214,16 @@ func startChild(spec Spec, config []byte, stateDir string, cg *cgroup.Cgroup, si
 		// root makes inside belongs to 100000 on the host.
 		userns.Explicit(userns.Maps{{Inside: 0, Outside: 100000, Count: 65536}}).Configure(cmd.SysProcAttr)
 	}
-	return cmd, cmd.Start()
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	if cg != nil {
+		if err := cg.Join(cmd.Pid); err != nil {
+			cmd.Abort()
+			return nil, err
+		}
+	}
+	return cmd, nil
 }
 
 // relayTerminal receives the container's pty master, which the child sent

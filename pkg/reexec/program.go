@@ -61,8 +61,10 @@ func (c *Cmd) StartProgram(build func(p *sysprog.Program) error) error {
 		// Until "go" the parent may still be putting us in a cgroup or
 		// plugging in our network. End of file: it gave up on us, and
 		// says why itself.
-		var buf [2]byte
-		p.Add("read(sync, \"go\")", "the parent is gone", unix.SYS_READ, uintptr(pair[1]), sysprog.Ptr(p, &buf), 2).ResultNonZero(unix.EPIPE)
+		if !c.Proceed {
+			var buf [2]byte
+			p.Add("read(sync, \"go\")", "the parent is gone", unix.SYS_READ, uintptr(pair[1]), sysprog.Ptr(p, &buf), 2).ResultNonZero(unix.EPIPE)
+		}
 		// Every fd of this process, the caller's and the Go runtime's,
 		// was copied into the child: none may reach CMD (CVE-2024-21626).
 		p.Add("close_range(3, ~0U, CLOSE_RANGE_CLOEXEC)", "needs Linux 5.11", unix.SYS_CLOSE_RANGE, 3, ^uintptr(0)>>32, unix.CLOSE_RANGE_CLOEXEC)

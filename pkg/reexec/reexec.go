@@ -189,6 +189,10 @@ type Cmd struct {
 	StopTimeout time.Duration
 	// Pid is the child's PID as the parent sees it, set by Start.
 	Pid int
+	// Proceed, for StartProgram, lets the child go on at once instead of
+	// waiting for Continue's "go": its program needs nothing from the
+	// parent. Continue then only waits for its execve.
+	Proceed bool
 
 	args  []string
 	sync  *os.File // parent's end of the sync socket
@@ -321,7 +325,10 @@ func forkExec(path string, argv, env []string, files []uintptr, sys *syscall.Sys
 // Continue lets the child go on with its setup and waits until it has either
 // exec'd CMD (nil) or failed (its error, carrying its exit code).
 func (c *Cmd) Continue() error {
-	_, werr := c.sync.Write([]byte("go"))
+	var werr error
+	if !c.Proceed {
+		_, werr = c.sync.Write([]byte("go"))
+	}
 	msg, err := io.ReadAll(c.errR)
 	c.errR.Close()
 	if err != nil {

@@ -64,7 +64,9 @@ func (s *Spec) oneStart() bool {
 // hide and protect what is under it, become the user, harden, execve.
 //
 // With a terminal, buildOne sets *terminal to its master end.
-func buildOne(p *sysprog.Program, spec Spec, stateDir string, cg *cgroup.Cgroup, terminal **os.File) error {
+//
+// ready(tid) is called once the thread has its network namespace.
+func buildOne(p *sysprog.Program, spec Spec, stateDir string, cg *cgroup.Cgroup, terminal **os.File, ready func(tid int) error) error {
 	if cg != nil {
 		// PID 1 joins its cgroup itself, before anything else: what it
 		// allocates and forks from then on is the container's.
@@ -83,6 +85,19 @@ func buildOne(p *sysprog.Program, spec Spec, stateDir string, cg *cgroup.Cgroup,
 		return fmt.Errorf("unshare: %w", err)
 	}
 	if err := enterNetwork(spec); err != nil {
+		return err
+	}
+	if spec.Net.Mode == "bridge" && spec.Rootfs != "" {
+		// newRoot binds them in; the parent fills them while it attaches
+		// the network, meanwhile (the same files: os.WriteFile truncates,
+		// it does not replace), and before PID 1 runs.
+		for _, f := range []string{"hosts", "resolv.conf"} {
+			if err := os.WriteFile(filepath.Join(stateDir, f), nil, 0o644); err != nil {
+				return err
+			}
+		}
+	}
+	if err := ready(unix.Gettid()); err != nil {
 		return err
 	}
 	// PID 1 is in its cgroup by then: the namespace it makes has that
@@ -107,16 +122,6 @@ func buildOne(p *sysprog.Program, spec Spec, stateDir string, cg *cgroup.Cgroup,
 			return err
 		}
 	} else {
-		if spec.Net.Mode == "bridge" {
-			// newRoot binds them in now; the parent fills them once it
-			// has attached the network, before PID 1 goes on (the same
-			// files: os.WriteFile truncates, it does not replace).
-			for _, f := range []string{"hosts", "resolv.conf"} {
-				if err := os.WriteFile(filepath.Join(stateDir, f), nil, 0o644); err != nil {
-					return err
-				}
-			}
-		}
 		if err := newRoot(spec, false, stateDir, true); err != nil {
 			return err
 		}

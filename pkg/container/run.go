@@ -15,6 +15,7 @@ import (
 
 	"tincan.dev/pkg/cgroup"
 	"tincan.dev/pkg/layers"
+	"tincan.dev/pkg/network"
 	"tincan.dev/pkg/ns"
 	"tincan.dev/pkg/reexec"
 	"tincan.dev/pkg/sysprog"
@@ -99,7 +100,13 @@ func Run(spec Spec) (code int, err error) {
 	if cg != nil {
 		undo = append(undo, cg.Destroy)
 	}
-	cmd, err := startChild(spec, config, st.dir, cg, sigs)
+	cmd, att, err := startChild(spec, config, st.dir, cg, sigs)
+	if att != nil {
+		// Release, not Detach: by teardown the child is reaped, and the
+		// kernel deletes the veth with its network namespace. Deleting it
+		// ourselves would wait for RCU, tens of milliseconds.
+		undo = append(undo, att.Release)
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -119,21 +126,14 @@ func Run(spec Spec) (code int, err error) {
 	// save (a full /run) leaves it whole. The container may run on.
 	st.Pid = cmd.Pid
 	_ = st.save()
-	// Whatever earlier cans killed by SIGKILL left behind: before the
-	// network, so that an address a dead container held is free again.
-	if err := sweepDead(spec.ID); err != nil {
-		fmt.Fprintf(os.Stderr, "can: cleanup of earlier containers: %v\n", err)
-	}
-	att, err := attachNetwork(spec, cmd.Pid, st.dir)
-	if err != nil {
-		cmd.Abort()
-		return 0, err
-	}
-	if att != nil {
-		// Release, not Detach: by teardown the child is reaped, and the
-		// kernel deletes the veth with its network namespace. Deleting it
-		// ourselves would wait for RCU, tens of milliseconds.
+	if att == nil && spec.Net.Mode == "bridge" { // not attached while it was built
+		if att, err = sweepAndAttach(spec, cmd.Pid, st.dir); err != nil {
+			cmd.Abort()
+			return 0, err
+		}
 		undo = append(undo, att.Release)
+	} else if att == nil {
+		sweep(spec.ID)
 	}
 	select {
 	case s := <-sigs: // asked to stop while we were setting up
@@ -175,9 +175,11 @@ func Run(spec Spec) (code int, err error) {
 // startChild starts the container's child, waiting for Continue, with sigs
 // to forward: PID 1 cloned from a thread that built the container, when
 // spec allows (oneStart), or can re-executed ("can init", Child).
-func startChild(spec Spec, config []byte, stateDir string, cg *cgroup.Cgroup, sigs chan os.Signal) (*reexec.Cmd, error) {
-	var cmd *reexec.Cmd
-	var err error
+//
+// A --net bridge container built on a thread is attached to the bridge
+// while it is built, through that thread (its network namespace is the
+// container's): att is then not nil, and PID 1 needs no "go".
+func startChild(spec Spec, config []byte, stateDir string, cg *cgroup.Cgroup, sigs chan os.Signal) (cmd *reexec.Cmd, att *network.Attachment, err error) {
 	stop := spec.StopTimeout
 	if stop <= 0 {
 		stop = DefaultStopTimeout
@@ -188,22 +190,54 @@ func startChild(spec Spec, config []byte, stateDir string, cg *cgroup.Cgroup, si
 		// A session of its own, as childCommand's: CMD must not share
 		// the caller's terminal (pkg/tty).
 		cmd.SysProcAttr.Setsid = true
-		// Only --net bridge has work for us between the clone and execve:
-		// PID 1 joins its cgroup itself.
-		cmd.Proceed = spec.Net.Mode != "bridge"
+		// PID 1 joins its cgroup itself, and its network is ready before
+		// the clone: it needs nothing from us between the clone and execve.
+		cmd.Proceed = true
+		ready := func(int) error { return nil }
+		if spec.Net.Mode == "bridge" {
+			// The thread names its network namespace by its thread ID;
+			// we attach it while the thread goes on with the mounts.
+			tids, attached := make(chan int, 1), make(chan error, 1)
+			cmd.Meanwhile = func() {
+				if tid, ok := <-tids; ok {
+					var aerr error
+					att, aerr = sweepAndAttach(spec, tid, stateDir)
+					attached <- aerr
+				}
+			}
+			sent := false
+			ready = func(tid int) error {
+				if tid == 0 { // the end of the build: wait for the network
+					if !sent {
+						close(tids)
+						return nil
+					}
+					return <-attached
+				}
+				sent = true
+				tids <- tid
+				return nil
+			}
+		}
 		var terminal *os.File
-		err = cmd.StartProgram(func(p *sysprog.Program) error { return buildOne(p, spec, stateDir, cg, &terminal) })
+		err = cmd.StartProgram(func(p *sysprog.Program) error {
+			err := buildOne(p, spec, stateDir, cg, &terminal, ready)
+			if rerr := ready(0); err == nil {
+				err = rerr
+			}
+			return err
+		})
 		switch {
 		case err != nil && terminal != nil:
 			terminal.Close()
 		case terminal != nil:
 			cmd.Pass(terminal)
 		}
-		return cmd, err
+		return cmd, att, err
 	}
 	cmd, closeFiles, err := childCommand(config, stateDir, cg)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer closeFiles()
 	cmd.SysProcAttr.Cloneflags = spec.cloneflags()
@@ -215,15 +249,30 @@ func startChild(spec Spec, config []byte, stateDir string, cg *cgroup.Cgroup, si
 		userns.Explicit(userns.Maps{{Inside: 0, Outside: 100000, Count: 65536}}).Configure(cmd.SysProcAttr)
 	}
 	if err := cmd.Start(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if cg != nil {
 		if err := cg.Join(cmd.Pid); err != nil {
 			cmd.Abort()
-			return nil, err
+			return nil, nil, err
 		}
 	}
-	return cmd, nil
+	return cmd, nil, nil
+}
+
+// sweep removes whatever earlier cans killed by SIGKILL left behind.
+func sweep(id string) {
+	if err := sweepDead(id); err != nil {
+		fmt.Fprintf(os.Stderr, "can: cleanup of earlier containers: %v\n", err)
+	}
+}
+
+// sweepAndAttach sweeps, then plugs the network namespace of pid (a
+// process, or the thread building the container) into the bridge: the
+// sweep first, so that an address a dead container held is free again.
+func sweepAndAttach(spec Spec, pid int, stateDir string) (*network.Attachment, error) {
+	sweep(spec.ID)
+	return attachNetwork(spec, pid, stateDir)
 }
 
 // relayTerminal receives the container's pty master, which the child sent

@@ -86,6 +86,9 @@ func (c *Cmd) StartProgram(build func(p *sysprog.Program) error) error {
 			<-reaped
 		}
 	}()
+	if c.Meanwhile != nil {
+		c.Meanwhile()
+	}
 	r := <-res
 	unix.Close(pair[1]) // the child has its own copies
 	unix.Close(pipe[1])

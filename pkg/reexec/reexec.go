@@ -189,6 +189,9 @@ type Cmd struct {
 	StopTimeout time.Duration
 	// Pid is the child's PID as the parent sees it, set by Start.
 	Pid int
+	// Meanwhile, when set, is work StartProgram does on the calling
+	// goroutine while the container is being built on another thread.
+	Meanwhile func()
 	// Proceed, for StartProgram, lets the child go on at once instead of
 	// waiting for Continue's "go": its program needs nothing from the
 	// parent. Continue then only waits for its execve.

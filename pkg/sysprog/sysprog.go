@@ -152,9 +152,6 @@ func (p *Program) Append(q *Program) {
 	p.keep = append(p.keep, q.keep...)
 }
 
-// Len is the number of calls.
-func (p *Program) Len() int { return len(p.calls) }
-
 // Run makes the calls here, in this Go process, on the calling thread (lock
 // it: the calls may be per thread). It stops at the first that fails.
 func (p *Program) Run() error {

@@ -58,11 +58,7 @@ func become(uid, gid int, groups []int) error {
 // be hardened and call execve.
 func runPlan(plan func(*sysprog.Program) error) error {
 	runtime.LockOSThread()
-	p := sysprog.New()
-	if err := plan(p); err != nil {
-		return err
-	}
-	return p.Run()
+	return sysprog.RunNow(plan)
 }
 
 // planBecome adds become's calls to p.

@@ -71,11 +71,7 @@ func Default() Config { return Config{NoNewPrivs: true, Seccomp: true} }
 // Nothing is changed when a capability is unknown, or not held to begin with.
 func Apply(c Config) error {
 	runtime.LockOSThread() // never unlocked: see the package comment
-	p := sysprog.New()
-	if err := Plan(c, p); err != nil {
-		return err
-	}
-	return p.Run()
+	return sysprog.RunNow(func(p *sysprog.Program) error { return Plan(c, p) })
 }
 
 // Plan appends Apply's system calls to p, for p to make them later: the

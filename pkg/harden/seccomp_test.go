@@ -296,12 +296,7 @@ func BenchmarkInstall(b *testing.B) {
 				errc <- err
 				return
 			}
-			p := sysprog.New()
-			if err := installFilter(p, keep); err != nil {
-				errc <- err
-				return
-			}
-			errc <- p.Run()
+			errc <- sysprog.RunNow(func(p *sysprog.Program) error { return installFilter(p, keep) })
 		}()
 		if err := <-errc; err != nil {
 			b.Fatal(err)

@@ -29,29 +29,22 @@ var ReadonlyPaths = []string{
 }
 
 // Mask hides each path that exists; missing ones are skipped (they vary by kernel).
-func Mask(paths []string) error { return run(PlanMask, paths) }
+func Mask(paths []string) error {
+	return sysprog.RunNow(func(p *sysprog.Program) error { return PlanMask(p, paths) })
+}
 
 // ReadOnly makes each existing path read-only: a bind mount of the path onto
 // itself, then a remount of that bind with MS_RDONLY. A bind mount ignores
 // MS_RDONLY on creation (mount(2), "Creating a bind mount"), so it takes two calls.
 // The remount keeps the flags the mount already had (nosuid, nodev, noexec):
 // dropping a locked flag inside a user namespace is refused with EPERM.
-func ReadOnly(paths []string) error { return run(PlanReadOnly, paths) }
-
-// RemountReadOnly remounts the bind mount at p read-only, keeping its other flags.
-func RemountReadOnly(p string) error {
-	return run(func(prog *sysprog.Program, paths []string) error {
-		return PlanRemountReadOnly(prog, paths[0], paths[0])
-	}, []string{p})
+func ReadOnly(paths []string) error {
+	return sysprog.RunNow(func(p *sysprog.Program) error { return PlanReadOnly(p, paths) })
 }
 
-// run makes the calls plan prepares for paths, now.
-func run(plan func(*sysprog.Program, []string) error, paths []string) error {
-	p := sysprog.New()
-	if err := plan(p, paths); err != nil {
-		return err
-	}
-	return p.Run()
+// RemountReadOnly remounts the bind mount at p read-only, keeping its other flags.
+func RemountReadOnly(path string) error {
+	return sysprog.RunNow(func(p *sysprog.Program) error { return PlanRemountReadOnly(p, path, path) })
 }
 
 // The Plan functions prepare their calls for a process that makes them

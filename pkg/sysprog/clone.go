@@ -71,10 +71,7 @@ func child(calls []Call, errs uintptr, trace bool) {
 			syscall.RawSyscall(unix.SYS_WRITE, 2, uintptr(unsafe.Pointer(&c.line[0])), uintptr(len(c.line)))
 		}
 		r, _, e := syscall.RawSyscall6(c.trap, c.args[0], c.args[1], c.args[2], c.args[3], c.args[4], c.args[5])
-		if e == 0 && c.fail != 0 && (r == 0) == c.failZero {
-			e = c.fail
-		}
-		if e != 0 && unix.Errno(e) != c.ok {
+		if e = c.failure(r, e); e != 0 {
 			r := report{0, byte(i), byte(i >> 8), byte(e), byte(e >> 8)}
 			syscall.RawSyscall(unix.SYS_WRITE, errs, uintptr(unsafe.Pointer(&r[0])), uintptr(len(r)))
 			syscall.RawSyscall(unix.SYS_EXIT_GROUP, uintptr(c.exitCode(e)), 0, 0)

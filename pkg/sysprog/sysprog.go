@@ -159,15 +159,35 @@ func (p *Program) Run() error {
 		c := &p.calls[i]
 		trace.Call("%s", c.text)
 		r, _, e := unix.RawSyscall6(c.trap, c.args[0], c.args[1], c.args[2], c.args[3], c.args[4], c.args[5])
-		if e == 0 && c.fail != 0 && (r == 0) == c.failZero {
-			e = c.fail
-		}
-		if e != 0 && e != c.ok {
-			_, err := p.explain(i, e)
-			return err
+		if e = c.failure(r, e); e != 0 {
+			return p.explain(i, e)
 		}
 	}
 	return nil
+}
+
+// RunNow makes the calls plan prepares, at once, on the calling thread
+// (Run): for a step that a Go process takes itself.
+func RunNow(plan func(*Program) error) error {
+	p := New()
+	if err := plan(p); err != nil {
+		return err
+	}
+	return p.Run()
+}
+
+// failure is the errno that makes the call's result r and errno e a
+// failure, 0 if they are none: Allow, ResultZero and ResultNonZero applied.
+//
+//go:nosplit
+func (c *Call) failure(r uintptr, e syscall.Errno) syscall.Errno {
+	if e == 0 && c.fail != 0 && (r == 0) == c.failZero {
+		e = c.fail
+	}
+	if e == c.ok {
+		return 0
+	}
+	return e
 }
 
 // Error is a failed call of a Program, with the exit code it gives.
@@ -179,7 +199,7 @@ type Error struct {
 func (e *Error) Error() string { return e.Err.Error() }
 func (e *Error) Unwrap() error { return e.Err }
 
-func (p *Program) explain(i int, e unix.Errno) (int, error) {
+func (p *Program) explain(i int, e unix.Errno) error {
 	c := &p.calls[i]
 	hint := c.hint
 	for _, h := range c.per {
@@ -191,8 +211,7 @@ func (p *Program) explain(i int, e unix.Errno) (int, error) {
 	if hint != "" {
 		err = fmt.Errorf("%s: %w (%s)", c.text, e, hint)
 	}
-	code := c.exitCode(syscall.Errno(e))
-	return code, &Error{Code: code, Err: err}
+	return &Error{Code: c.exitCode(e), Err: err}
 }
 
 // report is what a raw run writes to its error pipe when call i fails: a
@@ -210,6 +229,5 @@ func (p *Program) Explain(msg []byte) error {
 	if i >= len(p.calls) {
 		return &Error{Code: 125, Err: errors.New("the container's PID 1 reported an unknown step")}
 	}
-	_, err := p.explain(i, e)
-	return err
+	return p.explain(i, e)
 }

@@ -79,17 +79,9 @@ func PlanReadOnly(p *sysprog.Program, paths []string) error {
 			continue
 		}
 		planMount(p, path, path, "", unix.MS_BIND|unix.MS_REC, "")
-		var st unix.Statfs_t
-		if err := unix.Statfs(path, &st); err != nil {
-			return fmt.Errorf("statfs %s: %w", path, err)
+		if err := PlanRemountReadOnly(p, path, path); err != nil {
+			return err
 		}
-		flags := mountFlags(st.Flags)
-		if strings.HasPrefix(path, "/proc/") {
-			// Whoever mounted the host's /proc, the container's is
-			// mounted by Proc, with these.
-			flags |= procFlags
-		}
-		planMount(p, "", path, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY|flags, "")
 	}
 	return nil
 }
@@ -102,7 +94,13 @@ func PlanRemountReadOnly(p *sysprog.Program, target, now string) error {
 	if err := unix.Statfs(now, &st); err != nil {
 		return fmt.Errorf("statfs %s: %w", now, err)
 	}
-	planMount(p, "", target, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY|mountFlags(st.Flags), "")
+	flags := mountFlags(st.Flags)
+	if strings.HasPrefix(target, "/proc/") {
+		// Whoever mounted the host's /proc, the container's is mounted by
+		// Proc, with these.
+		flags |= procFlags
+	}
+	planMount(p, "", target, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY|flags, "")
 	return nil
 }
 

@@ -235,10 +235,15 @@ func RaiseEffective(p *sysprog.Program) error {
 	if err != nil {
 		return err
 	}
+	raise(p, data)
+	return nil
+}
+
+// raise adds the capset(2) that makes the effective set data's permitted one.
+func raise(p *sysprog.Program, data [2]unix.CapUserData) {
 	perm := uint64(data[1].Permitted)<<32 | uint64(data[0].Permitted)
 	inh := uint64(data[1].Inheritable)<<32 | uint64(data[0].Inheritable)
 	addCapset(p, "capset(effective = permitted)", "see capset(2)", perm, perm, inh)
-	return nil
 }
 
 // CapSets are the five sets a process is to be left with, by name
@@ -303,10 +308,10 @@ func raiseEffective(p *sysprog.Program) error {
 	if err != nil {
 		return err
 	}
-	if data[0].Effective == data[0].Permitted && data[1].Effective == data[1].Permitted {
-		return nil
+	if data[0].Effective != data[0].Permitted || data[1].Effective != data[1].Permitted {
+		raise(p, data)
 	}
-	return RaiseEffective(p)
+	return nil
 }
 
 // setAmbient empties the ambient set and raises the capabilities of amb in

@@ -15,6 +15,7 @@ import (
 	"tincan.dev/pkg/network"
 	"tincan.dev/pkg/ns"
 	"tincan.dev/pkg/reexec"
+	"tincan.dev/pkg/sysprog"
 	"tincan.dev/pkg/trace"
 	"tincan.dev/pkg/tty"
 )
@@ -174,27 +175,39 @@ func checkCwd(cwd string) error {
 // --init, stage 2 takes it as CMD's, in a session of CMD's own, so that the
 // SIGINT of a ^C goes to CMD only, not also to PID 1, which would pass it on.
 func ownTerminal(init bool) error {
-	master, slave, err := tty.Open("/dev/ptmx")
+	p := sysprog.New()
+	defer p.CloseHanded() // the slave, once the program has dup'ed it
+	master, err := planTerminal(p, !init)
 	if err != nil {
 		return err
 	}
-	defer slave.Close()
-	tty.CopySize(slave.Fd(), 0) // fd 0 is still the user's terminal: its size
 	err = reexec.SendFile(master)
 	master.Close()
 	if err != nil {
 		return err
 	}
+	return p.Run()
+}
+
+// planTerminal opens the pty from the container's /dev/ptmx, gives it the
+// size of the user's terminal (fd 0 still is it), and adds to p the calls
+// that make its slave stdin, stdout and stderr, and with ctty the
+// controlling terminal; p holds the slave (Hand). It returns the master.
+func planTerminal(p *sysprog.Program, ctty bool) (master *os.File, err error) {
+	master, slave, err := tty.Open("/dev/ptmx")
+	if err != nil {
+		return nil, err
+	}
+	tty.CopySize(slave.Fd(), 0)
+	p.Hand(slave)
 	for fd := 0; fd <= 2; fd++ {
-		trace.Call("dup3(%d, %d, 0)", slave.Fd(), fd)
-		if err := unix.Dup3(int(slave.Fd()), fd, 0); err != nil {
-			return fmt.Errorf("dup3 the terminal to fd %d: %w", fd, err)
-		}
+		p.Add(fmt.Sprintf("dup3(%d, %d, 0)", slave.Fd(), fd), "", unix.SYS_DUP3, slave.Fd(), uintptr(fd), 0)
 	}
-	if init {
-		return nil
+	if ctty {
+		// Our session has none yet (setsid(2) was done first).
+		p.Add("ioctl(0, TIOCSCTTY, 0)", "", unix.SYS_IOCTL, 0, unix.TIOCSCTTY, 0)
 	}
-	return tty.SetControlling(0)
+	return master, nil
 }
 
 // hostRoot is soulwing/can's default: the host's filesystem, with /proc mounted

@@ -15,7 +15,6 @@ import (
 	"tincan.dev/pkg/reexec"
 	"tincan.dev/pkg/sysprog"
 	"tincan.dev/pkg/trace"
-	"tincan.dev/pkg/tty"
 )
 
 // One Go start instead of two. The child that "can init" is (Child) starts
@@ -139,17 +138,11 @@ func buildOne(p *sysprog.Program, spec Spec, stateDir string, cg *cgroup.Cgroup,
 	}
 	if spec.Terminal {
 		// ownTerminal's terminal, the master kept here for the relay.
-		master, slave, err := tty.Open("/dev/ptmx")
+		master, err := planTerminal(p, true)
 		if err != nil {
 			return err
 		}
 		*terminal = master
-		tty.CopySize(slave.Fd(), 0) // fd 0 is still the user's terminal: its size
-		p.Hand(slave)
-		for fd := 0; fd <= 2; fd++ {
-			p.Add(fmt.Sprintf("dup3(%d, %d, 0)", slave.Fd(), fd), "", unix.SYS_DUP3, slave.Fd(), uintptr(fd), 0)
-		}
-		p.Add("ioctl(0, TIOCSCTTY, 0)", "", unix.SYS_IOCTL, 0, unix.TIOCSCTTY, 0)
 	}
 	if err := enterCwd(spec); err != nil {
 		return err

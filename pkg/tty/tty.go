@@ -81,16 +81,6 @@ func IsTerminal(fd uintptr) bool {
 	return err == nil
 }
 
-// SetControlling makes the terminal open as fd the controlling terminal of
-// the calling process, which must lead a session without one (setsid(2)).
-func SetControlling(fd int) error {
-	trace.Call("ioctl(%d, TIOCSCTTY, 0)", fd)
-	if err := unix.IoctlSetInt(fd, unix.TIOCSCTTY, 0); err != nil {
-		return fmt.Errorf("ioctl(TIOCSCTTY): %w", err)
-	}
-	return nil
-}
-
 // CopySize gives terminal dst the window size of terminal src; the kernel
 // then sends SIGWINCH to dst's foreground process group.
 func CopySize(dst, src uintptr) error {

@@ -64,8 +64,9 @@ func (s *Spec) oneStart() bool {
 //
 // With a terminal, buildOne sets *terminal to its master end.
 //
-// ready(tid) is called once the thread has its network namespace.
-func buildOne(p *sysprog.Program, spec Spec, stateDir string, cg *cgroup.Cgroup, terminal **os.File, ready func(tid int) error) error {
+// handTID, if not nil, gets this thread's ID once the thread has its
+// network namespace, for the bridge to be plugged into it meanwhile.
+func buildOne(p *sysprog.Program, spec Spec, stateDir string, cg *cgroup.Cgroup, terminal **os.File, handTID func(tid int)) error {
 	if cg != nil {
 		// PID 1 joins its cgroup itself, before anything else: what it
 		// allocates and forks from then on is the container's.
@@ -96,8 +97,8 @@ func buildOne(p *sysprog.Program, spec Spec, stateDir string, cg *cgroup.Cgroup,
 			}
 		}
 	}
-	if err := ready(unix.Gettid()); err != nil {
-		return err
+	if handTID != nil {
+		handTID(unix.Gettid())
 	}
 	// PID 1 is in its cgroup by then: the namespace it makes has that
 	// cgroup as its root.

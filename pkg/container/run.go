@@ -110,10 +110,11 @@ func Run(spec Spec) (code int, err error) {
 	if err != nil {
 		return 0, err
 	}
-	// From here to Continue the child waits, and a re-executed one starts
-	// its Go runtime again, a few milliseconds in which it needs nothing
-	// from us: what does not have to come before the clone is done now, in
-	// that shadow, rather than on the start's path.
+	// From here to Continue a re-executed child starts its Go runtime
+	// again, a few milliseconds in which it needs nothing from us (PID 1
+	// cloned from a thread runs on already): what does not have to come
+	// before the clone is done now, in that shadow, rather than on the
+	// start's path.
 	//
 	// config.json is for people and for can cleanup: the child has the
 	// Spec in its environment already.
@@ -126,13 +127,15 @@ func Run(spec Spec) (code int, err error) {
 	// save (a full /run) leaves it whole. The container may run on.
 	st.Pid = cmd.Pid
 	_ = st.save()
-	if att == nil && spec.Net.Mode == "bridge" { // not attached while it was built
+	switch {
+	case att != nil: // attached while a thread built the container
+	case spec.Net.Mode == "bridge":
 		if att, err = sweepAndAttach(spec, cmd.Pid, st.dir); err != nil {
 			cmd.Abort()
 			return 0, err
 		}
 		undo = append(undo, att.Release)
-	} else if att == nil {
+	default:
 		sweep(spec.ID)
 	}
 	select {
@@ -193,11 +196,14 @@ func startChild(spec Spec, config []byte, stateDir string, cg *cgroup.Cgroup, si
 		// PID 1 joins its cgroup itself, and its network is ready before
 		// the clone: it needs nothing from us between the clone and execve.
 		cmd.Proceed = true
-		ready := func(int) error { return nil }
+		var handTID func(int) // nil: no network to plug in
+		var tids chan int
+		var attached chan error
 		if spec.Net.Mode == "bridge" {
 			// The thread names its network namespace by its thread ID;
 			// we attach it while the thread goes on with the mounts.
-			tids, attached := make(chan int, 1), make(chan error, 1)
+			tids, attached = make(chan int, 1), make(chan error, 1)
+			handTID = func(tid int) { tids <- tid }
 			cmd.Meanwhile = func() {
 				if tid, ok := <-tids; ok {
 					var aerr error
@@ -205,25 +211,15 @@ func startChild(spec Spec, config []byte, stateDir string, cg *cgroup.Cgroup, si
 					attached <- aerr
 				}
 			}
-			sent := false
-			ready = func(tid int) error {
-				if tid == 0 { // the end of the build: wait for the network
-					if !sent {
-						close(tids)
-						return nil
-					}
-					return <-attached
-				}
-				sent = true
-				tids <- tid
-				return nil
-			}
 		}
 		var terminal *os.File
 		err = cmd.StartProgram(func(p *sysprog.Program) error {
-			err := buildOne(p, spec, stateDir, cg, &terminal, ready)
-			if rerr := ready(0); err == nil {
-				err = rerr
+			err := buildOne(p, spec, stateDir, cg, &terminal, handTID)
+			if tids != nil {
+				close(tids) // Meanwhile stops waiting, if no ID came
+				if err == nil {
+					err = <-attached // the network, before PID 1 runs
+				}
 			}
 			return err
 		})

@@ -24,9 +24,9 @@ import (
 // Then the goroutine ends locked, and the Go runtime ends its thread with
 // it, namespaces and all.
 //
-// The child keeps Start's protocol: it waits for Continue's "go", its
-// execve closing the error pipe is success, and the report of a failed
-// call becomes its error. Wrap, Env, ExtraFiles and Rootless do not apply:
+// The child keeps Start's protocol: it waits for Continue's "go" (unless
+// Proceed), its execve closing the error pipe is success, and the report of
+// a failed call becomes its error. Wrap, Env, ExtraFiles and Rootless do not apply:
 // the program has the files it opens, and the caller is root.
 func (c *Cmd) StartProgram(build func(p *sysprog.Program) error) error {
 	if c.Signals == nil {

@@ -4,10 +4,10 @@ import (
 	"fmt"
 	"os"
 	"runtime"
-	"syscall"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"tincan.dev/pkg/sysprog"
 )
 
 // The "Go floor" row: the least a Go program does to start a container,
@@ -20,40 +20,13 @@ import (
 //     unshare(2) there changes that thread alone, and since Go 1.10 the
 //     runtime never clones a new thread from a locked one; the goroutine
 //     ends without unlocking, which ends the thread with it.
-//   - PID 1 is a raw clone(2) of that thread. It cannot run Go: it is a fork
-//     of a multithreaded process, with one thread and the runtime's locks as
-//     the others left them. It makes raw system calls only, from nosplit
-//     code, as Go's own syscall.forkAndExecInChild does: mount /proc (a proc
-//     mount shows the PID namespace of whoever mounts it, and only PID 1 is
-//     in the new one), setsid, execve.
+//   - PID 1 is a raw clone(2) of that thread (sysprog.Start). It cannot run
+//     Go: it is a fork of a multithreaded process, with one thread and the
+//     runtime's locks as the others left them. It makes raw system calls
+//     only: mount /proc (a proc mount shows the PID namespace of whoever
+//     mounts it, and only PID 1 is in the new one), setsid, execve.
 //
 //	bench gofloor ROOT CMD [ARG...]
-
-// rawCall is one system call of PID 1's program, its arguments prepared by
-// the parent (strings as NUL-terminated bytes it keeps alive).
-type rawCall struct {
-	trap uintptr
-	args [6]uintptr
-}
-
-// runProgram is PID 1 between clone and execve. On a failure it writes the
-// failing step and errno to fd report and exits 127; execve closes report
-// (O_CLOEXEC), which the parent reads as success.
-//
-//go:nosplit
-//go:norace
-func runProgram(prog []rawCall, report uintptr) {
-	for i := range prog {
-		c := &prog[i]
-		_, _, e := syscall.RawSyscall6(c.trap, c.args[0], c.args[1], c.args[2], c.args[3], c.args[4], c.args[5])
-		if e != 0 {
-			msg := [2]byte{byte(i), byte(e)}
-			syscall.RawSyscall(syscall.SYS_WRITE, report, uintptr(unsafe.Pointer(&msg[0])), 2)
-			syscall.RawSyscall(syscall.SYS_EXIT_GROUP, 127, 0, 0)
-		}
-	}
-	syscall.RawSyscall(syscall.SYS_EXIT_GROUP, 127, 0, 0) // not reached: the program ends in execve
-}
 
 // goFloor starts argv in a container on root and returns its exit status.
 func goFloor(root string, argv []string) int {
@@ -88,53 +61,23 @@ func floorOnThread(root string, argv []string) int {
 	step("chdir /", unix.Chdir("/"))
 	step("sethostname", unix.Sethostname([]byte("gofloor")))
 
-	// Everything PID 1 will touch is made now: it may not allocate. keep
-	// holds the strings: a uintptr does not keep its object from the GC.
-	var keep []*byte
-	str := func(s string) uintptr {
-		b, _ := unix.BytePtrFromString(s)
-		keep = append(keep, b)
-		return uintptr(unsafe.Pointer(b))
-	}
-	argvp := make([]uintptr, len(argv)+1)
-	for i, a := range argv {
-		argvp[i] = str(a)
-	}
-	envp := []uintptr{str("PATH=/usr/sbin:/usr/bin:/sbin:/bin"), 0}
-	var none uint64 // the signal mask CMD starts with
-	prog := []rawCall{
-		{unix.SYS_MOUNT, [6]uintptr{str("proc"), str("/proc"), str("proc"), unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC}},
-		{unix.SYS_SETSID, [6]uintptr{}},
-		{unix.SYS_RT_SIGPROCMASK, [6]uintptr{unix.SIG_SETMASK, uintptr(unsafe.Pointer(&none)), 0, 8}},
-		{unix.SYS_EXECVE, [6]uintptr{argvp[0], uintptr(unsafe.Pointer(&argvp[0])), uintptr(unsafe.Pointer(&envp[0]))}},
-	}
+	// PID 1's part, made by a raw clone of this thread (pkg/sysprog).
+	p := sysprog.New()
+	p.Add("mount /proc", "", unix.SYS_MOUNT, p.Str("proc"), p.Str("/proc"), p.Str("proc"), unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC)
+	p.Add("setsid", "", unix.SYS_SETSID)
+	p.Exec(argv[0], argv, []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"})
 	var report [2]int
 	step("pipe", unix.Pipe2(report[:], unix.O_CLOEXEC))
-
-	// No Go signal handler may run in PID 1: block every signal from before
-	// the clone, and let PID 1 unblock them only just before execve.
-	all, old := ^uint64(0), uint64(0)
-	syscall.RawSyscall6(unix.SYS_RT_SIGPROCMASK, unix.SIG_SETMASK, uintptr(unsafe.Pointer(&all)), uintptr(unsafe.Pointer(&old)), 8, 0, 0)
-	pid, _, errno := syscall.RawSyscall6(unix.SYS_CLONE, uintptr(unix.SIGCHLD), 0, 0, 0, 0, 0)
-	if pid == 0 && errno == 0 {
-		runProgram(prog, uintptr(report[1])) // never returns
-	}
-	syscall.RawSyscall6(unix.SYS_RT_SIGPROCMASK, unix.SIG_SETMASK, uintptr(unsafe.Pointer(&old)), 0, 8, 0, 0)
-	if errno != 0 {
-		step("clone", errno)
-	}
+	pid, pidfd, err := sysprog.Start(p, 0, report[1])
+	step("clone", err)
+	unix.Close(pidfd)
 	unix.Close(report[1])
-	var msg [2]byte
-	if n, _ := unix.Read(report[0], msg[:]); n == 2 {
-		fmt.Fprintf(os.Stderr, "gofloor: PID 1, step %d: %v\n", msg[0], syscall.Errno(msg[1]))
+	msg := make([]byte, 16)
+	if n, _ := unix.Read(report[0], msg); n > 0 {
+		fmt.Fprintf(os.Stderr, "gofloor: PID 1: %v\n", p.Explain(msg[:n]))
 	}
-	runtime.KeepAlive(keep)
-	runtime.KeepAlive(&none)
-	runtime.KeepAlive(prog)
-	runtime.KeepAlive(argvp)
-	runtime.KeepAlive(envp)
 	var ws unix.WaitStatus
-	if _, err := unix.Wait4(int(pid), &ws, 0, nil); err != nil {
+	if _, err := unix.Wait4(pid, &ws, 0, nil); err != nil {
 		step("wait4", err)
 	}
 	return ws.ExitStatus()

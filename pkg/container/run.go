@@ -138,11 +138,16 @@ func Run(spec Spec) (code int, err error) {
 	default:
 		sweep(spec.ID)
 	}
-	select {
-	case s := <-sigs: // asked to stop while we were setting up
-		cmd.Abort()
-		return 128 + int(s.(unix.Signal)), nil
-	default:
+	// Asked to stop while we were setting up: CMD never starts. Unless PID 1
+	// went on by itself (Proceed): then CMD may be running already, and the
+	// signal is its own, for Wait to pass on, under the stop timeout.
+	if !cmd.Proceed {
+		select {
+		case s := <-sigs:
+			cmd.Abort()
+			return 128 + int(s.(unix.Signal)), nil
+		default:
+		}
 	}
 	if err := cmd.Continue(); err != nil {
 		cmd.Wait()

@@ -100,6 +100,12 @@ func Run(spec Spec) (code int, err error) {
 	if cg != nil {
 		undo = append(undo, cg.Destroy)
 	}
+	// config.json is for people and for can cleanup (the child has the Spec
+	// in its environment): before the child, for PID 1 may run CMD at once
+	// (Proceed), and CMD may read it.
+	if err := writeConfig(st.dir, config); err != nil {
+		return 0, err
+	}
 	cmd, att, err := startChild(spec, config, st.dir, cg, sigs)
 	if att != nil {
 		// Release, not Detach: by teardown the child is reaped, and the
@@ -115,13 +121,6 @@ func Run(spec Spec) (code int, err error) {
 	// cloned from a thread runs on already): what does not have to come
 	// before the clone is done now, in that shadow, rather than on the
 	// start's path.
-	//
-	// config.json is for people and for can cleanup: the child has the
-	// Spec in its environment already.
-	if err := writeConfig(st.dir, config); err != nil {
-		cmd.Abort()
-		return 0, err
-	}
 	// The PID is for people reading state.json: cleanup needs only what
 	// newState wrote, and save replaces that file by rename(2), so a failed
 	// save (a full /run) leaves it whole. The container may run on.

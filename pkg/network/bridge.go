@@ -1,10 +1,10 @@
 package network
 
 import (
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"net"
 	"os"
 	"path/filepath"
@@ -371,18 +371,20 @@ type Attachment struct {
 // 12 hex digits; "tc-" and the whole ID fit, so two containers never share a
 // name (a prefix of the ID would: cleanup after one could delete the
 // other's). An ID that does not fit, or holds what a link name may not (/,
-// :, spaces), becomes the first 12 hex digits of its SHA-256. Those could
-// still meet, once in 2^48, so the veth carries its owner's whole ID as its
-// alias too (IFLA_IFALIAS, ip link's "alias"), and cleanup deletes a veth
-// only when the alias names the owner.
+// :, spaces), becomes 12 hex digits of its FNV-1a hash (a name, not a
+// secret: crypto/sha256 would link some 25 packages of Go's FIPS module into
+// can, whose init every start pays). Two IDs could still meet, so the veth
+// carries its owner's whole ID as its alias too (IFLA_IFALIAS, ip link's
+// "alias"), and cleanup deletes a veth only when the alias names the owner.
 func HostVeth(id string) string {
 	fits := len(id) > 0 && len(id) <= 12
 	for _, c := range id {
 		fits = fits && (c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.')
 	}
 	if !fits {
-		sum := sha256.Sum256([]byte(id))
-		id = hex.EncodeToString(sum[:6])
+		h := fnv.New64a()
+		h.Write([]byte(id))
+		id = hex.EncodeToString(h.Sum(nil)[:6])
 	}
 	return "tc-" + id
 }

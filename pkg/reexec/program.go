@@ -8,7 +8,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"tincan.dev/pkg/sysprog"
-	"tincan.dev/pkg/trace"
 )
 
 // StartProgram is Start for a child that is not this program again, but a
@@ -64,6 +63,7 @@ func (c *Cmd) StartProgram(build func(p *sysprog.Program) error) error {
 		if !c.Proceed {
 			var buf [2]byte
 			p.Add("read(sync, \"go\")", "the parent is gone", unix.SYS_READ, uintptr(pair[1]), sysprog.Ptr(p, &buf), 2).ResultNonZero(unix.EPIPE)
+			p.Waits()
 		}
 		// Every fd of this process, the caller's and the Go runtime's,
 		// was copied into the child: none may reach CMD (CVE-2024-21626).
@@ -97,7 +97,6 @@ func (c *Cmd) StartProgram(build func(p *sysprog.Program) error) error {
 		unix.Close(pipe[0])
 		return r.err
 	}
-	trace.Call("clone(SIGCHLD) = %d, from the thread that built the container", r.pid)
 	c.sync, c.errR = os.NewFile(uintptr(pair[0]), "sync"), os.NewFile(uintptr(pipe[0]), "errors")
 	c.Pid, c.pidfd = r.pid, r.pidfd
 	c.explain, c.reaped = r.p.Explain, reaped

@@ -22,6 +22,14 @@ import (
 // The calling goroutine must be locked to its thread. If p asks for
 // PR_SET_PDEATHSIG, the thread must also outlive the child: the parent whose
 // death the child hears of is the thread that cloned it (prctl(2)).
+//
+// Unless one of p's calls Waits, the child borrows this process's memory
+// (CLONE_VM) and the calling thread sleeps until the child's execve
+// (CLONE_VFORK), as posix_spawn and Go's own os.StartProcess do. A copy of
+// the memory (a fork) costs far more than the clone itself: the kernel
+// copies the page tables and makes every page copy-on-write, and each page
+// either process writes next traps and is copied, some 20 µs each on this
+// VM, hundreds of them per start.
 func Start(p *Program, flags uintptr, errs int) (pid, pidfd int, err error) {
 	// No Go signal handler may run in the child, whose runtime is not
 	// there: every signal is blocked from before the clone, in the parent
@@ -29,8 +37,23 @@ func Start(p *Program, flags uintptr, errs int) (pid, pidfd int, err error) {
 	all, old := ^uint64(0), uint64(0)
 	syscall.RawSyscall6(unix.SYS_RT_SIGPROCMASK, unix.SIG_SETMASK, uintptr(unsafe.Pointer(&all)), uintptr(unsafe.Pointer(&old)), 8, 0, 0)
 	var fd int32 = -1
-	r, e := rawClone(flags|unix.CLONE_PIDFD, &fd, p.calls, uintptr(errs), p.trace)
-	if e == unix.EINVAL { // before Linux 5.2: no pidfd
+	r, e, how := uintptr(0), syscall.ENOSYS, "clone3(CLONE_VM|CLONE_VFORK|CLONE_CLEAR_SIGHAND, SIGCHLD)"
+	if canVfork && !p.waits {
+		// CLONE_CLEAR_SIGHAND: a child that shares the memory must not
+		// run Go's handlers once Exec unblocks the signals, even for the
+		// instant before execve resets them.
+		args := cloneArgs{
+			flags:      uint64(flags | unix.CLONE_VM | unix.CLONE_VFORK | unix.CLONE_PIDFD | unix.CLONE_CLEAR_SIGHAND),
+			pidfd:      uint64(uintptr(unsafe.Pointer(&fd))),
+			exitSignal: uint64(unix.SIGCHLD),
+		}
+		r, e = vforkClone(&args, p.calls, uintptr(errs), p.trace)
+	}
+	if e == syscall.ENOSYS || e == syscall.EINVAL { // no clone3 (Linux 5.3), no CLONE_CLEAR_SIGHAND (5.5), or a seccomp filter says so
+		how = "clone(SIGCHLD)"
+		r, e = rawClone(flags|unix.CLONE_PIDFD, &fd, p.calls, uintptr(errs), p.trace)
+	}
+	if e == syscall.EINVAL { // before Linux 5.2: no pidfd
 		fd = -1
 		r, e = rawClone(flags, &fd, p.calls, uintptr(errs), p.trace)
 	}
@@ -40,7 +63,30 @@ func Start(p *Program, flags uintptr, errs int) (pid, pidfd int, err error) {
 	if e != 0 {
 		return 0, -1, e
 	}
+	trace.Call("%s = %d, from this thread", how, r)
 	return int(r), int(fd), nil
+}
+
+// cloneArgs is clone3(2)'s struct clone_args, up to the fields Start uses.
+type cloneArgs struct {
+	flags, pidfd, childTID, parentTID, exitSignal, stack, stackSize, tls uint64
+}
+
+// vforkClone is clone3(2) with CLONE_VM|CLONE_VFORK: the child runs the
+// program on this thread's stack, below this frame, while this thread
+// sleeps. Nothing the child writes there is read by the parent after it
+// wakes, but the results vfork3 writes for it again. In the child it never
+// returns.
+//
+//go:nosplit
+//go:norace
+func vforkClone(args *cloneArgs, calls []Call, errs uintptr, trace bool) (uintptr, syscall.Errno) {
+	r, e := vfork3(args, unsafe.Sizeof(*args))
+	if e != 0 || r != 0 {
+		return r, syscall.Errno(e)
+	}
+	child(calls, errs, trace)
+	return 0, 0 // not reached
 }
 
 // rawClone is clone(2) without CLONE_VM: the child gets a copy of this

@@ -12,8 +12,9 @@
 //
 // So the parent writes PID 1's part as data, a Program: each Call a system
 // call number and its six arguments, pointers to memory prepared in advance
-// (a clone without CLONE_VM gets a copy of the parent's memory as it was at
-// clone time). PID 1 then only loops over the calls. When one fails, PID 1
+// (PID 1 borrows the parent's memory until its execve, or, when it must wait
+// for the parent, gets a copy of it as it was at clone time: Start). PID 1
+// then only loops over the calls. When one fails, PID 1
 // reports the call's index and its errno on the error pipe and exits; the
 // parent, which kept the Program, turns that into the error a user reads
 // (Explain). Run executes the same Program in an ordinary Go process, so a
@@ -59,6 +60,7 @@ type Program struct {
 	keep  []any // a uintptr does not keep its object alive: this does
 	hand  []*os.File
 	trace bool
+	waits bool // a call waits for this process: Start may not put it to sleep
 }
 
 // New starts an empty program, traced when can's trace is on.
@@ -129,6 +131,11 @@ func (c *Call) ResultZero(e unix.Errno) *Call { c.fail, c.failZero = e, false; r
 // read(2) that meets the end of the file.
 func (c *Call) ResultNonZero(e unix.Errno) *Call { c.fail, c.failZero = e, true; return c }
 
+// Waits marks a call that waits for something this process does after the
+// clone ("go" on a socket): Start must not suspend this process (vfork) for
+// a child that runs it, or neither would go on.
+func (p *Program) Waits() { p.waits = true }
+
 // Code sets the exit code a failure of the call gives (125 unless set).
 func (c *Call) Code(code int) *Call { c.code = code; return c }
 
@@ -150,6 +157,7 @@ func (p *Program) CloseHanded() {
 func (p *Program) Append(q *Program) {
 	p.calls = append(p.calls, q.calls...)
 	p.keep = append(p.keep, q.keep...)
+	p.waits = p.waits || q.waits
 }
 
 // Run makes the calls here, in this Go process, on the calling thread (lock

@@ -40,6 +40,7 @@ func TestStart(t *testing.T) {
 	p := New()
 	var buf [1]byte
 	p.Add("read(go)", "", unix.SYS_READ, uintptr(goPipe[0]), Ptr(p, &buf), 1).ResultNonZero(unix.EPIPE)
+	p.Waits() // for the write below, which Start must return first to make
 	p.Add("mkdir(made)", "", unix.SYS_MKDIRAT, atFDCWD, p.Str(dir+"/made"), 0o755)
 	p.Add("mkdir(no/such)", "", unix.SYS_MKDIRAT, atFDCWD, p.Str(dir+"/no/such"), 0o755).Code(3)
 
@@ -78,3 +79,52 @@ func TestStart(t *testing.T) {
 
 // atFDCWD is AT_FDCWD (-100) as a system call argument.
 var atFDCWD = func() uintptr { fd := unix.AT_FDCWD; return uintptr(fd) }()
+
+// A program that waits for nothing runs in a child that borrows this
+// process's memory (CLONE_VM|CLONE_VFORK): what it reads into a buffer is
+// in this process's buffer too. Its command starts with no signal blocked
+// and none of Go's handlers (CLONE_CLEAR_SIGHAND, then execve).
+func TestStartBorrowsMemory(t *testing.T) {
+	if !canVfork {
+		t.Skip("vfork3 is written for amd64 only: elsewhere Start forks")
+	}
+	dir := t.TempDir()
+	var pipe, in [2]int
+	require.NoError(t, unix.Pipe2(pipe[:], unix.O_CLOEXEC))
+	r := os.NewFile(uintptr(pipe[0]), "errors")
+	defer r.Close()
+	require.NoError(t, unix.Pipe2(in[:], unix.O_CLOEXEC))
+	defer unix.Close(in[0])
+	_, err := unix.Write(in[1], []byte("x"))
+	require.NoError(t, err)
+	unix.Close(in[1])
+
+	p := New()
+	var buf [1]byte
+	p.Add("read(in)", "", unix.SYS_READ, uintptr(in[0]), Ptr(p, &buf), 1).ResultNonZero(unix.EPIPE)
+	p.Exec("/bin/sh", []string{"sh", "-c", "exec cat /proc/self/status >" + dir + "/status"}, nil)
+
+	done := make(chan struct{})
+	var pid, pidfd int
+	go func() {
+		defer close(done)
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		pid, pidfd, err = Start(p, 0, pipe[1])
+	}()
+	<-done
+	require.NoError(t, err)
+	unix.Close(pipe[1])
+	if pidfd >= 0 {
+		unix.Close(pidfd)
+	}
+	require.Equal(t, byte('x'), buf[0], "the child's read did not land in this process's memory: no CLONE_VM")
+	var ws unix.WaitStatus
+	_, err = unix.Wait4(pid, &ws, 0, nil)
+	require.NoError(t, err)
+	require.Equal(t, 0, ws.ExitStatus())
+	status, err := os.ReadFile(dir + "/status")
+	require.NoError(t, err)
+	require.Contains(t, string(status), "SigBlk:\t0000000000000000\n")
+	require.Contains(t, string(status), "SigCgt:\t0000000000000000\n")
+}

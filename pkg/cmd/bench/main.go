@@ -1,7 +1,8 @@
 // Command bench times how long runtimes take to start a container that runs
 // /bin/true, side by side in one run on one busybox root filesystem: can
 // (hardened, as it runs by default; with limits; on a bridge; and through
-// its OCI command line), runc and crun on an OCI bundle generated here,
+// its OCI command line), runc and crun on an OCI bundle generated here (crun
+// also with can's three limits, for what limits cost each on cgroup v1),
 // bwrap --unshare-all, unshare -pfmiun (the floor: namespaces, no root
 // filesystem work), the Go floor (floor.go: a container from one Go
 // process) and plain /bin/true. It prints one table, each median as a ratio
@@ -70,9 +71,13 @@ func main() {
 	removeBenchCgroups() // a bench killed half way left them
 	defer removeBenchCgroups()
 	bundles := map[string]string{}
-	for _, rt := range []string{"run", "can", "runc", "crun"} {
+	for _, rt := range []string{"run", "can", "runc", "crun", "limits"} {
 		b := filepath.Join(dir, "bundle-"+rt)
-		if err := writeBundle(b, rootfs, "/tincan-bench/"+rt); err != nil {
+		err := writeBundle(b, rootfs, "/tincan-bench/"+rt)
+		if err == nil && rt == "limits" {
+			err = addLimits(b)
+		}
+		if err != nil {
 			os.RemoveAll(dir) // fail exits: the defer above would not run
 			fail(err.Error())
 		}
@@ -101,6 +106,13 @@ func main() {
 			return [][]string{{rt, "--root", filepath.Join(dir, "state-"+rt), "run", "-b", bundles["run"], fmt.Sprintf("tincan-bench-%s-%d", rt, i)}}
 		}
 	}
+	// The same three limits as can's row, from config.json.
+	ociLimits := func(rt string) func(int) [][]string {
+		return func(i int) [][]string {
+			return [][]string{{rt, "--root", filepath.Join(dir, "state-"+rt), "run", "-b", bundles["limits"], fmt.Sprintf("tincan-bench-%s-l%d", rt, i)}}
+		}
+	}
+	limits := []string{"--memory", "64M", "--cpus", "0.5", "--pids", "100"}
 	bwrap := one("bwrap", "--unshare-all", "--bind", rootfs, "/", "--proc", "/proc", "--dev", "/dev", "/bin/true")
 	floor := one("unshare", "-pfmiun", "--mount-proc", "chroot", rootfs, "/bin/true")
 	self, err := os.Executable()
@@ -111,7 +123,7 @@ func main() {
 	// needs on a hybrid host. bwrap runs in both, for the ratios.
 	phase1 := []*row{
 		{name: "can", steps: canRun()},
-		{name: "can --memory --cpus --pids", steps: canRun("--memory", "64M", "--cpus", "0.5", "--pids", "100")},
+		{name: "can --memory --cpus --pids", steps: canRun(limits...)},
 		{name: "can --net bridge", steps: canRun("--net", "bridge")},
 		{name: "can create+start+delete", steps: lifecycle(canPath, "can")},
 		{name: "bwrap --unshare-all", pkg: "bubblewrap", steps: bwrap},
@@ -121,8 +133,10 @@ func main() {
 	}
 	phase2 := []*row{
 		{name: "can (cgroup v1 only)", steps: canRun()},
+		{name: "can limits (v1)", steps: canRun(limits...)},
 		{name: "can create+start+delete (v1)", steps: lifecycle(canPath, "can")},
 		{name: "crun", pkg: "crun", steps: ociRun("crun")},
+		{name: "crun limits", pkg: "crun", steps: ociLimits("crun")},
 		{name: "crun create+start+delete", pkg: "crun", steps: lifecycle("crun", "crun")},
 		{name: "runc", pkg: "runc", steps: ociRun("runc")},
 		{name: "runc create+start+delete", pkg: "runc", steps: lifecycle("runc", "runc")},
@@ -211,6 +225,9 @@ func main() {
 	}
 	if l, c := med["can --memory --cpus --pids"], med["can"]; l > 0 && c > 0 {
 		fmt.Printf("limits add %.1f ms; --net bridge adds %.1f ms (target <= 10 ms)\n", ms(l-c), ms(med["can --net bridge"]-c))
+	}
+	if l, c, cl, cr := med["can limits (v1)"], med["can (cgroup v1 only)"], med["crun limits"], med["crun"]; l > 0 && c > 0 && cl > 0 && cr > 0 {
+		fmt.Printf("on cgroup v1, limits add %.1f ms to can, %.1f ms to crun (target: can's at most crun's)\n", ms(l-c), ms(cl-cr))
 	}
 	if peak, err := peakRSS(canRun()(0)[0], 10); err != nil {
 		fmt.Printf("can peak RSS: %v\n", err)
@@ -443,6 +460,31 @@ func writeBundle(bundle, rootfs, cgroupsPath string) error {
 	spec["root"] = map[string]any{"path": rootfs, "readonly": true}
 	linux := spec["linux"].(map[string]any)
 	linux["cgroupsPath"] = cgroupsPath
+	b, _ = json.MarshalIndent(spec, "", "  ")
+	return os.WriteFile(path, b, 0o644)
+}
+
+// addLimits gives the bundle's container the limits of can's "--memory 64M
+// --cpus 0.5 --pids 100": linux.resources, as an engine would write them.
+func addLimits(bundle string) error {
+	path := filepath.Join(bundle, "config.json")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	var spec map[string]any
+	if err := json.Unmarshal(b, &spec); err != nil {
+		return err
+	}
+	linux := spec["linux"].(map[string]any)
+	res, _ := linux["resources"].(map[string]any)
+	if res == nil {
+		res = map[string]any{}
+	}
+	res["memory"] = map[string]any{"limit": 64 << 20}
+	res["cpu"] = map[string]any{"quota": 50000, "period": 100000}
+	res["pids"] = map[string]any{"limit": 100}
+	linux["resources"] = res
 	b, _ = json.MarshalIndent(spec, "", "  ")
 	return os.WriteFile(path, b, 0o644)
 }

@@ -67,9 +67,13 @@ func Start(p *Program, flags uintptr, errs int) (pid, pidfd int, err error) {
 	return int(r), int(fd), nil
 }
 
-// cloneArgs is clone3(2)'s struct clone_args, up to the fields Start uses.
+// cloneArgs is clone3(2)'s struct clone_args as Linux 5.3 has it
+// (CLONE_ARGS_SIZE_VER0, 64 bytes), the fields Start leaves 0 unnamed.
 type cloneArgs struct {
-	flags, pidfd, childTID, parentTID, exitSignal, stack, stackSize, tls uint64
+	flags, pidfd uint64
+	_            [2]uint64 // child_tid, parent_tid
+	exitSignal   uint64
+	_            [3]uint64 // stack (none: the parent's, CLONE_VFORK), stack_size, tls
 }
 
 // vforkClone is clone3(2) with CLONE_VM|CLONE_VFORK: the child runs the

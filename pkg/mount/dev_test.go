@@ -124,3 +124,20 @@ func TestNotInUserNamespace(t *testing.T) {
 	testenv.NeedRoot(t)
 	require.False(t, mount.InUserNamespace())
 }
+
+// A masked path under a masked directory is hidden by the time its turn
+// comes: Mask goes on (runc's maskPath does), the directory masked, the
+// file a bind of /dev/null.
+func TestMaskNested(t *testing.T) {
+	testenv.NeedRoot(t)
+	root := t.TempDir()
+	require.NoError(t, os.MkdirAll(filepath.Join(root, "d/sub"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(root, "f"), []byte("secret"), 0o644))
+	t.Cleanup(func() {
+		for _, p := range []string{"d/sub", "d", "f"} {
+			unix.Unmount(filepath.Join(root, p), unix.MNT_DETACH)
+		}
+	})
+	require.NoError(t, mount.Mask([]string{root + "/d", root + "/d/sub", root + "/f"}))
+	require.Equal(t, []string{"/d tmpfs", "/f devtmpfs"}, mountsUnder(t, root))
+}

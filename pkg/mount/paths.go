@@ -63,10 +63,12 @@ func PlanMask(p *sysprog.Program, paths []string) error {
 		if err != nil {
 			return err
 		}
+		// A path under one masked before it is hidden by then: nothing
+		// left to hide (ENOENT), as runc's maskPath has it.
 		if fi.IsDir() {
-			planMount(p, "tmpfs", path, "tmpfs", unix.MS_RDONLY, "")
+			planMount(p, "tmpfs", path, "tmpfs", unix.MS_RDONLY, "").Allow(unix.ENOENT)
 		} else {
-			planMount(p, "/dev/null", path, "", unix.MS_BIND, "")
+			planMount(p, "/dev/null", path, "", unix.MS_BIND, "").Allow(unix.ENOENT)
 		}
 	}
 	return nil
@@ -110,8 +112,8 @@ func PlanProc(p *sysprog.Program, target string) {
 }
 
 // planMount adds mount(2) to p.
-func planMount(p *sysprog.Program, source, target, fstype string, flags uintptr, data string) {
-	p.Add(trace.MountText(source, target, fstype, flags, data), "",
+func planMount(p *sysprog.Program, source, target, fstype string, flags uintptr, data string) *sysprog.Call {
+	return p.Add(trace.MountText(source, target, fstype, flags, data), "",
 		unix.SYS_MOUNT, p.StrOrNil(source), p.Str(target), p.StrOrNil(fstype), flags, p.StrOrNil(data))
 }
 

@@ -101,6 +101,33 @@ func TestOCIRun(t *testing.T) {
 	requireNoOCI(t, root)
 }
 
+// config.json's mounts are made in their order, /proc among them, whether
+// PID 1 is cloned from a thread of can create (pkg/container/one_oci.go) or
+// is can re-executed (startContainer hooks keep that one): /proc shows the
+// container's PID namespace, and mountinfo lists it before /dev. The
+// program is found in process.env's PATH.
+func TestOCIMountOrder(t *testing.T) {
+	for _, reexec := range []bool{false, true} {
+		t.Run(fmt.Sprintf("reexec=%v", reexec), func(t *testing.T) {
+			bundle, root := ociBundle(t, func(c *specs.Spec) {
+				c.Process.Args = []string{"sh", "-c", `set -- /proc/[0-9]*; echo $#; cut -d' ' -f5 /proc/self/mountinfo | grep -n -x -e /proc -e /dev`}
+				c.Process.Env = []string{"PATH=/bin"}
+				if reexec {
+					c.Hooks = &specs.Hooks{StartContainer: []specs.Hook{{Path: "/bin/true"}}}
+				}
+			})
+			r := ociCan(t, root, "run", "--bundle", bundle, "tincan-test-oci")
+			require.Equal(t, 0, r.Code, r.Stderr)
+			lines := strings.Split(strings.TrimSpace(r.Stdout), "\n")
+			require.Len(t, lines, 3, r.Stdout)
+			require.Equal(t, "1", lines[0], "processes in /proc: sh, PID 1, is the container's only one")
+			require.Regexp(t, `^[0-9]+:/proc$`, lines[1], "/proc comes before /dev:\n%s", r.Stdout)
+			require.Regexp(t, `^[0-9]+:/dev$`, lines[2])
+			requireNoOCI(t, root)
+		})
+	}
+}
+
 // The lifecycle an engine drives: create leaves the container built and
 // waiting, start runs it, kill ends it, delete removes it.
 func TestOCILifecycle(t *testing.T) {

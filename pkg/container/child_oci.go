@@ -52,7 +52,18 @@ func ociSetup(spec Spec) error {
 			}
 		}
 	}
-	if err := ociRoot(spec); err != nil {
+	if err := ociFinish(spec, nil); err != nil {
+		return err
+	}
+	return ociProcess(c.Process, o, spec.Limits.Pids)
+}
+
+// ociFinish is the part of the setup that a thread of can does too, for a
+// container started once (buildOCI, with b): the root, its sysctls and
+// names, the masked and read-only paths.
+func ociFinish(spec Spec, b *ociBuild) error {
+	c := spec.OCI.Config
+	if err := ociRoot(spec, b); err != nil {
 		return err
 	}
 	for k, v := range c.Linux.Sysctl {
@@ -84,7 +95,7 @@ func ociSetup(spec Spec) error {
 			return err
 		}
 	}
-	return ociProcess(c.Process, o, spec.Limits.Pids)
+	return nil
 }
 
 // ociProcess makes this process the container's process p and executes it:
@@ -158,17 +169,7 @@ func ociProcess(p *specs.Process, o *OCI, pids int64) error {
 	if err := become(int(p.User.UID), int(p.User.GID), groups); err != nil {
 		return err
 	}
-	cfg := harden.Config{NoNewPrivs: p.NoNewPrivileges, Filter: o.Filter, FilterFlags: o.FilterFlags}
-	if p.Capabilities != nil {
-		cfg.Sets = &harden.CapSets{
-			Bounding: p.Capabilities.Bounding, Effective: p.Capabilities.Effective,
-			Permitted: p.Capabilities.Permitted, Inheritable: p.Capabilities.Inheritable,
-			Ambient: p.Capabilities.Ambient,
-		}
-	} else {
-		cfg.Sets = &harden.CapSets{} // none: the spec's default
-	}
-	if err := harden.Apply(cfg); err != nil {
+	if err := harden.Apply(ociHardening(p, o)); err != nil {
 		return err
 	}
 	if pids > 0 {
@@ -253,7 +254,7 @@ func setns(path string, t specs.LinuxNamespaceType) error {
 // ociRoot builds the root filesystem from config.json: the mounts in their
 // order, each target found inside the root (mount.InRoot), the default
 // devices, then pivot_root.
-func ociRoot(spec Spec) error {
+func ociRoot(spec Spec, b *ociBuild) error {
 	c := spec.OCI.Config
 	root := c.Root.Path
 	// Propagation of the host's mounts into the container: runc's default
@@ -285,7 +286,7 @@ func ociRoot(spec Spec) error {
 	userns := mount.InUserNamespace()
 	devBound := false
 	for _, m := range c.Mounts {
-		if err := ociMount(c, root, m, userns); err != nil {
+		if err := ociMount(c, root, m, userns, b); err != nil {
 			return err
 		}
 		if filepath.Clean(m.Destination) == "/dev" && isBind(m) {
@@ -315,7 +316,7 @@ func ociRoot(spec Spec) error {
 // longest of the mount points above it.
 func mountPointOf(path string) string {
 	best := "/"
-	mounts, _ := mountinfo.GetMounts(mountinfo.ParentsFilter(path))
+	mounts, _ := threadMounts(mountinfo.ParentsFilter(path))
 	for _, m := range mounts {
 		if len(m.Mountpoint) > len(best) {
 			best = m.Mountpoint
@@ -390,7 +391,7 @@ func parseOptions(opts []string) (flags uintptr, prop []uintptr, data string) {
 }
 
 // ociMount makes one entry of config.json's mounts below root.
-func ociMount(c *specs.Spec, root string, m specs.Mount, userns bool) error {
+func ociMount(c *specs.Spec, root string, m specs.Mount, userns bool, b *ociBuild) error {
 	flags, prop, data := parseOptions(m.Options)
 	bind := isBind(m)
 	dir := true
@@ -405,7 +406,7 @@ func ociMount(c *specs.Spec, root string, m specs.Mount, userns bool) error {
 	if err != nil {
 		return fmt.Errorf("mount %s: %w", m.Destination, err)
 	}
-	err = ociMountOn(c, target.Path(), root, m, flags, data, bind, userns)
+	err = ociMountOn(c, target.Path(), root, m, flags, data, bind, userns, b)
 	target.Close()
 	if err != nil || (len(prop) == 0 && !(bind && flags&^(unix.MS_BIND|unix.MS_REC) != 0)) {
 		return err
@@ -434,12 +435,14 @@ func ociMount(c *specs.Spec, root string, m specs.Mount, userns bool) error {
 }
 
 // ociMountOn makes mount m on path, the handle of its target.
-func ociMountOn(spec *specs.Spec, path, root string, m specs.Mount, flags uintptr, data string, bind, userns bool) error {
+func ociMountOn(spec *specs.Spec, path, root string, m specs.Mount, flags uintptr, data string, bind, userns bool, b *ociBuild) error {
 	switch {
+	case m.Type == "proc" && b != nil && b.procCtx >= 0:
+		return procFromContext(b.procCtx, m.Source, path, flags, data)
 	case bind:
 		return mount.Mount(m.Source, path, "", unix.MS_BIND|(flags&unix.MS_REC), "")
 	case m.Type == "cgroup" || m.Type == "cgroup2":
-		if err := cgroupMount(root, m.Destination, path, flags, hasNamespace(spec, specs.CgroupNamespace), userns); err != nil {
+		if err := cgroupMount(root, m.Destination, path, flags, hasNamespace(spec, specs.CgroupNamespace), userns, b); err != nil {
 			return fmt.Errorf("mount cgroup on %s: %w", m.Destination, err)
 		}
 		return nil
@@ -483,8 +486,8 @@ func remountBind(path string, flags uintptr) error {
 // hierarchy, whose root the kernel makes the container's cgroup
 // (cgroup_namespaces(7)); without, a bind of the container's own
 // directory, so that it still sees its limits and not the host's tree.
-func cgroupMount(root, dest, path string, flags uintptr, cgroupns, userns bool) error {
-	hier, err := cgroupHierarchies()
+func cgroupMount(root, dest, path string, flags uintptr, cgroupns, userns bool, b *ociBuild) error {
+	hier, err := cgroupHierarchies(b.cgroupsOf())
 	if err != nil {
 		return err
 	}
@@ -552,15 +555,15 @@ type hierarchy struct {
 	own        string // this process's cgroup in it, from /proc/self/cgroup
 }
 
-// cgroupHierarchies lists the cgroup mounts of /proc/self/mountinfo (as
-// the host has them: the child reads them before pivot_root), with this
-// process's place in each.
-func cgroupHierarchies() ([]hierarchy, error) {
-	mounts, err := mountinfo.GetMounts(mountinfo.FSTypeFilter("cgroup", "cgroup2"))
+// cgroupHierarchies lists the cgroup mounts of this thread's mountinfo (as
+// the host has them: read before pivot_root), with the place of process pid
+// ("self": this one) in each.
+func cgroupHierarchies(pid string) ([]hierarchy, error) {
+	mounts, err := threadMounts(mountinfo.FSTypeFilter("cgroup", "cgroup2"))
 	if err != nil {
 		return nil, err
 	}
-	self, err := os.ReadFile("/proc/self/cgroup")
+	self, err := os.ReadFile("/proc/" + pid + "/cgroup")
 	if err != nil {
 		return nil, err
 	}

@@ -128,32 +128,14 @@ func Create(spec Spec, opts CreateOpts) (_ *reexec.Cmd, terminal *os.File, err e
 	fifoFile := os.NewFile(uintptr(fifoFD), "exec.fifo")
 	defer fifoFile.Close()
 
-	config, err := json.Marshal(spec)
+	one := spec.oneStartOCI()
+	var cmd *reexec.Cmd
+	if one {
+		cmd, err = startOCIOne(spec, cg, fifoFile, opts.Foreground)
+	} else {
+		cmd, err = startOCIChild(spec, st.dir, cg, fifoFile, opts.Foreground)
+	}
 	if err != nil {
-		return nil, nil, err
-	}
-	cmd, closeFiles, err := childCommand(config, st.dir, cg, fifoFile) // fd 5: execFifoFD
-	if err != nil {
-		return nil, nil, err
-	}
-	defer closeFiles()
-	if wrap, self, err := joinByNsenter(spec.OCI.JoinNS, 5+len(cmd.ExtraFiles)); err != nil {
-		return nil, nil, err
-	} else if self != nil {
-		defer self.Close()
-		cmd.Wrap, cmd.ExtraFiles = wrap, append(cmd.ExtraFiles, self)
-	}
-	cmd.SysProcAttr.Cloneflags = ociCloneflags(c)
-	if !opts.Foreground {
-		// The container outlives can: no signal when can exits.
-		cmd.SysProcAttr.Pdeathsig = 0
-	}
-	if cmd.SysProcAttr.Cloneflags&unix.CLONE_NEWUSER != 0 {
-		userns.Mapping{UID: idMaps(c.Linux.UIDMappings), GID: idMaps(c.Linux.GIDMappings)}.Configure(cmd.SysProcAttr)
-	}
-	// The child joins the others itself (ociSetup); a PID namespace must be
-	// entered before it exists.
-	if err := startIn(cmd, map[specs.LinuxNamespaceType]string{specs.PIDNamespace: spec.OCI.JoinNS[specs.PIDNamespace]}); err != nil {
 		return nil, nil, err
 	}
 	undo = append(undo, func() error { cmd.Abort(); return nil })
@@ -162,7 +144,7 @@ func Create(spec Spec, opts CreateOpts) (_ *reexec.Cmd, terminal *os.File, err e
 	if err := st.save(); err != nil {
 		return nil, nil, err
 	}
-	if cg != nil {
+	if cg != nil && !one { // PID 1 of one start joins its cgroups itself
 		if err := cg.Join(cmd.Pid); err != nil {
 			return nil, nil, err
 		}
@@ -202,6 +184,39 @@ func Create(spec Spec, opts CreateOpts) (_ *reexec.Cmd, terminal *os.File, err e
 	}
 	cmd.Release()
 	return nil, nil, nil
+}
+
+// startOCIChild starts create's child as can re-executed ("can init"),
+// waiting for Continue.
+func startOCIChild(spec Spec, stateDir string, cg *cgroup.Cgroup, fifo *os.File, foreground bool) (*reexec.Cmd, error) {
+	c := spec.OCI.Config
+	config, err := json.Marshal(spec)
+	if err != nil {
+		return nil, err
+	}
+	cmd, closeFiles, err := childCommand(config, stateDir, cg, fifo) // fd 5: execFifoFD
+	if err != nil {
+		return nil, err
+	}
+	defer closeFiles()
+	if wrap, self, err := joinByNsenter(spec.OCI.JoinNS, 5+len(cmd.ExtraFiles)); err != nil {
+		return nil, err
+	} else if self != nil {
+		defer self.Close()
+		cmd.Wrap, cmd.ExtraFiles = wrap, append(cmd.ExtraFiles, self)
+	}
+	cmd.SysProcAttr.Cloneflags = ociCloneflags(c)
+	if !foreground {
+		// The container outlives can: no signal when can exits.
+		cmd.SysProcAttr.Pdeathsig = 0
+	}
+	if cmd.SysProcAttr.Cloneflags&unix.CLONE_NEWUSER != 0 {
+		userns.Mapping{UID: idMaps(c.Linux.UIDMappings), GID: idMaps(c.Linux.GIDMappings)}.Configure(cmd.SysProcAttr)
+	}
+	// The child joins the others itself (ociSetup); a PID namespace must be
+	// entered before it exists.
+	err = startIn(cmd, map[specs.LinuxNamespaceType]string{specs.PIDNamespace: spec.OCI.JoinNS[specs.PIDNamespace]})
+	return cmd, err
 }
 
 // writeOCIConfig keeps config.json in the state directory.

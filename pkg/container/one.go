@@ -22,9 +22,8 @@ import (
 // for a whole container. When can runs as root and asks for nothing that
 // needs a Go process inside (a user namespace, --init), it builds the
 // container on a thread of its own process instead, and clones PID 1 from
-// that thread (reexec.StartProgram). OCI containers keep the re-executed
-// child: the spec mounts config.json's list in order, /proc first, which
-// PID 1 could only mount last (09-full/README.md, "What is left").
+// that thread (reexec.StartProgram). OCI containers do too, with PID 1
+// cloned before the mounts (one_oci.go).
 //
 //   - unshare(2) on a locked thread changes that thread alone; CLONE_FS
 //     gives it a root and working directory of its own, so its pivot_root

@@ -1,9 +1,11 @@
 package reexec
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"runtime"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -60,7 +62,8 @@ func (c *Cmd) StartProgram(build func(p *sysprog.Program) error) error {
 		// Until "go" the parent may still be putting us in a cgroup or
 		// plugging in our network. End of file: it gave up on us, and
 		// says why itself.
-		if !c.Proceed {
+		c.childSync, c.childErrs = pair[1], pipe[1]
+		if !c.Proceed && c.AfterClone == nil {
 			var buf [2]byte
 			p.Add("read(sync, \"go\")", "the parent is gone", unix.SYS_READ, uintptr(pair[1]), sysprog.Ptr(p, &buf), 2).ResultNonZero(unix.EPIPE)
 			p.Waits()
@@ -78,6 +81,19 @@ func (c *Cmd) StartProgram(build func(p *sysprog.Program) error) error {
 		r := result{p: p, err: build(p)}
 		if r.err == nil {
 			r.pid, r.pidfd, r.err = sysprog.Start(p, 0, pipe[1])
+			if r.err == nil && c.AfterClone != nil {
+				if r.err = c.AfterClone(r.pid, r.pidfd, pair[0]); r.err != nil {
+					kill(r.pid, r.pidfd)
+					// The child may have said why it stopped first.
+					var msg [64]byte
+					unix.SetNonblock(pipe[0], true)
+					if n, _ := unix.Read(pipe[0], msg[:]); n > 0 {
+						if err := p.Explain(msg[:n]); err != nil {
+							r.err = err
+						}
+					}
+				}
+			}
 		} else {
 			p.CloseHanded()
 		}
@@ -101,6 +117,57 @@ func (c *Cmd) StartProgram(build func(p *sysprog.Program) error) error {
 	c.Pid, c.pidfd = r.pid, r.pidfd
 	c.explain, c.reaped = r.p.Explain, reaped
 	return nil
+}
+
+// PlanGo adds to p the wait for Continue's "go", for a child started with
+// AfterClone, which waits where its program says, into buf: Cmd.Go, when
+// set, is read there (one small write on a unix socket comes in one read).
+// End of file: the parent gave up on it, and says why itself.
+func (c *Cmd) PlanGo(p *sysprog.Program, buf []byte) {
+	p.Add("read(sync, \"go\")", "the parent is gone", unix.SYS_READ, uintptr(c.childSync), sysprog.Ptr(p, &buf[0]), uintptr(len(buf))).ResultNonZero(unix.EPIPE)
+	p.Waits()
+}
+
+// PlanDetach adds to p the close of the error pipe: Continue returns there,
+// as at execve, and from then on a failure only sets the exit code. For a
+// container that waits, built, for a later start while its creator exits.
+func (c *Cmd) PlanDetach(p *sysprog.Program) {
+	p.Add("close(errors): built", "", unix.SYS_CLOSE, uintptr(c.childErrs))
+}
+
+// PlanSend adds to p the write of word *v (a Slot: an fd number the child
+// got) on the sync socket, for AfterClone to read with ReadWord.
+func (c *Cmd) PlanSend(p *sysprog.Program, text string, v *uintptr) {
+	p.Add("write(sync, "+text+")", "", unix.SYS_WRITE, uintptr(c.childSync), uintptr(unsafe.Pointer(v)), unsafe.Sizeof(*v))
+}
+
+// ReadWord reads a word PlanSend's call wrote on fd sync.
+func ReadWord(sync int) (uintptr, error) {
+	var v uintptr
+	b := unsafe.Slice((*byte)(unsafe.Pointer(&v)), unsafe.Sizeof(v))
+	for n := 0; n < len(b); {
+		m, err := unix.Read(sync, b[n:])
+		if err != nil {
+			return 0, err
+		}
+		if m == 0 {
+			return 0, errors.New("the container's PID 1 ended before it said")
+		}
+		n += m
+	}
+	return v, nil
+}
+
+// kill ends a child AfterClone gave up on, and reaps it.
+func kill(pid, pidfd int) {
+	if pidfd >= 0 {
+		unix.PidfdSendSignal(pidfd, unix.SIGKILL, nil, 0)
+		unix.Close(pidfd)
+	} else {
+		unix.Kill(pid, unix.SIGKILL)
+	}
+	var ws unix.WaitStatus
+	unix.Wait4(pid, &ws, 0, nil)
 }
 
 // Pass makes f what ReceiveFile returns: a file the child of StartProgram

@@ -196,6 +196,18 @@ type Cmd struct {
 	// waiting for Continue's "go": its program needs nothing from the
 	// parent. Continue then only waits for its execve.
 	Proceed bool
+	// AfterClone, when set, makes StartProgram clone the child as soon as
+	// the build has written its program, and then run AfterClone on the
+	// same thread while the child runs the program's first calls: for a
+	// container whose PID 1 must exist before its build is done (an OCI
+	// /proc mounted in its turn, container.buildOCI). The program then
+	// waits for "go" where it says (PlanGo), not first; PlanSend gives
+	// AfterClone what the child found. If AfterClone fails, the child is
+	// killed.
+	AfterClone func(pid, pidfd, sync int) error
+	// Go, when set, is what Continue sends in place of "go": a message for
+	// the program's PlanGo buffer.
+	Go []byte
 
 	args  []string
 	sync  *os.File // parent's end of the sync socket
@@ -206,9 +218,11 @@ type Cmd struct {
 
 	// For a child started by StartProgram: its reports' reader, and the
 	// channel that lets the thread it was cloned from end.
-	explain func([]byte) error
-	reaped  chan struct{}
-	passed  *os.File
+	explain   func([]byte) error
+	reaped    chan struct{}
+	passed    *os.File
+	childSync int // the child's end of the sync socket, for PlanGo and PlanSend
+	childErrs int // the child's end of the error pipe, for PlanDetach
 }
 
 // Command prepares argv (usually os.Args) to run again as the child.
@@ -330,7 +344,11 @@ func forkExec(path string, argv, env []string, files []uintptr, sys *syscall.Sys
 func (c *Cmd) Continue() error {
 	var werr error
 	if !c.Proceed {
-		_, werr = c.sync.Write([]byte("go"))
+		msg := c.Go
+		if msg == nil {
+			msg = []byte("go")
+		}
+		_, werr = c.sync.Write(msg)
 	}
 	msg, err := io.ReadAll(c.errR)
 	c.errR.Close()

@@ -42,11 +42,13 @@ type Call struct {
 	ok       unix.Errno // an errno that counts as success (ENOENT for an optional path); 0: none
 	fail     unix.Errno // when set, a result of 0 (failZero) or not 0 is a failure, reported as this errno
 	failZero bool
-	code     int       // the exit code when it fails
-	line     []byte    // the trace line, "+ mount(...)\n", printed before the call
-	text     string    // the call, for errors
-	hint     string    // what to do about a failure, or ""
-	per      []errHint // what to do about a failure with a given errno
+	code     int         // the exit code when it fails
+	line     []byte      // the trace line, "+ mount(...)\n", printed before the call
+	text     string      // the call, for errors
+	hint     string      // what to do about a failure, or ""
+	per      []errHint   // what to do about a failure with a given errno
+	out      *uintptr    // where the result goes (Save)
+	in       [6]*uintptr // arguments read when the call is made (Load)
 }
 
 type errHint struct {
@@ -136,6 +138,22 @@ func (c *Call) ResultNonZero(e unix.Errno) *Call { c.fail, c.failZero = e, true;
 // a child that runs it, or neither would go on.
 func (p *Program) Waits() { p.waits = true }
 
+// Save keeps the call's result in *v (from Slot), for a later call to take
+// as an argument (Load): the fd an open(2) returns, which nobody knows when
+// the program is written.
+func (c *Call) Save(v *uintptr) *Call { c.out = v; return c }
+
+// Load makes argument i of the call the value *v holds when the call is made.
+func (c *Call) Load(i int, v *uintptr) *Call { c.in[i] = v; return c }
+
+// Slot returns a word for Save and Load, kept alive as long as p. In a
+// forked child it is the child's own copy.
+func (p *Program) Slot() *uintptr {
+	v := new(uintptr)
+	p.keep = append(p.keep, v)
+	return v
+}
+
 // Code sets the exit code a failure of the call gives (125 unless set).
 func (c *Call) Code(code int) *Call { c.code = code; return c }
 
@@ -166,7 +184,11 @@ func (p *Program) Run() error {
 	for i := range p.calls {
 		c := &p.calls[i]
 		trace.Call("%s", c.text)
-		r, _, e := unix.RawSyscall6(c.trap, c.args[0], c.args[1], c.args[2], c.args[3], c.args[4], c.args[5])
+		a := c.loaded()
+		r, _, e := unix.RawSyscall6(c.trap, a[0], a[1], a[2], a[3], a[4], a[5])
+		if c.out != nil {
+			*c.out = r
+		}
 		if e = c.failure(r, e); e != 0 {
 			return p.explain(i, e)
 		}
@@ -182,6 +204,19 @@ func RunNow(plan func(*Program) error) error {
 		return err
 	}
 	return p.Run()
+}
+
+// loaded is the call's arguments, with those Load names read now.
+//
+//go:nosplit
+func (c *Call) loaded() [6]uintptr {
+	a := c.args
+	for j := 0; j < len(a); j++ {
+		if c.in[j] != nil {
+			a[j] = *c.in[j]
+		}
+	}
+	return a
 }
 
 // failure is the errno that makes the call's result r and errno e a

@@ -24,6 +24,21 @@ func TestRun(t *testing.T) {
 	require.NoDirExists(t, dir+"/c", "a call after the failed one was made")
 }
 
+// A call's result, saved, is a later call's argument: the fd an open
+// returns is the one the write and the close take.
+func TestSaveLoad(t *testing.T) {
+	path := t.TempDir() + "/f"
+	p := New()
+	fd := p.Slot()
+	p.Add("open(f)", "", unix.SYS_OPENAT, atFDCWD, p.Str(path), unix.O_WRONLY|unix.O_CREAT|unix.O_CLOEXEC, 0o600).Save(fd)
+	p.Add("write(f, \"saved\")", "", unix.SYS_WRITE, 0, p.Str("saved"), 5).Load(0, fd)
+	p.Add("close(f)", "", unix.SYS_CLOSE, 0).Load(0, fd)
+	require.NoError(t, p.Run())
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	require.Equal(t, "saved", string(b))
+}
+
 // A clone runs the program after its first calls, and reports a failed call
 // on the error pipe, which Explain turns into the same error Run gives.
 func TestStart(t *testing.T) {

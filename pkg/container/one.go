@@ -66,17 +66,10 @@ func (s *Spec) oneStart() bool {
 // handTID, if not nil, gets this thread's ID once the thread has its
 // network namespace, for the bridge to be plugged into it meanwhile.
 func buildOne(p *sysprog.Program, spec Spec, stateDir string, cg *cgroup.Cgroup, terminal **os.File, handTID func(tid int)) error {
-	if cg != nil {
-		// PID 1 joins its cgroup itself, before anything else: what it
-		// allocates and forks from then on is the container's.
-		procs, err := cg.ProcsFiles()
-		if err != nil {
-			return err
-		}
-		for _, f := range procs {
-			p.Hand(f)
-			p.Add(fmt.Sprintf("write(%q, \"0\")", f.Name()), "", unix.SYS_WRITE, f.Fd(), p.Str("0"), 1)
-		}
+	// PID 1 joins its cgroup itself, before anything else: what it
+	// allocates and forks from then on is the container's.
+	if err := planJoin(p, cg); err != nil {
+		return err
 	}
 	flags := spec.cloneflags() | unix.CLONE_FS
 	trace.Call("unshare(%s) (this thread only)", trace.Flags(flags, trace.CloneFlags))
@@ -159,5 +152,22 @@ func buildOne(p *sysprog.Program, spec Spec, stateDir string, cg *cgroup.Cgroup,
 		return err
 	}
 	p.Exec(path, spec.Args, env)
+	return nil
+}
+
+// planJoin adds to p PID 1's move into cg (none if nil): "0" written to
+// each cgroup.procs, opened here, where the hierarchies are in view.
+func planJoin(p *sysprog.Program, cg *cgroup.Cgroup) error {
+	if cg == nil {
+		return nil
+	}
+	procs, err := cg.ProcsFiles()
+	if err != nil {
+		return err
+	}
+	for _, f := range procs {
+		p.Hand(f)
+		p.Add(fmt.Sprintf("write(%q, \"0\")", f.Name()), "", unix.SYS_WRITE, f.Fd(), p.Str("0"), 1)
+	}
 	return nil
 }

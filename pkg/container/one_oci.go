@@ -157,17 +157,10 @@ func planOCI(cmd *reexec.Cmd, p *sysprog.Program, spec Spec, cg *cgroup.Cgroup, 
 	if err := unix.Unshare(int(flags)); err != nil {
 		return fmt.Errorf("unshare: %w", err)
 	}
-	if cg != nil {
-		// First of all: what PID 1 allocates from then on is the
-		// container's, and the thread reads its cgroups in /proc.
-		procs, err := cg.ProcsFiles()
-		if err != nil {
-			return err
-		}
-		for _, f := range procs {
-			p.Hand(f)
-			p.Add(fmt.Sprintf("write(%q, \"0\")", f.Name()), "", unix.SYS_WRITE, f.Fd(), p.Str("0"), 1)
-		}
+	// First of all: what PID 1 allocates from then on is the container's,
+	// and the thread reads its cgroups in /proc.
+	if err := planJoin(p, cg); err != nil {
+		return err
 	}
 	ctx := p.Slot()
 	if hasProc {

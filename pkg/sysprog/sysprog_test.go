@@ -59,22 +59,8 @@ func TestStart(t *testing.T) {
 	p.Add("mkdir(made)", "", unix.SYS_MKDIRAT, atFDCWD, p.Str(dir+"/made"), 0o755)
 	p.Add("mkdir(no/such)", "", unix.SYS_MKDIRAT, atFDCWD, p.Str(dir+"/no/such"), 0o755).Code(3)
 
-	done := make(chan struct{})
-	var pid, pidfd int
-	var err error
-	go func() {
-		defer close(done)
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		pid, pidfd, err = Start(p, 0, pipe[1])
-	}()
-	<-done
-	require.NoError(t, err)
-	unix.Close(pipe[1])
-	if pidfd >= 0 {
-		unix.Close(pidfd)
-	}
-	_, err = unix.Write(goPipe[1], []byte{1})
+	pid := startLocked(t, p, pipe[1])
+	_, err := unix.Write(goPipe[1], []byte{1})
 	require.NoError(t, err)
 	unix.Close(goPipe[1])
 	msg := make([]byte, 64)
@@ -119,20 +105,7 @@ func TestStartBorrowsMemory(t *testing.T) {
 	p.Add("read(in)", "", unix.SYS_READ, uintptr(in[0]), Ptr(p, &buf), 1).ResultNonZero(unix.EPIPE)
 	p.Exec("/bin/sh", []string{"sh", "-c", "exec cat /proc/self/status >" + dir + "/status"}, nil)
 
-	done := make(chan struct{})
-	var pid, pidfd int
-	go func() {
-		defer close(done)
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		pid, pidfd, err = Start(p, 0, pipe[1])
-	}()
-	<-done
-	require.NoError(t, err)
-	unix.Close(pipe[1])
-	if pidfd >= 0 {
-		unix.Close(pidfd)
-	}
+	pid := startLocked(t, p, pipe[1])
 	require.Equal(t, byte('x'), buf[0], "the child's read did not land in this process's memory: no CLONE_VM")
 	var ws unix.WaitStatus
 	_, err = unix.Wait4(pid, &ws, 0, nil)
@@ -142,4 +115,25 @@ func TestStartBorrowsMemory(t *testing.T) {
 	require.NoError(t, err)
 	require.Contains(t, string(status), "SigBlk:\t0000000000000000\n")
 	require.Contains(t, string(status), "SigCgt:\t0000000000000000\n")
+}
+
+// startLocked runs Start from a locked thread, as its callers must, and
+// closes this process's end errs of the error pipe and the pidfd.
+func startLocked(t *testing.T, p *Program, errs int) (pid int) {
+	done := make(chan struct{})
+	var pidfd int
+	var err error
+	go func() {
+		defer close(done)
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		pid, pidfd, err = Start(p, 0, errs)
+	}()
+	<-done
+	require.NoError(t, err)
+	unix.Close(errs)
+	if pidfd >= 0 {
+		unix.Close(pidfd)
+	}
+	return pid
 }

@@ -441,32 +441,37 @@ func writeBundle(bundle, rootfs, cgroupsPath string) error {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("runc spec: %v: %s (apt-get install runc)", err, out)
 	}
-	path := filepath.Join(bundle, "config.json")
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	var spec map[string]any
-	if err := json.Unmarshal(b, &spec); err != nil {
-		return err
-	}
-	spec["ociVersion"] = "1.0.2"
-	proc := spec["process"].(map[string]any)
-	proc["terminal"] = false
-	proc["args"] = []string{"/bin/true"}
-	if caps, ok := proc["capabilities"].(map[string]any); ok {
-		delete(caps, "ambient")
-	}
-	spec["root"] = map[string]any{"path": rootfs, "readonly": true}
-	linux := spec["linux"].(map[string]any)
-	linux["cgroupsPath"] = cgroupsPath
-	b, _ = json.MarshalIndent(spec, "", "  ")
-	return os.WriteFile(path, b, 0o644)
+	return editConfig(bundle, func(spec map[string]any) {
+		spec["ociVersion"] = "1.0.2"
+		proc := spec["process"].(map[string]any)
+		proc["terminal"] = false
+		proc["args"] = []string{"/bin/true"}
+		if caps, ok := proc["capabilities"].(map[string]any); ok {
+			delete(caps, "ambient")
+		}
+		spec["root"] = map[string]any{"path": rootfs, "readonly": true}
+		spec["linux"].(map[string]any)["cgroupsPath"] = cgroupsPath
+	})
 }
 
 // addLimits gives the bundle's container the limits of can's "--memory 64M
 // --cpus 0.5 --pids 100": linux.resources, as an engine would write them.
 func addLimits(bundle string) error {
+	return editConfig(bundle, func(spec map[string]any) {
+		linux := spec["linux"].(map[string]any)
+		res, _ := linux["resources"].(map[string]any)
+		if res == nil {
+			res = map[string]any{}
+		}
+		res["memory"] = map[string]any{"limit": 64 << 20}
+		res["cpu"] = map[string]any{"quota": 50000, "period": 100000}
+		res["pids"] = map[string]any{"limit": 100}
+		linux["resources"] = res
+	})
+}
+
+// editConfig applies edit to the bundle's config.json.
+func editConfig(bundle string, edit func(spec map[string]any)) error {
 	path := filepath.Join(bundle, "config.json")
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -476,15 +481,7 @@ func addLimits(bundle string) error {
 	if err := json.Unmarshal(b, &spec); err != nil {
 		return err
 	}
-	linux := spec["linux"].(map[string]any)
-	res, _ := linux["resources"].(map[string]any)
-	if res == nil {
-		res = map[string]any{}
-	}
-	res["memory"] = map[string]any{"limit": 64 << 20}
-	res["cpu"] = map[string]any{"quota": 50000, "period": 100000}
-	res["pids"] = map[string]any{"limit": 100}
-	linux["resources"] = res
+	edit(spec)
 	b, _ = json.MarshalIndent(spec, "", "  ")
 	return os.WriteFile(path, b, 0o644)
 }

@@ -27,9 +27,10 @@ import (
 // (pidfd_getfd(2)), and when /proc's turn comes makes the superblock and the
 // mount from it (fsconfig, fsmount, move_mount). Everything else the thread
 // builds as the re-executed child would (ociFinish), while PID 1 waits for
-// "go". Its program is written before the clone, which copies can's memory:
-// what only the build learns, the path of the program to execute, comes
-// with "go".
+// "go". PID 1 runs beside the thread, in can's memory, on a stack of its
+// own (sysprog.Start), and may outlive can create: its program is written
+// before the clone and never changed after, and what only the build learns,
+// the path of the program to execute, comes with "go".
 
 // oneStartOCI reports whether an OCI container can start from a thread of
 // can. What keeps the re-executed child: a user namespace (unshare(2)

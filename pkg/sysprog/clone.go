@@ -23,13 +23,16 @@ import (
 // PR_SET_PDEATHSIG, the thread must also outlive the child: the parent whose
 // death the child hears of is the thread that cloned it (prctl(2)).
 //
-// Unless one of p's calls Waits, the child borrows this process's memory
-// (CLONE_VM) and the calling thread sleeps until the child's execve
-// (CLONE_VFORK), as posix_spawn and Go's own os.StartProcess do. A copy of
-// the memory (a fork) costs far more than the clone itself: the kernel
-// copies the page tables and makes every page copy-on-write, and each page
-// either process writes next traps and is copied, some 20 µs each on this
-// VM, hundreds of them per start.
+// The child shares this process's memory (CLONE_VM): a copy (a fork) costs
+// far more than the clone itself, for the kernel copies the page tables
+// and makes every page copy-on-write, and each page either process writes
+// next traps and is copied, some 20 µs each on this VM, hundreds of them
+// per start. Unless one of p's calls Waits, the calling thread sleeps until
+// the child's execve (CLONE_VFORK), as posix_spawn and Go's own
+// os.StartProcess do, and the child runs on its stack. A child that waits
+// for this process runs beside it instead, on a stack of its own: then p
+// must stay reachable until the child's execve, or this process's exit,
+// which leaves the memory to the child.
 func Start(p *Program, flags uintptr, errs int) (pid, pidfd int, err error) {
 	// No Go signal handler may run in the child, whose runtime is not
 	// there: every signal is blocked from before the clone, in the parent
@@ -38,16 +41,30 @@ func Start(p *Program, flags uintptr, errs int) (pid, pidfd int, err error) {
 	syscall.RawSyscall6(unix.SYS_RT_SIGPROCMASK, unix.SIG_SETMASK, uintptr(unsafe.Pointer(&all)), uintptr(unsafe.Pointer(&old)), 8, 0, 0)
 	var fd int32 = -1
 	r, e, how := uintptr(0), syscall.ENOSYS, "clone3(CLONE_VM|CLONE_VFORK|CLONE_CLEAR_SIGHAND, SIGCHLD)"
-	if canVfork && !p.waits {
-		// CLONE_CLEAR_SIGHAND: a child that shares the memory must not
-		// run Go's handlers once Exec unblocks the signals, even for the
-		// instant before execve resets them.
-		args := cloneArgs{
-			flags:      uint64(flags | unix.CLONE_VM | unix.CLONE_VFORK | unix.CLONE_PIDFD | unix.CLONE_CLEAR_SIGHAND),
-			pidfd:      uint64(uintptr(unsafe.Pointer(&fd))),
-			exitSignal: uint64(unix.SIGCHLD),
-		}
+	// CLONE_CLEAR_SIGHAND: a child that shares the memory must not run
+	// Go's handlers once Exec unblocks the signals, even for the instant
+	// before execve resets them.
+	args := cloneArgs{
+		flags:      uint64(flags | unix.CLONE_VM | unix.CLONE_PIDFD | unix.CLONE_CLEAR_SIGHAND),
+		pidfd:      uint64(uintptr(unsafe.Pointer(&fd))),
+		exitSignal: uint64(unix.SIGCHLD),
+	}
+	switch {
+	case canVfork && !p.waits:
+		args.flags |= unix.CLONE_VFORK
 		r, e = vforkClone(&args, p.calls, uintptr(errs), p.trace)
+	case canVfork:
+		// A child that waits runs beside this thread, on a stack of its
+		// own, never unmapped: it may outlive this process (can create).
+		stack, err := unix.Mmap(-1, 0, childStack, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_STACK)
+		if err != nil {
+			break
+		}
+		args.stack, args.stackSize = uint64(uintptr(unsafe.Pointer(&stack[0]))), uint64(len(stack))
+		a := &childArgs{calls: p.calls, errs: uintptr(errs), trace: p.trace}
+		p.keep = append(p.keep, a)
+		r, e = cloneOnStack(&args, a)
+		how = "clone3(CLONE_VM|CLONE_CLEAR_SIGHAND, stack of its own, SIGCHLD)"
 	}
 	if e == syscall.ENOSYS || e == syscall.EINVAL { // no clone3 (Linux 5.3), no CLONE_CLEAR_SIGHAND (5.5), or a seccomp filter says so
 		how = "clone(SIGCHLD)"
@@ -70,10 +87,39 @@ func Start(p *Program, flags uintptr, errs int) (pid, pidfd int, err error) {
 // cloneArgs is clone3(2)'s struct clone_args as Linux 5.3 has it
 // (CLONE_ARGS_SIZE_VER0, 64 bytes), the fields Start leaves 0 unnamed.
 type cloneArgs struct {
-	flags, pidfd uint64
-	_            [2]uint64 // child_tid, parent_tid
-	exitSignal   uint64
-	_            [3]uint64 // stack (none: the parent's, CLONE_VFORK), stack_size, tls
+	flags, pidfd     uint64
+	_                [2]uint64 // child_tid, parent_tid
+	exitSignal       uint64
+	stack, stackSize uint64 // none with CLONE_VFORK: the parent's
+	_                uint64 // tls
+}
+
+// childStack is the size of the stack of a child that runs beside its
+// parent: the loop over the calls, all of it //go:nosplit, needs little.
+const childStack = 64 << 10
+
+// childArgs is what a child on a stack of its own loops over.
+type childArgs struct {
+	calls []Call
+	errs  uintptr
+	trace bool
+}
+
+// cloneOnStack is cloneOn, and its result as an errno.
+//
+//go:nosplit
+//go:norace
+func cloneOnStack(args *cloneArgs, a *childArgs) (uintptr, syscall.Errno) {
+	r, e := cloneOn(args, unsafe.Sizeof(*args), a)
+	return r, syscall.Errno(e)
+}
+
+// childMain is where the child of cloneOn starts, on its own stack.
+//
+//go:nosplit
+//go:norace
+func childMain(a *childArgs) {
+	child(a.calls, a.errs, a.trace)
 }
 
 // vforkClone is clone3(2) with CLONE_VM|CLONE_VFORK: the child runs the

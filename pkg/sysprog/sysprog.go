@@ -12,9 +12,8 @@
 //
 // So the parent writes PID 1's part as data, a Program: each Call a system
 // call number and its six arguments, pointers to memory prepared in advance
-// (PID 1 borrows the parent's memory until its execve, or, when it must wait
-// for the parent, gets a copy of it as it was at clone time: Start). PID 1
-// then only loops over the calls. When one fails, PID 1
+// (PID 1 shares the parent's memory until its execve: Start). PID 1 then
+// only loops over the calls. When one fails, PID 1
 // reports the call's index and its errno on the error pipe and exits; the
 // parent, which kept the Program, turns that into the error a user reads
 // (Explain). Run executes the same Program in an ordinary Go process, so a

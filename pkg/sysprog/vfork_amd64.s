@@ -26,3 +26,35 @@ ok:
 	MOVQ	AX, pid+16(FP)
 	MOVQ	$0, errno+24(FP)
 	RET
+
+// func cloneOn(args *cloneArgs, size uintptr, a *childArgs) (pid, errno uintptr)
+//
+// clone3(2) with CLONE_VM and a stack of the child's own (args.stack): the
+// child runs beside this thread, in this memory. It starts at the
+// instruction after SYSCALL, on an empty stack, with the registers of this
+// thread: R12 brings it a, and it calls childMain(a), which never returns.
+TEXT ·cloneOn(SB),NOSPLIT|NOFRAME,$0-40
+	MOVQ	args+0(FP), DI
+	MOVQ	size+8(FP), SI
+	MOVQ	a+16(FP), R12
+	MOVQ	$435, AX // SYS_clone3
+	SYSCALL
+	CMPQ	AX, $0
+	JEQ	child
+	CMPQ	AX, $0xfffffffffffff001
+	JLS	ok
+	MOVQ	$-1, pid+24(FP)
+	NEGQ	AX
+	MOVQ	AX, errno+32(FP)
+	RET
+ok:
+	MOVQ	AX, pid+24(FP)
+	MOVQ	$0, errno+32(FP)
+	RET
+child:
+	SUBQ	$16, SP // childMain's argument, SP kept 16-byte aligned
+	MOVQ	R12, 0(SP)
+	CALL	·childMain(SB)
+	MOVQ	$125, DI
+	MOVQ	$231, AX // SYS_exit_group: not reached
+	SYSCALL

@@ -116,6 +116,7 @@ func cloneOnStack(args *cloneArgs, a *childArgs) (uintptr, syscall.Errno) {
 
 // childMain is where the child of cloneOn starts, on its own stack.
 //
+//lint:ignore U1000 called from cloneOn, in assembly
 //go:nosplit
 //go:norace
 func childMain(a *childArgs) {

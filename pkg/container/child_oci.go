@@ -18,6 +18,7 @@ import (
 	"tincan.dev/pkg/harden"
 	"tincan.dev/pkg/mount"
 	"tincan.dev/pkg/reexec"
+	"tincan.dev/pkg/sysprog"
 	"tincan.dev/pkg/trace"
 )
 
@@ -187,18 +188,7 @@ func ociProcess(p *specs.Process, o *OCI, pids int64) error {
 // pivot_root hid the state directory; reopening /proc/self/fd/N gets a real
 // file from it.
 func waitStart() error {
-	path := "/proc/self/fd/" + strconv.Itoa(execFifoFD)
-	fd, err := unix.Open(path, unix.O_WRONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("open the exec fifo: %w", err)
-	}
-	_, err = unix.Write(fd, []byte{0})
-	unix.Close(fd)
-	unix.Close(execFifoFD)
-	if err != nil {
-		return fmt.Errorf("write the exec fifo: %w", err)
-	}
-	return nil
+	return runPlan(func(p *sysprog.Program) error { planWaitStart(p, execFifoFD); return nil })
 }
 
 var rlimits = map[string]int{

@@ -202,10 +202,7 @@ func planOCI(cmd *reexec.Cmd, p *sysprog.Program, spec Spec, cg *cgroup.Cgroup, 
 	if err := harden.Plan(ociHardening(pr, o), p); err != nil {
 		return err
 	}
-	var none uint64
-	p.Add("rt_sigprocmask(SIG_SETMASK, [])", "", unix.SYS_RT_SIGPROCMASK, unix.SIG_SETMASK, sysprog.Ptr(p, &none), 0, 8)
-	p.Add(fmt.Sprintf("execve(the path \"go\" brought, %s, envp)", trace.Argv(pr.Args)), "",
-		unix.SYS_EXECVE, sysprog.Ptr(p, &path[0]), p.Strs(pr.Args), p.Strs(processEnv(pr.Env))).Code(126)
+	p.ExecFrom(path, `the path "go" brought`, pr.Args, processEnv(pr.Env))
 	return nil
 }
 

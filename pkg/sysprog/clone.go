@@ -40,7 +40,7 @@ func Start(p *Program, flags uintptr, errs int) (pid, pidfd int, err error) {
 	all, old := ^uint64(0), uint64(0)
 	syscall.RawSyscall6(unix.SYS_RT_SIGPROCMASK, unix.SIG_SETMASK, uintptr(unsafe.Pointer(&all)), uintptr(unsafe.Pointer(&old)), 8, 0, 0)
 	var fd int32 = -1
-	r, e, how := uintptr(0), syscall.ENOSYS, "clone3(CLONE_VM|CLONE_VFORK|CLONE_CLEAR_SIGHAND, SIGCHLD)"
+	r, e, how := uintptr(0), syscall.ENOSYS, ""
 	// CLONE_CLEAR_SIGHAND: a child that shares the memory must not run
 	// Go's handlers once Exec unblocks the signals, even for the instant
 	// before execve resets them.
@@ -53,6 +53,7 @@ func Start(p *Program, flags uintptr, errs int) (pid, pidfd int, err error) {
 	case canVfork && !p.waits:
 		args.flags |= unix.CLONE_VFORK
 		r, e = vforkClone(&args, p.calls, uintptr(errs), p.trace)
+		how = "clone3(CLONE_VM|CLONE_VFORK|CLONE_CLEAR_SIGHAND, SIGCHLD)"
 	case canVfork:
 		// A child that waits runs beside this thread, on a stack of its
 		// own, never unmapped: it may outlive this process (can create).
@@ -185,10 +186,21 @@ func child(calls []Call, errs uintptr, trace bool) {
 // executes path. An execve that fails exits 127 when the file is missing,
 // 126 otherwise, the shell's codes.
 func (p *Program) Exec(path string, argv, env []string) {
+	p.execve(p.Str(path), fmt.Sprintf("%q", path), argv, env)
+}
+
+// ExecFrom is Exec of the NUL-terminated path an earlier call of the
+// program reads into buf (a path only known after the clone); what says,
+// for the trace and errors, where it comes from.
+func (p *Program) ExecFrom(buf []byte, what string, argv, env []string) {
+	p.execve(Ptr(p, &buf[0]), what, argv, env)
+}
+
+func (p *Program) execve(path uintptr, what string, argv, env []string) {
 	var none uint64
 	p.Add("rt_sigprocmask(SIG_SETMASK, [])", "", unix.SYS_RT_SIGPROCMASK, unix.SIG_SETMASK, Ptr(p, &none), 0, 8)
-	text := fmt.Sprintf("execve(%q, %s, envp)", path, trace.Argv(argv))
-	p.Add(text, "", unix.SYS_EXECVE, p.Str(path), p.Strs(argv), p.Strs(env)).Code(126)
+	text := fmt.Sprintf("execve(%s, %s, envp)", what, trace.Argv(argv))
+	p.Add(text, "", unix.SYS_EXECVE, path, p.Strs(argv), p.Strs(env)).Code(126)
 }
 
 // exitCode is the code a failure of c with errno e exits with.

@@ -7,6 +7,7 @@ package harden
 import (
 	"fmt"
 	"slices"
+	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -103,7 +104,7 @@ func SeccompProgram(s *specs.LinuxSeccomp) ([]unix.SockFilter, error) {
 			return nil, fmt.Errorf("seccomp: syscalls[%d] %v: %w", i, sc.Names, err)
 		}
 		for _, name := range sc.Names {
-			nr, ok := sysNumbers[name]
+			nr, ok := sysNumber(name)
 			if !ok {
 				continue // not a call of this architecture, or a newer one
 			}
@@ -347,4 +348,20 @@ func (b *backward) program() []unix.SockFilter {
 	p := slices.Clone(b.rev)
 	slices.Reverse(p)
 	return p
+}
+
+// sysName is a system call's name, as OCI seccomp profiles spell it, and its
+// number on this architecture (zsysnames_*.go).
+type sysName struct {
+	name string
+	nr   uint32
+}
+
+// sysNumber returns the number of the system call called name.
+func sysNumber(name string) (uint32, bool) {
+	i, ok := slices.BinarySearchFunc(sysNames[:], name, func(s sysName, name string) int { return strings.Compare(s.name, name) })
+	if !ok {
+		return 0, false
+	}
+	return sysNames[i].nr, true
 }

@@ -17,6 +17,27 @@ import (
 
 func errnoRet(e unix.Errno) *uint { u := uint(e); return &u }
 
+// sysNumbers is sysNames as a map, for the tests to index and range over.
+var sysNumbers = func() map[string]uint32 {
+	m := make(map[string]uint32, len(sysNames))
+	for _, s := range sysNames {
+		m[s.name] = s.nr
+	}
+	return m
+}()
+
+// The table sysNumber searches must be sorted, and each number found.
+func TestSysNumber(t *testing.T) {
+	require.True(t, sort.SliceIsSorted(sysNames[:], func(i, j int) bool { return sysNames[i].name < sysNames[j].name }))
+	for _, s := range sysNames {
+		nr, ok := sysNumber(s.name)
+		require.True(t, ok, s.name)
+		require.Equal(t, s.nr, nr, s.name)
+	}
+	_, ok := sysNumber("no_such_call")
+	require.False(t, ok)
+}
+
 // compile is SeccompProgram, which must succeed.
 func compile(t testing.TB, s *specs.LinuxSeccomp) []unix.SockFilter {
 	t.Helper()

@@ -52,6 +52,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -73,6 +74,10 @@ const childEnv = "_TINCAN_CHILD"
 // filesEnv tells the child how many ExtraFiles follow fd 4: those are the
 // parent's, the only fds above 4 that the child keeps (closeInherited).
 const filesEnv = "_TINCAN_FILES"
+
+// procsEnv marks a GOMAXPROCS=1 that Start gave the child, for RunChild to
+// take back before CMD could inherit it.
+const procsEnv = "_TINCAN_GOMAXPROCS"
 
 // The child's ends of its channels to the parent, as numbered by
 // exec.Cmd.ExtraFiles.
@@ -154,7 +159,30 @@ func Notify() chan os.Signal {
 // an ignored signal would stay ignored across execve(2), in CMD. (The
 // child, which may not afford the thread os/signal starts, traces with
 // write(2) instead: pkg/trace.)
-func catchSIGPIPE() { signal.Notify(make(chan os.Signal, 1), unix.SIGPIPE) }
+//
+// Only a pipe or a socket fails a write with EPIPE: with stdout and stderr
+// on neither (a terminal, a file), nothing is caught. Each signal os/signal
+// catches costs a round trip to a thread of its own that changes its signal
+// mask (ensureSigM in runtime/signal_unix.go), a few hundred microseconds
+// on a small VM.
+func catchSIGPIPE() {
+	if mayBreak(1) || mayBreak(2) {
+		signal.Notify(make(chan os.Signal, 1), unix.SIGPIPE)
+	}
+}
+
+// mayBreak reports whether fd is a pipe or a socket, or cannot be told.
+func mayBreak(fd int) bool {
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return err != unix.EBADF // closed: nothing to break
+	}
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFIFO, unix.S_IFSOCK:
+		return true
+	}
+	return false
+}
 
 // Cmd is this program started again as a child in new namespaces.
 type Cmd struct {
@@ -283,7 +311,16 @@ func (c *Cmd) Start() error {
 	if env == nil {
 		env = os.Environ()
 	}
-	env = append(without(without(env, childEnv), filesEnv), childEnv+"="+Inode(int(childSync.Fd())))
+	env = append(without(without(without(env, childEnv), filesEnv), procsEnv), childEnv+"="+Inode(int(childSync.Fd())))
+	// The child runs one goroutine at a time: its setup, then CMD. A Go
+	// runtime started with a P per CPU gives each P its own caches of
+	// memory spans and may wake a thread per P, all of it page faults on
+	// an otherwise empty process (some 40 fewer with one P, a tenth of
+	// its CPU here). Not when the caller chose a GOMAXPROCS: CMD inherits
+	// that one.
+	if !slices.ContainsFunc(env, func(kv string) bool { return strings.HasPrefix(kv, "GOMAXPROCS=") }) {
+		env = append(env, "GOMAXPROCS=1", procsEnv+"=1")
+	}
 	if len(c.ExtraFiles) > 0 {
 		env = append(env, filesEnv+"="+strconv.Itoa(len(c.ExtraFiles)))
 	}
@@ -542,6 +579,10 @@ func RunChild(setup func() error) {
 	unix.CloseOnExec(errFD)
 	toParent, errs = os.NewFile(syncFD, "sync"), os.NewFile(errFD, "errors")
 	os.Unsetenv(childEnv)
+	if os.Getenv(procsEnv) != "" {
+		os.Unsetenv("GOMAXPROCS") // Start's, not the caller's: not for CMD
+		os.Unsetenv(procsEnv)
+	}
 	// Until "go" arrives the parent may still be writing our uid maps, putting
 	// us in a cgroup or creating our network interface.
 	if _, err := bufio.NewReader(toParent).Peek(2); err != nil {

@@ -7,6 +7,9 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -72,11 +75,36 @@ func TestHelperChild(t *testing.T) {
 		}
 	}
 	RunChild(func() error {
-		if args[0] == "fail" {
+		switch args[0] {
+		case "fail":
 			return errors.New("setup failed on purpose")
+		case "procs": // the child's Ps, then CMD's GOMAXPROCS, into args[1]
+			return Exec([]string{"sh", "-c", `echo "$0 ${GOMAXPROCS-unset}" >"$1"`, strconv.Itoa(runtime.GOMAXPROCS(0)), args[1]})
 		}
 		return Exec(args)
 	})
+}
+
+// The child's Go runtime starts with one P, and CMD does not inherit the
+// GOMAXPROCS that did it; a GOMAXPROCS the caller set is left to both.
+func TestChildOneProc(t *testing.T) {
+	if os.Getenv("REEXEC_TEST_CHILD") != "" {
+		return
+	}
+	for _, tc := range []struct{ env, want string }{{"", "1 unset"}, {"GOMAXPROCS=3", "3 3"}} {
+		out := filepath.Join(t.TempDir(), "procs")
+		cmd := Command(os.Args[0], "-test.run=TestHelperChild", "--", "procs", out)
+		cmd.Env = append(without(os.Environ(), "GOMAXPROCS"), "REEXEC_TEST_CHILD=1")
+		if tc.env != "" {
+			cmd.Env = append(cmd.Env, tc.env)
+		}
+		code, err := cmd.Run()
+		require.NoError(t, err)
+		require.Equal(t, 0, code)
+		b, err := os.ReadFile(out)
+		require.NoError(t, err)
+		require.Equal(t, tc.want, strings.TrimSpace(string(b)), "caller's environment: %q", tc.env)
+	}
 }
 
 // helper is a Cmd whose child runs CMD (TestHelperChild), with the signals

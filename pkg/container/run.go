@@ -171,7 +171,9 @@ func Run(spec Spec) (code int, err error) {
 		}()
 	}
 	code, err = cmd.Wait()
-	if err == nil && cg != nil {
+	// Only a memory limit of its own can OOM-kill a container for its
+	// cgroup to count; without one, Result's files are not worth reading.
+	if err == nil && cg != nil && spec.Limits.Memory > 0 {
 		if stats, serr := cg.Result(); serr == nil && stats.OOMKilled {
 			fmt.Fprintf(os.Stderr, "can: killed by the OOM killer: memory limit %s reached\n", cgroup.FormatSize(spec.Limits.Memory))
 		}

@@ -137,9 +137,21 @@ func newState(root, id, workDir string, oci *OCIState) (*State, error) {
 
 // remove removes the state directory, and the state root when it is left
 // empty, so that a host with no container has no /run/tincan.
+//
+// A container's directory holds files known by name: unlinking them, then
+// the directory, is a system call each, where os.RemoveAll opens the
+// directory, lists it and tries each name as a file and as a directory.
+// RemoveAll is left for whatever else is there (a rootfs mount point,
+// hosts), and for a directory another remover emptied first.
 func (s *State) remove() error {
-	err := os.RemoveAll(s.dir)
-	os.Remove(filepath.Dir(s.dir)) // fails while other containers run: fine
+	for _, name := range []string{"state.json", "config.json"} {
+		unix.Unlink(filepath.Join(s.dir, name))
+	}
+	var err error
+	if rerr := unix.Rmdir(s.dir); rerr != nil && rerr != unix.ENOENT {
+		err = os.RemoveAll(s.dir)
+	}
+	unix.Rmdir(filepath.Dir(s.dir)) // fails while other containers run: fine
 	return err
 }
 

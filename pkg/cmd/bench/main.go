@@ -7,7 +7,8 @@
 // filesystem work), the Go floor (floor.go: a container from one Go
 // process) and plain /bin/true. It prints one table, each median as a ratio
 // to crun's and to bwrap's from the same run, then a throughput table (N
-// starts at once, as xargs -P N does), can's peak RSS (under GNU time) and
+// starts at once, as xargs -P N does; can with and without --net bridge),
+// can's peak RSS (under GNU time) and
 // what the can process holds while its container runs. A runtime that is
 // not installed is skipped, with the package that provides it.
 //
@@ -149,6 +150,7 @@ func main() {
 		return func(_, i int) [][]string { return f(i) }
 	}
 	thr["can"] = throughput(anyWorker(canRun()), ns, *starts)
+	thr["can --net bridge"] = throughput(anyWorker(canRun("--net", "bridge")), ns, *starts)
 	thr["bwrap --unshare-all"] = throughput(anyWorker(bwrap), ns, *starts)
 	removeBenchCgroups() // cgroup2's, before it is hidden
 	hideCgroup2()
@@ -200,7 +202,7 @@ func main() {
 		fmt.Printf(" %8s", fmt.Sprintf("N=%d", k))
 	}
 	fmt.Println()
-	for _, name := range []string{"can", "crun", "bwrap --unshare-all"} {
+	for _, name := range []string{"can", "can --net bridge", "crun", "bwrap --unshare-all"} {
 		if thr[name] == nil {
 			continue
 		}

@@ -61,6 +61,29 @@ func TestPlanV1(t *testing.T) {
 	require.EqualError(t, err, "a pids limit was asked for, but this machine has no pids controller (not mounted as cgroup v1)")
 }
 
+// A cgroup uses the v1 hierarchies of its limits and no other, each costing
+// a mkdir, a join and an rmdir per start; where there is no cgroup2 (no
+// cgroup.kill) the freezer too, to kill; with Account, all of them.
+func TestPlanOnlyAsked(t *testing.T) {
+	v1 := map[string]string{"memory": "/m", "cpu": "/c", "cpuacct": "/a", "pids": "/p", "freezer": "/f"}
+	unified := t.TempDir() // a cgroup2 root without controllers, as here
+	require.NoError(t, os.WriteFile(filepath.Join(unified, "cgroup.controllers"), nil, 0o644))
+	paths := func(l *Layout, limits Limits, all bool) []string {
+		dirs, err := l.plan("tincan/x", limits, all)
+		require.NoError(t, err)
+		var p []string
+		for _, d := range dirs {
+			p = append(p, d.path)
+		}
+		return p
+	}
+	hybrid := &Layout{Unified: unified, V1: v1}
+	require.Equal(t, []string{filepath.Join(unified, "tincan/x"), "/m/tincan/x"}, paths(hybrid, Limits{Memory: 1}, false))
+	require.Equal(t, []string{filepath.Join(unified, "tincan/x"), "/c/tincan/x", "/p/tincan/x"}, paths(hybrid, Limits{CPUs: 1, Pids: 1}, false))
+	require.Equal(t, []string{"/m/tincan/x", "/f/tincan/x"}, paths(&Layout{V1: v1}, Limits{Memory: 1}, false))
+	require.Len(t, paths(hybrid, Limits{Memory: 1}, true), 6)
+}
+
 // Devices alone need one directory: cgroup2's, for the BPF filter, even on a
 // hybrid machine; the devices controller's (and the freezer's, to kill) on v1.
 // Open looks everywhere New may have made one.

@@ -175,12 +175,13 @@ func place(path, id string) (string, error) {
 //
 // On cgroup2 that is one directory, which New always makes: it holds the
 // device filter and cgroup.kill, and a process is cloned straight into it
-// (CloneInto). v1 needs a directory per hierarchy, and a process joins each
-// with its own write, which costs time. So a cgroup made for its device
-// allowlist alone (a container with no limit) uses no v1 hierarchy where
-// there is cgroup2, and only the freezer (to kill and pause, see Kill and
-// Freeze) and devices where there is not; any other cgroup uses memory, cpu,
-// cpuacct, pids and the freezer, to report what CMD used.
+// (CloneInto). v1 needs a directory per hierarchy, and each costs a mkdir,
+// a write to join it and an rmdir, on every start. So a cgroup uses the v1
+// hierarchies of the limits it sets, and no other, but for the freezer where
+// there is no cgroup2 (Kill's way to stop forks without cgroup.kill) and
+// devices there for the allowlist; with Account (an OCI container, as runc
+// makes them) it uses memory, cpu, cpuacct, pids and the freezer, limits or
+// not, for engines to read what it used and to pause it (Freeze).
 // On v1, cpuset and blkio are used only when asked for: a new v1 cpuset
 // cgroup starts with no CPUs and no memory nodes, and no process can join it
 // until both are set (create copies them down).
@@ -209,11 +210,21 @@ func (l *Layout) plan(rel string, limits Limits, all bool) ([]dir, error) {
 		dirs = append(dirs, d)
 	}
 	var v1 []string
-	switch onlyDevices := limits.Devices != nil && !limits.Resources(); {
-	case all || !onlyDevices:
+	if all {
 		v1 = append(v1, "memory", "cpu", "cpuacct", "pids", "freezer")
-	case l.Unified == "":
-		v1 = append(v1, "freezer")
+	} else {
+		for _, c := range limits.controllers() {
+			switch c {
+			case "memory", "cpu", "pids":
+				v1 = append(v1, c)
+			}
+		}
+		if slices.Contains(v1, "cpu") && l.V1["cpuacct"] == l.V1["cpu"] {
+			v1 = append(v1, "cpuacct") // mounted with cpu: no directory more
+		}
+		if l.Unified == "" {
+			v1 = append(v1, "freezer")
+		}
 	}
 	if all || limits.cpuset() {
 		v1 = append(v1, "cpuset")

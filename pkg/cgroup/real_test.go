@@ -160,7 +160,9 @@ func TestPidsLimit(t *testing.T) {
 // BenchmarkCPUQuota and shown by 08-cgroup --stats; a test does not time.)
 func TestCPUQuota(t *testing.T) {
 	l := realLayout(t, "cpu")
-	cg := newCgroup(t, l, Limits{CPUs: 0.2})
+	// Account: on v1 the CPU time is counted in cpuacct, which a cgroup
+	// gets only with Account or when it shares cpu's hierarchy.
+	cg := newCgroup(t, l, Limits{CPUs: 0.2, Account: true})
 	d, _ := cg.find("cpu")
 	if d.v2 {
 		require.Equal(t, "20000 100000\n", readFile(t, filepath.Join(d.path, "cpu.max")))
@@ -184,7 +186,7 @@ func TestCPUQuota(t *testing.T) {
 func TestV1DestroyKillsWithFreezer(t *testing.T) {
 	l := realLayout(t, "freezer", "memory", "pids")
 	l = &Layout{V1: l.V1}
-	cg := newCgroup(t, l, Limits{})
+	cg := newCgroup(t, l, Limits{Memory: 1 << 30, Pids: 1000})
 	cmd := startIn(t, cg, `sleep 100 & sleep 100 & wait`)
 	waitProcs(t, cg, 3)
 	for _, c := range []string{"memory", "pids", "freezer"} {

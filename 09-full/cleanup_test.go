@@ -1,12 +1,15 @@
 package main
 
 import (
+	"os"
 	"os/exec"
+	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"github.com/vishvananda/netlink"
 
 	"tincan.dev/pkg/testenv"
 )
@@ -38,4 +41,28 @@ func TestVerboseCleanupSaysWhatItRemoved(t *testing.T) {
 	r = can(t, "cleanup")
 	require.Equal(t, 0, r.Code, r.Stderr)
 	require.NotContains(t, r.Stdout, "container "+id, "a second cleanup still finds the container")
+}
+
+// A bridge gone without can (deleted by hand, or with the network namespace
+// it was made in) leaves its address allocator's lock and last address:
+// cleanup --all removes them, and says so.
+func TestCleanupAllRemovesStaleAddresses(t *testing.T) {
+	testenv.NeedRoot(t)
+	cleanupAll(t)
+	_, err := netlink.LinkByName("tincan0")
+	require.Error(t, err, "a bridge exists: this test needs none")
+	dir := "/run/tincan/ipam/10.77.0.0-16"
+	require.NoError(t, os.MkdirAll(dir, 0o755))
+	for _, f := range []string{"lock", "last"} {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, f), nil, 0o644))
+	}
+
+	r := can(t, "cleanup")
+	require.Equal(t, 0, r.Code, r.Stderr)
+	require.Contains(t, r.Stdout, "kept bridge addresses /run/tincan/ipam: containers share it (can cleanup --all removes it)\n")
+	require.DirExists(t, dir)
+	r = can(t, "cleanup", "--all")
+	require.Equal(t, 0, r.Code, r.Stderr)
+	require.Contains(t, r.Stdout, "removed bridge addresses /run/tincan/ipam\n")
+	require.NoDirExists(t, "/run/tincan")
 }

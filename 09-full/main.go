@@ -226,7 +226,8 @@ func usersCgroup(id string) bool {
 }
 
 // leftovers names what can cleanup may remove, one line each: containers by
-// their state directories, cgroups under tincan/, the shared bridge.
+// their state directories, cgroups under tincan/, the shared bridge and its
+// address allocations.
 func leftovers() []string {
 	var found []string
 	ents, _ := os.ReadDir(container.StateRoot())
@@ -249,6 +250,9 @@ func leftovers() []string {
 	}
 	if _, err := net.InterfaceByName(network.OwnBridge()); err == nil {
 		found = append(found, "bridge "+network.OwnBridge())
+	}
+	if _, err := os.Stat(network.OwnStateDir()); err == nil {
+		found = append(found, "bridge addresses "+network.OwnStateDir())
 	}
 	return found
 }

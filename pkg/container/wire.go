@@ -165,12 +165,15 @@ func writeNetFiles(dir, host string, ip net.IP) error {
 }
 
 // cleanupShared removes the bridge, its table and allocations (cleanup --all).
+// The allocator's directory goes whether or not a bridge is left: a bridge
+// removed by hand, or with the network namespace it was made in, leaves its
+// lock and its last address behind, and --all is for all allocations.
 func cleanupShared() error {
 	var err error
 	if _, lerr := netlink.LinkByName(network.OwnBridge()); lerr == nil {
 		err = network.Bridge{}.Cleanup()
 	}
-	os.Remove(network.OwnStateDir()) // when empty: no allocation left
+	err = errors.Join(err, os.RemoveAll(network.OwnStateDir()))
 	os.Remove(StateRoot())
 	return err
 }

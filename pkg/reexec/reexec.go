@@ -311,7 +311,7 @@ func (c *Cmd) Start() error {
 	if env == nil {
 		env = os.Environ()
 	}
-	env = append(without(without(without(env, childEnv), filesEnv), procsEnv), childEnv+"="+Inode(int(childSync.Fd())))
+	env = append(without(env, childEnv, filesEnv, procsEnv), childEnv+"="+Inode(int(childSync.Fd())))
 	// The child runs one goroutine at a time: its setup, then CMD. A Go
 	// runtime started with a P per CPU gives each P its own caches of
 	// memory spans and may wake a thread per P, all of it page faults on
@@ -776,10 +776,11 @@ func closeFromFD(from int) error {
 	return nil
 }
 
-func without(env []string, key string) []string {
+// without is env without the variables named keys.
+func without(env []string, keys ...string) []string {
 	out := env[:0:0]
 	for _, kv := range env {
-		if !strings.HasPrefix(kv, key+"=") {
+		if k, _, _ := strings.Cut(kv, "="); !slices.Contains(keys, k) {
 			out = append(out, kv)
 		}
 	}

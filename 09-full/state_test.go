@@ -157,7 +157,10 @@ func TestCommitAndCleanupArgs(t *testing.T) {
 // config.json holds the -e values, which may be secrets: only root reads it.
 func TestConfigPrivate(t *testing.T) {
 	testenv.NeedRoot(t)
-	r := can(t, "-e", "TOKEN=s3cret", "--", "sh", "-c", "stat -c %a /run/tincan/*/config.json")
+	// The container's hostname is its ID. config.json, for people, is
+	// written while CMD starts.
+	r := can(t, "-e", "TOKEN=s3cret", "--", "sh", "-c",
+		"f=/run/tincan/$(hostname)/config.json; n=0; until [ -e $f ] || [ $n = 500 ]; do n=$((n+1)); sleep 0.01; done; stat -c %a $f")
 	require.Equal(t, 0, r.Code, r.Stderr)
 	require.Equal(t, "600\n", r.Stdout)
 }

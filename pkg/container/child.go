@@ -25,9 +25,15 @@ import (
 // uid 100000 on the host, and may not read can's state directory.
 const configEnv = "_TINCAN_CONFIG"
 
-// writeConfig keeps the Spec, as JSON, in dir/config.json, for people and
-// for can cleanup.
-func writeConfig(dir string, config []byte) error {
+// writeConfig keeps the Spec, as JSON, in dir/config.json, for people:
+// config, if not nil, is spec marshaled already.
+func writeConfig(dir string, spec Spec, config []byte) error {
+	if config == nil {
+		var err error
+		if config, err = json.Marshal(spec); err != nil {
+			return err
+		}
+	}
 	// 0600: the -e values may be secrets.
 	return os.WriteFile(filepath.Join(dir, "config.json"), config, 0o600)
 }

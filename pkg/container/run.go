@@ -87,9 +87,12 @@ func Run(spec Spec) (code int, err error) {
 			}
 		}
 	}
-	config, err := json.Marshal(spec)
-	if err != nil {
-		return 0, err
+	// The re-executed child reads its Spec as JSON, from its environment.
+	var config []byte
+	if !spec.oneStart() {
+		if config, err = json.Marshal(spec); err != nil {
+			return 0, err
+		}
 	}
 
 	// Found by the container's ID if can dies half way through making it.
@@ -99,12 +102,6 @@ func Run(spec Spec) (code int, err error) {
 	}
 	if cg != nil {
 		undo = append(undo, cg.Destroy)
-	}
-	// config.json is for people and for can cleanup (the child has the Spec
-	// in its environment): before the child, for PID 1 may run CMD at once
-	// (Proceed), and CMD may read it.
-	if err := writeConfig(st.dir, config); err != nil {
-		return 0, err
 	}
 	cmd, att, err := startChild(spec, config, st.dir, cg, sigs)
 	if att != nil {
@@ -152,6 +149,10 @@ func Run(spec Spec) (code int, err error) {
 		cmd.Wait()
 		return 0, err
 	}
+	// config.json is for people: what the container was started with. No
+	// part of can reads it back, so it is written while CMD starts, and
+	// like the PID above, on a best effort.
+	_ = writeConfig(st.dir, spec, config)
 	// A signal that came while the child was setting up, or since, is CMD's
 	// now: Wait passes it on. (There is no telling which of the two it was:
 	// CMD may already have run for a while, as a server that handles

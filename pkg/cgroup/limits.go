@@ -318,7 +318,12 @@ func (cg *Cgroup) cpu(d dir, set func(dir, string, string)) {
 		}
 		set(d, "cpu.max", quota+" "+strconv.FormatUint(period, 10))
 	default:
-		set(d, "cpu.cfs_period_us", strconv.FormatUint(period, 10))
+		// A new v1 cgroup starts with the kernel's period, 100 ms, not
+		// its parent's (init_cfs_bandwidth in kernel/sched/fair.c): a
+		// write of that is a system call for nothing, on every start.
+		if period != uint64(Period.Microseconds()) {
+			set(d, "cpu.cfs_period_us", strconv.FormatUint(period, 10))
+		}
 		if q != 0 {
 			set(d, "cpu.cfs_quota_us", itoa(q))
 		}

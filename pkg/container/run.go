@@ -151,7 +151,7 @@ func Run(spec Spec) (code int, err error) {
 	}
 	// config.json is for people: what the container was started with. No
 	// part of can reads it back, so it is written while CMD starts, and
-	// like the PID above, on a best effort.
+	// its failure, like the PID's save above, stops nothing.
 	_ = writeConfig(st.dir, spec, config)
 	// A signal that came while the child was setting up, or since, is CMD's
 	// now: Wait passes it on. (There is no telling which of the two it was:

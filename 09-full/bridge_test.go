@@ -267,7 +267,7 @@ func requireNoVeths(t *testing.T) {
 	t.Helper()
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		var left []string
-		links, _ := netlink.LinkList()
+		links, _ := network.Links()
 		for _, l := range links {
 			if l.Type() == "veth" && strings.HasPrefix(l.Attrs().Name, "tc-") {
 				left = append(left, l.Attrs().Name)

@@ -17,8 +17,8 @@ import (
 	"github.com/google/nftables"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"github.com/vishvananda/netlink"
 
+	"tincan.dev/pkg/network"
 	"tincan.dev/pkg/testenv"
 )
 
@@ -83,7 +83,7 @@ func TestFault(t *testing.T) {
 	assert.Empty(t, portRules(t), "port rules left")
 	works, _ := filepath.Glob(filepath.Join(dir, ".work-*"))
 	assert.Empty(t, works, "overlay work dirs left")
-	links, err := netlink.LinkList()
+	links, err := network.Links()
 	require.NoError(t, err)
 	for _, l := range links {
 		name := l.Attrs().Name

@@ -126,7 +126,7 @@ func (b Bridge) withDefaults() (Bridge, error) {
 // is the first of Pools that no route of the host overlaps.
 func (b Bridge) chooseSubnet() (*net.IPNet, error) {
 	if link, err := netlink.LinkByName(b.Name); err == nil {
-		addrs, err := netlink.AddrList(link, netlink.FAMILY_V4)
+		addrs, err := ipv4Addrs(link)
 		if err != nil {
 			return nil, fmt.Errorf("addresses of %s: %w", b.Name, err)
 		}
@@ -168,7 +168,7 @@ func (b Bridge) checkRoutes() error {
 // default route, which overlaps everything, and those of the bridge itself.
 func hostRoutes(bridge string) ([]netlink.Route, error) {
 	trace.Call("RTM_GETROUTE {family: AF_INET, table: main}")
-	all, err := netlink.RouteList(nil, netlink.FAMILY_V4)
+	all, err := dump(func() ([]netlink.Route, error) { return netlink.RouteList(nil, netlink.FAMILY_V4) })
 	if err != nil {
 		return nil, fmt.Errorf("list the host's routes: %w", err)
 	}
@@ -276,7 +276,7 @@ func (b Bridge) ensureLink(gw *net.IPNet) error {
 	if link.Type() != "bridge" {
 		return fmt.Errorf("%s is a %s link, not a bridge: remove it or choose another name", b.Name, link.Type())
 	}
-	addrs, err := netlink.AddrList(link, netlink.FAMILY_V4)
+	addrs, err := ipv4Addrs(link)
 	if err != nil {
 		return fmt.Errorf("addresses of %s: %w", b.Name, err)
 	}
@@ -682,7 +682,7 @@ func (b Bridge) Cleanup() error {
 	}
 	errs = append(errs, err)
 	if br, err := netlink.LinkByName(b.Name); err == nil {
-		links, err := netlink.LinkList()
+		links, err := Links()
 		errs = append(errs, err)
 		for _, l := range links {
 			if l.Attrs().MasterIndex == br.Attrs().Index {

@@ -391,7 +391,7 @@ func TestEnsureConcurrent(t *testing.T) {
 	// One port, up, keeps the bridge's carrier on while no container is plugged in.
 	br, err := netlink.LinkByName(b.Name)
 	require.NoError(t, err)
-	links, err := netlink.LinkList()
+	links, err := network.Links()
 	require.NoError(t, err)
 	var ports []string
 	for _, l := range links {
@@ -539,7 +539,7 @@ func tables(t *testing.T) []string {
 // (Not from /sys/class/net: sysfs shows the network namespace of whoever
 // mounted it, here the host's.)
 func testLinks(t *testing.T) []string {
-	links, err := netlink.LinkList()
+	links, err := network.Links()
 	require.NoError(t, err)
 	var names []string
 	for _, l := range links {
@@ -555,7 +555,7 @@ func testLinks(t *testing.T) []string {
 func containerPorts(t *testing.T, bridge string) []string {
 	br, err := netlink.LinkByName(bridge)
 	require.NoError(t, err)
-	links, err := netlink.LinkList()
+	links, err := network.Links()
 	require.NoError(t, err)
 	var names []string
 	for _, l := range links {

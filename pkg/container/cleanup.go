@@ -29,7 +29,7 @@ func Cleanup(all bool) error {
 	}
 	var errs []error
 	if root != "" {
-		errs = append(errs, sweepStates(root, ""))
+		errs = append(errs, sweepStates(root, "", false))
 	}
 	if os.Geteuid() == 0 { // rootless cans make no bridge and no cgroup
 		owned := func(id string) bool { return root != "" && ownedBy(root, id) }
@@ -41,22 +41,27 @@ func Cleanup(all bool) error {
 	return errors.Join(errs...)
 }
 
-// sweepDead is what every can does as it starts, while its child starts
-// the Go runtime again: it undoes the containers whose can died, found by
-// their state directories, but self's. Reading one small file per
-// container, it is cheap; the sweep by owner (listing cgroups and rules)
-// is left to can cleanup.
+// sweepDead is what every can does as it starts, while CMD starts: it
+// undoes the containers whose can died, found by their state directories,
+// but self's. A live can holds its directory's lock (hold), so a running
+// container costs the sweep an open and a flock(2), and no record read;
+// the sweep by owner (listing cgroups and rules) is left to can cleanup.
 func sweepDead(self string) error {
 	root, err := stateRoot("", false)
 	if err != nil || root == "" {
 		return err
 	}
-	return sweepStates(root, self)
+	return sweepStates(root, self, true)
 }
 
 // sweepStates undoes every container in root whose can is dead, but self's
-// ("" for none).
-func sweepStates(root, self string) error {
+// ("" for none), each judged by its record. With byLock, a directory
+// locked by another process is passed over: its can is alive, or another
+// sweep is undoing it (and holds the lock while it does). can cleanup
+// does not go by locks: a can just killed may leave its PID 1 a moment
+// more, dying, with a copy of the lock, and the user asked for a clean
+// host now.
+func sweepStates(root, self string, byLock bool) error {
 	ents, err := os.ReadDir(root)
 	if err != nil {
 		return err
@@ -77,25 +82,36 @@ func sweepStates(root, self string) error {
 			}
 			continue
 		}
-		st, err := loadState(dir)
-		if errors.Is(err, fs.ErrNotExist) {
-			// A state directory is born with its state.json (newState) and
-			// loses it only as it is removed: this removal was cut short.
-			errs = append(errs, os.RemoveAll(dir))
+		if byLock {
+			lock, err := hold(dir)
+			if err != nil {
+				continue // locked, or removed since the listing
+			}
+			errs = append(errs, sweepState(dir))
+			lock.Close()
 			continue
 		}
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		if st.alive() {
-			continue
-		}
-		if err := st.undo(); err != nil {
-			errs = append(errs, fmt.Errorf("container %s: %w", st.ID, err))
-		}
+		errs = append(errs, sweepState(dir))
 	}
 	return errors.Join(errs...)
+}
+
+// sweepState undoes the container whose state directory is dir if its can
+// is dead.
+func sweepState(dir string) error {
+	st, err := loadState(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		// A state directory is born with its state.json (newState) and
+		// loses it only as it is removed: this removal was cut short.
+		return os.RemoveAll(dir)
+	}
+	if err != nil || st.alive() {
+		return err
+	}
+	if err := st.undo(); err != nil {
+		return fmt.Errorf("container %s: %w", st.ID, err)
+	}
+	return nil
 }
 
 // ownedBy reports whether container id has a state directory in root whose

@@ -3,7 +3,10 @@ package container
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 
 	"tincan.dev/pkg/testenv"
 )
@@ -38,4 +41,18 @@ func BenchmarkSweep(b *testing.B) {
 	if _, err := os.Stat(StateRoot()); err != nil {
 		b.Fatal(err)
 	}
+}
+
+// The sweep of every start passes over a directory whose can holds its
+// lock, without reading its record; once the lock is let go, it reads it.
+func TestSweepPassesLocked(t *testing.T) {
+	testenv.NeedRoot(t)
+	st, err := newState("", "tincan-test-lock", "", nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { st.remove() })
+	// A record no sweep could read: only a sweep that reads it fails.
+	require.NoError(t, os.WriteFile(filepath.Join(st.dir, "state.json"), []byte("{"), 0o600))
+	require.NoError(t, sweepDead(""))
+	st.release()
+	require.ErrorContains(t, sweepDead(""), "tincan-test-lock")
 }

@@ -91,6 +91,10 @@ type State struct {
 	// that made it, belongs to its engine, and goes only by can delete.
 	OCI *OCIState `json:"oci,omitempty"`
 	dir string
+	// lock is the directory, open and locked (hold) for as long as the
+	// can that runs the container lives; nil for an OCI container, which
+	// outlives the can that made it.
+	lock *os.File
 }
 
 // newState makes the state directory of container id, with state.json in it,
@@ -116,10 +120,15 @@ func newState(root, id, workDir string, oci *OCIState) (*State, error) {
 			continue // a can that just ended removed the empty root: again
 		}
 		if err == nil {
-			if err = os.WriteFile(filepath.Join(tmp, "state.json"), b, 0o600); err == nil {
+			err = os.WriteFile(filepath.Join(tmp, "state.json"), b, 0o600)
+			if err == nil && oci == nil {
+				st.lock, err = hold(tmp) // the lock goes with the directory
+			}
+			if err == nil {
 				err = os.Rename(tmp, st.dir)
 			}
 			if err != nil {
+				st.release()
 				os.RemoveAll(tmp)
 			}
 		}
@@ -152,7 +161,34 @@ func (s *State) remove() error {
 		err = os.RemoveAll(s.dir)
 	}
 	unix.Rmdir(filepath.Dir(s.dir)) // fails while other containers run: fine
+	s.release()
 	return err
+}
+
+// hold opens dir and takes flock(2)'s exclusive lock on it, for the rest of
+// can's life. The lock belongs to the open file, which the kernel closes
+// when the last process holding it ends, by exit or SIGKILL: so the sweep
+// of every start (sweepDead) can tell a live container by its lock, with
+// two system calls, before it reads any record. O_CLOEXEC: CMD, which
+// execve(2) makes of PID 1, must not carry it on.
+func hold(dir string) (*os.File, error) {
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("lock %s: %w", dir, err)
+	}
+	return os.NewFile(uintptr(fd), dir), nil
+}
+
+// release lets go of the state directory's lock, if s holds it.
+func (s *State) release() {
+	if s.lock != nil {
+		s.lock.Close()
+		s.lock = nil
+	}
 }
 
 func (s *State) save() error {

@@ -41,7 +41,8 @@ func Cleanup(all bool) error {
 	return errors.Join(errs...)
 }
 
-// sweepDead is what every can does as it starts, while CMD starts: it
+// sweepDead is what every can does as it starts, in the shadow of its
+// child's start (or of the thread's build, with a bridge to plug in): it
 // undoes the containers whose can died, found by their state directories,
 // but self's. A live can holds its directory's lock (hold), so a running
 // container costs the sweep an open and a flock(2), and no record read;

@@ -15,10 +15,11 @@ import (
 // kernel answers in parts, one buffer at a time, and if the table changes
 // between two parts (another container's veth made, or deleted with its
 // network namespace, which the kernel does later, on a worker of its own)
-// it marks the answer NLM_F_DUMP_INTR, "dump interrupted" (netlink(7)).
-// vishvananda/netlink then returns EINTR rather than a list that may miss
-// or repeat an entry. Nothing was interrupted on our side; the list is
-// simply asked for again, as libnl's users and cilium do.
+// it marks the answer NLM_F_DUMP_INTR ("Dump was inconsistent due to
+// sequence change", include/uapi/linux/netlink.h). vishvananda/netlink
+// then returns EINTR rather than a list that may miss or repeat an entry.
+// Nothing was interrupted on our side: the kernel asks the reader to
+// start the dump again, and so do we (as cilium does).
 func dump[T any](list func() ([]T, error)) ([]T, error) {
 	const tries = 10
 	for try := 1; ; try++ {

@@ -160,6 +160,11 @@ func TestBridgeTwentyAtOnce(t *testing.T) {
 	results := make(chan result, n)
 	var wg sync.WaitGroup
 	release := make(chan struct{})
+	var once sync.Once
+	done := func() { once.Do(func() { close(release) }); wg.Wait() }
+	// A failure below must not leave 19 containers running into the
+	// cleanup and the tests after it: they are let go and reaped first.
+	t.Cleanup(done)
 	for i := 0; i < n; i++ {
 		wg.Add(1)
 		go func() {
@@ -202,8 +207,7 @@ func TestBridgeTwentyAtOnce(t *testing.T) {
 		}
 		require.NoError(t, err, "ping %s", ip)
 	}
-	close(release)
-	wg.Wait()
+	done()
 	requireNoVeths(t)
 	held, _ := network.Bridge{}.IPAM().Allocated()
 	require.Empty(t, held, "addresses still allocated")

@@ -101,7 +101,7 @@ func createInRoot(root int, name string) (int, error) {
 // root/elsewhere), ".." stops at root. It returns the path it made, free of
 // symlinks, for OpenInRoot.
 func makeInRoot(root int, name string, dir bool) (string, error) {
-	todo, cur, links := strings.Split(name, "/"), "/", 0
+	todo, cur, links, races := strings.Split(name, "/"), "/", 0, 0
 	for len(todo) > 0 {
 		c := todo[0]
 		todo = todo[1:]
@@ -147,6 +147,13 @@ func makeInRoot(root int, name string, dir bool) (string, error) {
 			}
 		}
 		unix.Close(pfd)
+		if errors.Is(err, unix.EEXIST) && races < 40 {
+			// Another container on the same root made it between our
+			// look and our make: look again, as if it had been there.
+			races++
+			todo = append([]string{c}, todo...)
+			continue
+		}
 		if err != nil {
 			return "", fmt.Errorf("make %s: %w", path.Join(cur, c), err)
 		}

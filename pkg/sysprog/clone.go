@@ -168,12 +168,7 @@ func child(calls []Call, errs uintptr, trace bool) {
 		if trace && len(c.line) > 0 {
 			syscall.RawSyscall(unix.SYS_WRITE, 2, uintptr(unsafe.Pointer(&c.line[0])), uintptr(len(c.line)))
 		}
-		a := c.loaded()
-		r, _, e := syscall.RawSyscall6(c.trap, a[0], a[1], a[2], a[3], a[4], a[5])
-		if c.out != nil {
-			*c.out = r
-		}
-		if e = c.failure(r, e); e != 0 {
+		if e := c.do(); e != 0 {
 			r := report{0, byte(i), byte(i >> 8), byte(e), byte(e >> 8)}
 			syscall.RawSyscall(unix.SYS_WRITE, errs, uintptr(unsafe.Pointer(&r[0])), uintptr(len(r)))
 			syscall.RawSyscall(unix.SYS_EXIT_GROUP, uintptr(c.exitCode(e)), 0, 0)

@@ -183,12 +183,7 @@ func (p *Program) Run() error {
 	for i := range p.calls {
 		c := &p.calls[i]
 		trace.Call("%s", c.text)
-		a := c.loaded()
-		r, _, e := unix.RawSyscall6(c.trap, a[0], a[1], a[2], a[3], a[4], a[5])
-		if c.out != nil {
-			*c.out = r
-		}
-		if e = c.failure(r, e); e != 0 {
+		if e := c.do(); e != 0 {
 			return p.explain(i, e)
 		}
 	}
@@ -205,17 +200,23 @@ func RunNow(plan func(*Program) error) error {
 	return p.Run()
 }
 
-// loaded is the call's arguments, with those Load names read now.
+// do makes the call, the arguments Load names read now and the result kept
+// where Save says, and returns the errno that makes it a failure (failure),
+// 0 if none: the one step of both Run and a cloned child.
 //
 //go:nosplit
-func (c *Call) loaded() [6]uintptr {
+func (c *Call) do() syscall.Errno {
 	a := c.args
 	for j := 0; j < len(a); j++ {
 		if c.in[j] != nil {
 			a[j] = *c.in[j]
 		}
 	}
-	return a
+	r, _, e := syscall.RawSyscall6(c.trap, a[0], a[1], a[2], a[3], a[4], a[5])
+	if c.out != nil {
+		*c.out = r
+	}
+	return c.failure(r, e)
 }
 
 // failure is the errno that makes the call's result r and errno e a

@@ -111,8 +111,21 @@ type childArgs struct {
 //go:nosplit
 //go:norace
 func cloneOnStack(args *cloneArgs, a *childArgs) (uintptr, syscall.Errno) {
-	r, e := cloneOn(args, unsafe.Sizeof(*args), a)
-	return r, syscall.Errno(e)
+	return rawResult(cloneOn(args, unsafe.Sizeof(*args), a))
+}
+
+// rawResult splits what a system call leaves in its return register: -4095
+// to -1 is an errno, negated (the libc wrappers turn it into -1 and errno),
+// anything else the result. The assembly of vfork3 and cloneOn leaves it
+// to this, once.
+//
+//go:nosplit
+//go:norace
+func rawResult(r uintptr) (uintptr, syscall.Errno) {
+	if r > ^uintptr(4095) {
+		return ^uintptr(0), syscall.Errno(-r)
+	}
+	return r, 0
 }
 
 // childMain is where the child of cloneOn starts, on its own stack.
@@ -133,9 +146,9 @@ func childMain(a *childArgs) {
 //go:nosplit
 //go:norace
 func vforkClone(args *cloneArgs, calls []Call, errs uintptr, trace bool) (uintptr, syscall.Errno) {
-	r, e := vfork3(args, unsafe.Sizeof(*args))
+	r, e := rawResult(vfork3(args, unsafe.Sizeof(*args)))
 	if e != 0 || r != 0 {
-		return r, syscall.Errno(e)
+		return r, e
 	}
 	child(calls, errs, trace)
 	return 0, 0 // not reached

@@ -3,6 +3,7 @@ package sysprog
 import (
 	"os"
 	"runtime"
+	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -141,4 +142,25 @@ func startLocked(t *testing.T, p *Program, errs int) (pid int) {
 		unix.Close(pidfd)
 	}
 	return pid
+}
+
+// The kernel's return register: -4095 to -1 an errno, anything else a
+// result, however large.
+func TestRawResult(t *testing.T) {
+	neg := func(e uintptr) uintptr { return -e }
+	for _, tc := range []struct {
+		r     uintptr
+		want  uintptr
+		errno syscall.Errno
+	}{
+		{0, 0, 0},
+		{4242, 4242, 0},
+		{neg(uintptr(unix.EINVAL)), ^uintptr(0), unix.EINVAL},
+		{neg(4095), ^uintptr(0), 4095},
+		{neg(4096), neg(4096), 0},
+	} {
+		r, e := rawResult(tc.r)
+		require.Equal(t, tc.want, r, "%#x", tc.r)
+		require.Equal(t, tc.errno, e, "%#x", tc.r)
+	}
 }

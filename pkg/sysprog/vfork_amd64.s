@@ -1,6 +1,6 @@
 #include "textflag.h"
 
-// func vfork3(args *cloneArgs, size uintptr) (pid, errno uintptr)
+// func vfork3(args *cloneArgs, size uintptr) (r uintptr)
 //
 // clone3(2) with CLONE_VM|CLONE_VFORK and no stack of its own: the child
 // runs on this very stack while this thread sleeps until the child's execve
@@ -8,32 +8,25 @@
 // calls next is pushed where this function's return address was. So the
 // return address is taken off the stack into R12, which the kernel keeps
 // for each thread, before the call, and put back after it (Go's
-// syscall.rawVforkSyscall does the same).
-TEXT ·vfork3(SB),NOSPLIT|NOFRAME,$0-32
+// syscall.rawVforkSyscall does the same). r is the kernel's answer as it
+// leaves it (rawResult reads it).
+TEXT ·vfork3(SB),NOSPLIT|NOFRAME,$0-24
 	MOVQ	args+0(FP), DI
 	MOVQ	size+8(FP), SI
 	MOVQ	$435, AX // SYS_clone3
 	POPQ	R12
 	SYSCALL
 	PUSHQ	R12
-	CMPQ	AX, $0xfffffffffffff001
-	JLS	ok
-	MOVQ	$-1, pid+16(FP)
-	NEGQ	AX
-	MOVQ	AX, errno+24(FP)
-	RET
-ok:
-	MOVQ	AX, pid+16(FP)
-	MOVQ	$0, errno+24(FP)
+	MOVQ	AX, r+16(FP)
 	RET
 
-// func cloneOn(args *cloneArgs, size uintptr, a *childArgs) (pid, errno uintptr)
+// func cloneOn(args *cloneArgs, size uintptr, a *childArgs) (r uintptr)
 //
 // clone3(2) with CLONE_VM and a stack of the child's own (args.stack): the
 // child runs beside this thread, in this memory. It starts at the
 // instruction after SYSCALL, on an empty stack, with the registers of this
 // thread: R12 brings it a, and it calls childMain(a), which never returns.
-TEXT ·cloneOn(SB),NOSPLIT|NOFRAME,$0-40
+TEXT ·cloneOn(SB),NOSPLIT|NOFRAME,$0-32
 	MOVQ	args+0(FP), DI
 	MOVQ	size+8(FP), SI
 	MOVQ	a+16(FP), R12
@@ -41,15 +34,7 @@ TEXT ·cloneOn(SB),NOSPLIT|NOFRAME,$0-40
 	SYSCALL
 	CMPQ	AX, $0
 	JEQ	child
-	CMPQ	AX, $0xfffffffffffff001
-	JLS	ok
-	MOVQ	$-1, pid+24(FP)
-	NEGQ	AX
-	MOVQ	AX, errno+32(FP)
-	RET
-ok:
-	MOVQ	AX, pid+24(FP)
-	MOVQ	$0, errno+32(FP)
+	MOVQ	AX, r+24(FP)
 	RET
 child:
 	SUBQ	$16, SP // childMain's argument, SP kept 16-byte aligned

@@ -7,8 +7,12 @@ package sysprog
 // parent's memory (fork).
 const canVfork = false
 
-//go:nosplit
-func vfork3(args *cloneArgs, size uintptr) (pid, errno uintptr) { return 0, 38 } // ENOSYS
+// enosys is ENOSYS: the stubs below answer -ENOSYS, as the kernel would
+// where clone3 is missing (Start does not call them: canVfork).
+var enosys uintptr = 38
 
 //go:nosplit
-func cloneOn(args *cloneArgs, size uintptr, a *childArgs) (pid, errno uintptr) { return 0, 38 } // ENOSYS
+func vfork3(args *cloneArgs, size uintptr) (r uintptr) { return -enosys }
+
+//go:nosplit
+func cloneOn(args *cloneArgs, size uintptr, a *childArgs) (r uintptr) { return -enosys }

@@ -46,6 +46,7 @@ import (
 )
 
 func main() {
+	reexec.GrowStack()
 	if container.IsChild() {
 		container.Child() // inside the new namespaces; never returns
 	}

@@ -50,6 +50,7 @@ func (c *Cmd) StartProgram(build func(p *sysprog.Program) error) error {
 	}
 	res, reaped := make(chan result), make(chan struct{})
 	go func() {
+		GrowStack()
 		runtime.LockOSThread() // never unlocked: see above
 		p := sysprog.New()
 		if s := c.SysProcAttr.Pdeathsig; s != 0 {

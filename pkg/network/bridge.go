@@ -363,7 +363,8 @@ type Attachment struct {
 	Gateway  net.IP     // the bridge's address, the default route inside
 	HostVeth string     // the host end of the cable, tc-<id>
 
-	held []*os.File // the sockets that hold the published ports, see reserve
+	held      []*os.File // the sockets that hold the published ports, see reserve
+	published bool       // Publish put rules in the table, and Release has not yet deleted them
 }
 
 // HostVeth names the host end of a container's veth. A link name holds 15
@@ -500,6 +501,7 @@ func (a *Attachment) Publish(ports []Port) error {
 		return err
 	}
 	a.held = append(a.held, held...)
+	a.published = true
 	return nil
 }
 
@@ -596,12 +598,17 @@ func (a *Attachment) Release() error {
 		return err
 	}
 	var errs []error
-	t, err := openTable(b.Table)
 	var ports []Port
-	if err == nil {
-		ports, err = t.deleteRules(func(owner string) bool { return owner == a.ID })
+	// Most containers publish nothing, and their end need not list the
+	// table's rules. Rules a can left when it was killed are the sweep's.
+	if a.published {
+		t, err := openTable(b.Table)
+		if err == nil {
+			ports, err = t.deleteRules(func(owner string) bool { return owner == a.ID })
+		}
+		a.published = err != nil
+		errs = append(errs, err)
 	}
-	errs = append(errs, err)
 	// The rules are gone: the ports may serve the host again.
 	closeAll(a.held)
 	a.held = nil

@@ -1,6 +1,7 @@
 package network
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -10,6 +11,7 @@ import (
 	"github.com/google/nftables/binaryutil"
 	"github.com/google/nftables/expr"
 	"github.com/google/nftables/userdata"
+	"github.com/vishvananda/netlink/nl"
 	"golang.org/x/sys/unix"
 
 	"tincan.dev/pkg/trace"
@@ -305,17 +307,73 @@ func (t *natTable) flush() error {
 	return nil
 }
 
-// portRules lists the DNAT rules of the ports chain; none if the table is gone.
+// portRules lists the DNAT rules of the ports chain; none if the table is
+// gone. The list is whole: it asks again until no batch was committed while
+// it ran.
+//
+// A list of rules is a netlink dump, answered in parts when it is long (a
+// hundred rules or so), and a neighbour's rule added or deleted between two
+// parts moves the others under the kernel's cursor: the answer misses or
+// repeats a rule. The kernel marks such an answer (NLM_F_DUMP_INTR), but
+// google/nftables, through mdlayher/netlink, does not look, and a rule a
+// release missed would stay, sending its port to an address the next
+// container may get. So, as nft does for its cache (src/cache.c in the
+// nftables sources), the ruleset's generation is read before and after
+// the list: the kernel adds one for every batch it commits, and the same
+// number twice means nothing changed in between (TestRulesListedWhole).
 func (t *natTable) portRules() ([]*nftables.Rule, error) {
-	trace.Call("NFT_MSG_GETRULE {table: %q, chain: \"ports\"}", t.table.Name)
-	rules, err := t.conn.GetRules(t.table, t.chains["ports"])
-	if errors.Is(err, unix.ENOENT) {
-		return nil, nil
+	const tries = 10
+	for try := 1; ; try++ {
+		before, err := generation()
+		if err != nil {
+			return nil, err
+		}
+		trace.Call("NFT_MSG_GETRULE {table: %q, chain: \"ports\"}", t.table.Name)
+		rules, err := t.conn.GetRules(t.table, t.chains["ports"])
+		if errors.Is(err, unix.ENOENT) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("nftables table %s: list rules: %w", t.table.Name, err)
+		}
+		after, err := generation()
+		if err != nil {
+			return nil, err
+		}
+		if before == after {
+			return rules, nil
+		}
+		if try == tries {
+			return nil, fmt.Errorf("nftables table %s: list rules: the ruleset changed while it was read, %d times in a row", t.table.Name, tries)
+		}
 	}
+}
+
+// generation asks for the ruleset's generation number (NFT_MSG_GETGEN,
+// answered with NFTA_GEN_ID, big-endian like all of nftables' numbers).
+func generation() (uint32, error) {
+	trace.Call("NFT_MSG_GETGEN")
+	req := nl.NewNetlinkRequest(unix.NFNL_SUBSYS_NFTABLES<<8|unix.NFT_MSG_GETGEN, 0)
+	req.AddData(&nl.Nfgenmsg{NfgenFamily: unix.AF_UNSPEC, Version: unix.NFNETLINK_V0})
+	msgs, err := req.Execute(unix.NETLINK_NETFILTER, 0)
 	if err != nil {
-		return nil, fmt.Errorf("nftables table %s: list rules: %w", t.table.Name, err)
+		return 0, fmt.Errorf("nftables: read the generation: %w", err)
 	}
-	return rules, nil
+	for _, m := range msgs {
+		if len(m) < nl.SizeofNfgenmsg {
+			continue
+		}
+		attrs, err := nl.ParseRouteAttr(m[nl.SizeofNfgenmsg:])
+		if err != nil {
+			return 0, fmt.Errorf("nftables: read the generation: %w", err)
+		}
+		for _, a := range attrs {
+			if a.Attr.Type == unix.NFTA_GEN_ID && len(a.Value) == 4 {
+				return binary.BigEndian.Uint32(a.Value), nil
+			}
+		}
+	}
+	return 0, errors.New("nftables: read the generation: the kernel's answer has no NFTA_GEN_ID")
 }
 
 // deleteRules deletes, in one batch, the port rules whose owner matches,

@@ -1,8 +1,11 @@
 package network
 
 import (
+	"fmt"
 	"net"
+	"os"
 	"testing"
+	"time"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
@@ -89,4 +92,96 @@ func TestAcceptsLink(t *testing.T) {
 	require.False(t, acceptsLink(rule(short, ifname(expr.MetaKeyOIFNAME, expr.CmpOpEq, "eth0"), accept), expr.MetaKeyIIFNAME, "tincan0"), "accepts only toward eth0")
 	require.False(t, acceptsLink(rule(ifname(expr.MetaKeyIIFNAME, expr.CmpOpNeq, "tincan0"), accept), expr.MetaKeyIIFNAME, "tincan0"))
 	require.False(t, acceptsLink(rule(short, []expr.Any{&expr.Verdict{Kind: expr.VerdictDrop}}), expr.MetaKeyIIFNAME, "tincan0"))
+}
+
+// A list of port rules taken while neighbours change the chain is whole. 300
+// rules come in several parts, and a rule put first in the chain and deleted
+// again, in a loop beside the list, moves every other rule between two parts.
+// The control, google/nftables' list alone, shows the test can fail: it
+// misses or repeats rules.
+func TestRulesListedWhole(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: run go test -exec sudo") // testenv.NeedRoot, which imports this package
+	}
+	const n = 300
+	tb, err := openTable("tincan-test-whole")
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, tb.deleteTable()) })
+	require.NoError(t, tb.create(nil))
+	for i := range n {
+		tb.add(dnatRule(fmt.Sprintf("c%03d", i), Port{Proto: "tcp", HostPort: uint16(10000 + i), Port: 80}, net.IPv4(10, 99, 0, 2)))
+		if i%50 == 49 { // google/nftables v0.2.0 hangs on a batch of 300 rules
+			require.NoError(t, tb.flush())
+		}
+	}
+	// each says whether the list holds every rule once.
+	each := func(rules []*nftables.Rule) bool {
+		seen := map[string]int{}
+		for _, r := range rules {
+			if owner, _, ok := ruleOwner(r); ok && owner != "churn" {
+				seen[owner]++
+			}
+		}
+		for i := range n {
+			if seen[fmt.Sprintf("c%03d", i)] != 1 {
+				return false
+			}
+		}
+		return len(seen) == n
+	}
+
+	stop, churned := make(chan struct{}), make(chan error)
+	go func() {
+		churn, err := openTable(tb.table.Name)
+		first := dnatRule("churn", Port{Proto: "udp", HostPort: 9, Port: 9}, net.IPv4(10, 99, 0, 3))
+		for err == nil {
+			select {
+			case <-stop:
+				churned <- nil
+				return
+			default:
+			}
+			churn.conn.InsertRule(&nftables.Rule{Table: churn.table, Chain: churn.chains["ports"], Exprs: first.exprs,
+				UserData: userdata.AppendString(nil, userdata.TypeComment, first.comment)})
+			if err = churn.flush(); err != nil {
+				break
+			}
+			var rules []*nftables.Rule
+			rules, err = churn.conn.GetRules(churn.table, churn.chains["ports"])
+			for _, r := range rules {
+				if owner, _, ok := ruleOwner(r); ok && owner == "churn" && err == nil {
+					err = churn.conn.DelRule(r)
+				}
+			}
+			if err == nil {
+				err = churn.flush()
+			}
+			// A pause, as between a neighbour's start and its end: a
+			// list that never meets one cannot be whole, and says so.
+			time.Sleep(10 * time.Millisecond)
+		}
+		churned <- err
+	}()
+	defer func() {
+		close(stop)
+		require.NoError(t, <-churned)
+	}()
+
+	mixed := 0
+	for range 2000 {
+		rules, err := tb.conn.GetRules(tb.table, tb.chains["ports"])
+		require.NoError(t, err)
+		if !each(rules) {
+			mixed++
+		}
+		if mixed >= 3 {
+			break
+		}
+	}
+	require.NotZero(t, mixed, "control: 2000 lists, none mixed; the test cannot tell whole from mixed here")
+	for range 200 {
+		rules, err := tb.portRules()
+		require.NoError(t, err)
+		require.True(t, each(rules), "a list missed or repeated a rule")
+	}
 }

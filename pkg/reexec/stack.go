@@ -1,8 +1,7 @@
 package reexec
 
 // GrowStack gives the calling goroutine a stack of 16 KiB in one step, while
-// it is shallow, instead of the four doublings a start of can would
-// otherwise pay for deep inside its work.
+// it is shallow, instead of doubling it step by step deep inside its work.
 //
 // Go starts every goroutine on a 2 KiB stack. When a call would not fit, the
 // runtime (runtime.newstack) moves the stack to one twice the size, and to

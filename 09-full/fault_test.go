@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"flag"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -15,7 +16,7 @@ import (
 	"time"
 
 	"github.com/google/nftables"
-	"github.com/stretchr/testify/assert"
+	"github.com/google/nftables/userdata"
 	"github.com/stretchr/testify/require"
 
 	"tincan.dev/pkg/network"
@@ -46,8 +47,7 @@ func TestFault(t *testing.T) {
 		// first one also makes the bridge, so the shortest of three.
 		for i := 0; i < 3; i++ {
 			start := time.Now()
-			r := can(t, args...)
-			require.Equal(t, 0, r.Code, r.Stderr)
+			testenv.CheckRan(t, can(t, args...), 0)
 			if d := time.Since(start); window == 0 || d < window {
 				window = d
 			}
@@ -74,26 +74,61 @@ func TestFault(t *testing.T) {
 	}
 	t.Logf("%d cans signalled within %v of their start: %v; %d left a state directory for the next can or can cleanup", *faultN, window.Round(time.Millisecond), outcomes, len(seen))
 
-	r := testenv.Run(t, exec.Command(canBin(), "cleanup"))
-	require.Equal(t, 0, r.Code, r.Stderr)
+	testenv.CheckRan(t, testenv.Run(t, exec.Command(canBin(), "cleanup")), 0)
 
-	assert.Empty(t, stateIDs(), "state directories left")
+	// What is left is named, so that make check (and CI's log) says which
+	// resource a kill at some instant leaks, not only that a check failed.
+	var left []string
+	leave := func(what string, names []string) {
+		if len(names) > 0 {
+			left = append(left, what+": "+strings.Join(names, " "))
+		}
+	}
+	var ids []string
+	for id := range stateIDs() {
+		ids = append(ids, id)
+	}
+	leave("state directories", ids)
 	allocs, _ := filepath.Glob("/run/tincan/ipam/*/[0-9]*")
-	assert.Empty(t, allocs, "address allocations left")
-	assert.Empty(t, portRules(t), "port rules left")
+	leave("address allocations", allocs)
+	var rules []string
+	for _, r := range portRules(t) {
+		comment, _ := userdata.GetString(r.UserData, userdata.TypeComment)
+		rules = append(rules, strconv.Quote(comment))
+	}
+	leave("port rules", rules)
 	works, _ := filepath.Glob(filepath.Join(dir, ".work-*"))
-	assert.Empty(t, works, "overlay work dirs left")
+	leave("overlay work dirs", works)
 	links, err := network.Links()
 	require.NoError(t, err)
+	var names []string
 	for _, l := range links {
-		name := l.Attrs().Name
-		assert.False(t, strings.HasPrefix(name, "tincan-"), "link %s left", name)
+		if name := l.Attrs().Name; strings.HasPrefix(name, "tincan-") {
+			names = append(names, name)
+		}
 	}
-	assert.Equal(t, mountsBefore, mountPoints(t), "mounts left")
+	leave("links", names)
+	count := map[string]int{}
+	for _, m := range mountsBefore {
+		count[m]--
+	}
+	for _, m := range mountPoints(t) {
+		count[m]++
+	}
+	var mounts []string
+	for m, n := range count {
+		if n != 0 {
+			mounts = append(mounts, fmt.Sprintf("%s (%+d)", m, n))
+		}
+	}
+	leave("mounts", mounts)
+	var cgroups []string
 	for id := range seen {
 		cgs, _ := filepath.Glob("/sys/fs/cgroup/*/tincan/" + id)
-		assert.Empty(t, cgs, "cgroups left")
+		cgroups = append(cgroups, cgs...)
 	}
+	leave("cgroups", cgroups)
+	testenv.Check(t, len(left) == 0, "killed cans left what can cleanup did not remove: %s", strings.Join(left, "; "))
 	requireNoProcesses(t)
 }
 
@@ -167,5 +202,5 @@ func requireNoProcesses(t *testing.T) {
 			break
 		}
 	}
-	require.Empty(t, left, "processes left")
+	testenv.Check(t, len(left) == 0, "processes left after can cleanup: %s", strings.Join(left, "; "))
 }

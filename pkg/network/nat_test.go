@@ -153,18 +153,8 @@ func TestRulesListedWhole(t *testing.T) {
 			}
 			churn.conn.InsertRule(&nftables.Rule{Table: churn.table, Chain: churn.chains["ports"], Exprs: first.exprs,
 				UserData: userdata.AppendString(nil, userdata.TypeComment, first.comment)})
-			if err = churn.flush(); err != nil {
-				break
-			}
-			var rules []*nftables.Rule
-			rules, err = churn.conn.GetRules(churn.table, churn.chains["ports"])
-			for _, r := range rules {
-				if owner, _, ok := ruleOwner(r); ok && owner == "churn" && err == nil {
-					err = churn.conn.DelRule(r)
-				}
-			}
-			if err == nil {
-				err = churn.flush()
+			if err = churn.flush(); err == nil {
+				_, err = churn.deleteRules(func(owner string) bool { return owner == "churn" })
 			}
 			time.Sleep(pause)
 		}

@@ -4,10 +4,12 @@ package harden
 
 import (
 	"fmt"
+	"slices"
 	"sync"
-	"tincan.dev/pkg/sysprog"
 
 	"golang.org/x/sys/unix"
+
+	"tincan.dev/pkg/sysprog"
 )
 
 // The seccomp filter is a small program in classic BPF that the kernel runs on
@@ -362,6 +364,11 @@ var defaultFilter = sync.OnceValue(func() []unix.SockFilter {
 	keep, _ := CapMask(DefaultCaps())
 	return program(keep)
 })
+
+// DefaultFilter is a copy of the seccomp program a default container gets:
+// Docker's profile for Docker's 14 capabilities, as can installs it. make
+// bench hands it to bwrap --seccomp, to time bwrap doing can's hardening.
+func DefaultFilter() []unix.SockFilter { return slices.Clone(defaultFilter()) }
 
 // filter is the program for keep: the default one, or one built for other
 // capabilities (--cap-add in Docker's terms).

@@ -3,8 +3,8 @@
 // (hardened, as it runs by default; with limits; on a bridge; and through
 // its OCI command line), runc and crun on an OCI bundle generated here (crun
 // also with can's three limits, for what limits cost each on cgroup v1),
-// bwrap --unshare-all, unshare -pfmiun (the floor: namespaces, no root
-// filesystem work), the Go floor (floor.go: a container from one Go
+// bwrap --unshare-all, bwrap given what it can take of can's hardening,
+// unshare -pfmiun (the floor: namespaces, no root filesystem work), the Go floor (floor.go: a container from one Go
 // process) and plain /bin/true. It prints one table, each median as a ratio
 // to crun's and to bwrap's from the same run, then a throughput table (N
 // starts at once, as xargs -P N does; can with and without --net bridge),
@@ -23,18 +23,26 @@
 package main
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"tincan.dev/pkg/harden"
+	"tincan.dev/pkg/mount"
 )
 
 // A row is one way to start a container: argv for run i, or several
@@ -43,6 +51,7 @@ type row struct {
 	name  string
 	pkg   string                 // what to install when the program is missing
 	steps func(i int) [][]string // the commands of run i, run one after the other
+	fd3   string                 // a file to open as each command's fd 3, or ""
 
 	times  []time.Duration
 	failed error
@@ -115,6 +124,8 @@ func main() {
 	}
 	limits := []string{"--memory", "64M", "--cpus", "0.5", "--pids", "100"}
 	bwrap := one("bwrap", "--unshare-all", "--bind", rootfs, "/", "--proc", "/proc", "--dev", "/dev", "/bin/true")
+	filter := filepath.Join(dir, "seccomp.bpf")
+	check(writeFilter(filter, harden.DefaultFilter()))
 	floor := one("unshare", "-pfmiun", "--mount-proc", "chroot", rootfs, "/bin/true")
 	self, err := os.Executable()
 	check(err)
@@ -128,6 +139,7 @@ func main() {
 		{name: "can --net bridge", steps: canRun("--net", "bridge")},
 		{name: "can create+start+delete", steps: lifecycle(canPath, "can")},
 		{name: "bwrap --unshare-all", pkg: "bubblewrap", steps: bwrap},
+		{name: "bwrap, can's hardening", pkg: "bubblewrap", steps: one(hardenedBwrap(rootfs, "/bin/true")...), fd3: filter},
 		{name: "unshare -pfmiun (floor)", pkg: "util-linux", steps: floor},
 		{name: "Go floor (floor.go)", steps: one(self, "gofloor", rootfs, "/bin/true")},
 		{name: "/bin/true", steps: one("/bin/true")},
@@ -218,6 +230,9 @@ func main() {
 	if c, b := med["can (cgroup v1 only)"], med["crun"]; c > 0 && b > 0 {
 		fmt.Printf("can / crun: %.2f (target <= 1.00); can / bwrap: %s; can / unshare floor: %s (target <= 1.5)\n",
 			float64(c)/float64(b), ratio(med["can"], bwrapOf[1]), ratio(med["can"], med["unshare -pfmiun (floor)"]))
+	}
+	if h := med["bwrap, can's hardening"]; h > 0 {
+		fmt.Printf("bwrap with can's hardening / bwrap: %s; can / bwrap with can's hardening: %s\n", ratio(h, bwrapOf[1]), ratio(med["can"], h))
 	}
 	if f := med["Go floor (floor.go)"]; f > 0 {
 		fmt.Printf("Go floor (one Go start, no hardening) / bwrap: %s; can / Go floor: %s\n", ratio(f, bwrapOf[1]), ratio(med["can"], f))
@@ -319,7 +334,7 @@ func measure(rows []*row, phase, n int) {
 			if r.failed != nil {
 				continue
 			}
-			d, err := runSteps(r.steps(i))
+			d, err := runSteps(r.steps(i), r.fd3)
 			if err != nil {
 				r.failed = fmt.Errorf("failed: %v", err)
 				continue
@@ -332,9 +347,9 @@ func measure(rows []*row, phase, n int) {
 	}
 }
 
-// runSteps runs the commands one after the other and returns the time they
-// took together.
-func runSteps(steps [][]string) (time.Duration, error) {
+// runSteps runs the commands one after the other, each with fd3 (if not "")
+// open as its fd 3, and returns the time they took together.
+func runSteps(steps [][]string, fd3 string) (time.Duration, error) {
 	// Output goes to a file, not a pipe: after create, the container's
 	// init holds it open, and a pipe would not reach EOF until delete.
 	out, err := os.CreateTemp("", "tincan-bench-out-")
@@ -347,6 +362,15 @@ func runSteps(steps [][]string) (time.Duration, error) {
 	for _, argv := range steps {
 		cmd := exec.Command(argv[0], argv[1:]...)
 		cmd.Stdout, cmd.Stderr = out, out
+		if fd3 != "" {
+			// Opened for each command: the reader leaves the offset at the end.
+			f, err := os.Open(fd3)
+			if err != nil {
+				return 0, err
+			}
+			defer f.Close()
+			cmd.ExtraFiles = []*os.File{f}
+		}
 		if err := cmd.Run(); err != nil {
 			b, _ := os.ReadFile(out.Name())
 			return 0, fmt.Errorf("%v: %v: %s", argv, err, strings.TrimSpace(string(b)))
@@ -369,7 +393,7 @@ func throughput(steps func(worker, i int) [][]string, ns []int, total int) []flo
 			go func() {
 				defer wg.Done()
 				for i := int(next.Add(1)); i <= total; i = int(next.Add(1)) {
-					if _, err := runSteps(steps(w, 1000*n+i)); err != nil {
+					if _, err := runSteps(steps(w, 1000*n+i), ""); err != nil {
 						failed.Store(true)
 					}
 				}
@@ -517,4 +541,56 @@ func check(err error) {
 func fail(msg string) {
 	fmt.Fprintln(os.Stderr, "bench:", msg)
 	os.Exit(1)
+}
+
+// hardenedBwrap is bwrap given what it can take of a default can
+// container's hardening, to tell what that hardening costs from what a Go
+// start costs: Docker's seccomp program (can's own, as fd 3), Docker's 14
+// capabilities, the masked and read-only paths of /proc, a hostname, a
+// session of its own, death with its parent. bwrap has no device cgroup,
+// keeps no state, forwards no signal, and can only bind the host's /sys
+// (with every cgroup mount under it) where can mounts a sysfs of its own:
+// so no /sys here. It is less work than can's, not more.
+func hardenedBwrap(rootfs string, argv ...string) []string {
+	args := []string{"bwrap", "--unshare-all", "--new-session", "--die-with-parent", "--hostname", "tincan-bench",
+		"--bind", rootfs, "/", "--proc", "/proc", "--dev", "/dev"}
+	// bwrap's sources are the host's paths; /proc holds the same names
+	// inside, under the same kernel.
+	for _, p := range mount.MaskedPaths {
+		st, err := os.Stat(p)
+		switch {
+		case err != nil || !strings.HasPrefix(p, "/proc/"):
+		case st.IsDir():
+			args = append(args, "--tmpfs", p, "--remount-ro", p)
+		default:
+			// As runc masks a file. --ro-bind would add nodev, and reads
+			// would fail with EACCES rather than find it empty.
+			args = append(args, "--dev-bind", "/dev/null", p)
+		}
+	}
+	for _, p := range mount.ReadonlyPaths {
+		if exists(p) {
+			args = append(args, "--ro-bind", p, p)
+		}
+	}
+	args = append(args, "--cap-drop", "ALL")
+	for _, c := range harden.DefaultCaps() {
+		args = append(args, "--cap-add", c)
+	}
+	return append(append(args, "--seccomp", "3"), argv...)
+}
+
+// writeFilter writes a classic BPF program as bwrap --seccomp reads it:
+// the instructions as the kernel lays out struct sock_filter, nothing else.
+func writeFilter(path string, prog []unix.SockFilter) error {
+	if len(prog) == 0 {
+		return fmt.Errorf("no seccomp program for %s", runtime.GOARCH)
+	}
+	b := make([]byte, 0, len(prog)*int(unsafe.Sizeof(prog[0])))
+	for _, f := range prog {
+		b = binary.NativeEndian.AppendUint16(b, f.Code)
+		b = append(b, f.Jt, f.Jf)
+		b = binary.NativeEndian.AppendUint32(b, f.K)
+	}
+	return os.WriteFile(path, b, 0o600)
 }

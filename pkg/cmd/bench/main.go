@@ -4,13 +4,16 @@
 // its OCI command line), runc and crun on an OCI bundle generated here (crun
 // also with can's three limits, for what limits cost each on cgroup v1),
 // bwrap --unshare-all, bwrap given what it can take of can's hardening,
-// unshare -pfmiun (the floor: namespaces, no root filesystem work), the Go floor (floor.go: a container from one Go
-// process) and plain /bin/true. It prints one table, each median as a ratio
-// to crun's and to bwrap's from the same run, then a throughput table (N
-// starts at once, as xargs -P N does; can with and without --net bridge),
-// can's peak RSS (under GNU time) and
-// what the can process holds while its container runs. A runtime that is
-// not installed is skipped, with the package that provides it.
+// unshare -pfmiun (the floor: namespaces, no root filesystem work), the Go
+// floor (floor.go: a container from one Go process) and plain /bin/true.
+//
+// It prints one table, each median as a ratio to crun's and to bwrap's from
+// the same run, with the page faults of a start, and what a page fault and a
+// system call cost on this machine; then a throughput table (N starts at
+// once, as xargs -P N does; can with and without --net bridge), can's peak
+// RSS (under GNU time) and what the can process holds while its container
+// runs. A runtime that is not installed is skipped, with the package that
+// provides it.
 //
 //	go run ./pkg/cmd/bench -can bin/can -rootfs rootfs [-n 50] [-starts 64]
 //
@@ -53,7 +56,12 @@ type row struct {
 	steps func(i int) [][]string // the commands of run i, run one after the other
 	fd3   string                 // a file to open as each command's fd 3, or ""
 
-	times  []time.Duration
+	times []time.Duration
+	// faults are each run's page faults, with those of the children its
+	// commands reaped: not bwrap's sandbox (its PID 1 reports the exit
+	// status and is left to die after bwrap returns) nor a detached OCI
+	// container's init.
+	faults []int64
 	failed error
 	phase  int
 }
@@ -194,7 +202,7 @@ func main() {
 			bwrapOf[r.phase] = m
 		}
 	}
-	fmt.Printf("\n%-27s %9s %9s %7s %7s   (%d runs each, interleaved; rootfs %s)\n", "runtime", "median", "p90", "/crun", "/bwrap", *n, rootfs)
+	fmt.Printf("\n%-27s %9s %9s %7s %7s %7s   (%d runs each, interleaved; rootfs %s)\n", "runtime", "median", "p90", "/crun", "/bwrap", "faults", *n, rootfs)
 	for _, r := range all {
 		if r.failed != nil {
 			fmt.Printf("%-27s %s\n", r.name, r.failed)
@@ -207,7 +215,7 @@ func main() {
 		if r.name == "bwrap --unshare-all" {
 			m = bwrapOf[2]
 		}
-		fmt.Printf("%-27s %7.2fms %7.2fms %7s %7s\n", r.name, ms(m), ms(percentile(r.times, 90)), ratio(m, med["crun"]), ratio(m, bwrapOf[r.phase]))
+		fmt.Printf("%-27s %7.2fms %7.2fms %7s %7s %7d\n", r.name, ms(m), ms(percentile(r.times, 90)), ratio(m, med["crun"]), ratio(m, bwrapOf[r.phase]), median(r.faults))
 	}
 	fmt.Printf("\nthroughput, %d starts of /bin/true, N at a time (starts/s)\n%-27s", *starts, "runtime")
 	for _, k := range ns {
@@ -233,6 +241,13 @@ func main() {
 	}
 	if h := med["bwrap, can's hardening"]; h > 0 {
 		fmt.Printf("bwrap with can's hardening / bwrap: %s; can / bwrap with can's hardening: %s\n", ratio(h, bwrapOf[1]), ratio(med["can"], h))
+	}
+	if fault, call := machineCosts(); fault > 0 {
+		fmt.Printf("this machine: a page's first touch %.1f µs, a system call %.2f µs", us(fault), us(call))
+		if c, g := faultsOf(all, "can"), faultsOf(all, "Go floor (floor.go)"); c > 0 && g > 0 {
+			fmt.Printf(": can's %d page faults are some %.1f ms of its start, the Go floor's %d some %.1f ms", c, ms(time.Duration(c)*fault), g, ms(time.Duration(g)*fault))
+		}
+		fmt.Println()
 	}
 	if f := med["Go floor (floor.go)"]; f > 0 {
 		fmt.Printf("Go floor (one Go start, no hardening) / bwrap: %s; can / Go floor: %s\n", ratio(f, bwrapOf[1]), ratio(med["can"], f))
@@ -334,7 +349,7 @@ func measure(rows []*row, phase, n int) {
 			if r.failed != nil {
 				continue
 			}
-			d, err := runSteps(r.steps(i), r.fd3)
+			d, faults, err := runSteps(r.steps(i), r.fd3)
 			if err != nil {
 				r.failed = fmt.Errorf("failed: %v", err)
 				continue
@@ -343,21 +358,25 @@ func measure(rows []*row, phase, n int) {
 				continue
 			}
 			r.times = append(r.times, d)
+			r.faults = append(r.faults, faults)
 		}
 	}
 }
 
 // runSteps runs the commands one after the other, each with fd3 (if not "")
-// open as its fd 3, and returns the time they took together.
-func runSteps(steps [][]string, fd3 string) (time.Duration, error) {
+// open as its fd 3, and returns the time they took together, and their
+// page faults (minor and major: ru_minflt and ru_majflt of wait4(2), which
+// count the children each command waited for too).
+func runSteps(steps [][]string, fd3 string) (time.Duration, int64, error) {
 	// Output goes to a file, not a pipe: after create, the container's
 	// init holds it open, and a pipe would not reach EOF until delete.
 	out, err := os.CreateTemp("", "tincan-bench-out-")
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer os.Remove(out.Name())
 	defer out.Close()
+	var faults int64
 	start := time.Now()
 	for _, argv := range steps {
 		cmd := exec.Command(argv[0], argv[1:]...)
@@ -366,17 +385,20 @@ func runSteps(steps [][]string, fd3 string) (time.Duration, error) {
 			// Opened for each command: the reader leaves the offset at the end.
 			f, err := os.Open(fd3)
 			if err != nil {
-				return 0, err
+				return 0, 0, err
 			}
 			defer f.Close()
 			cmd.ExtraFiles = []*os.File{f}
 		}
 		if err := cmd.Run(); err != nil {
 			b, _ := os.ReadFile(out.Name())
-			return 0, fmt.Errorf("%v: %v: %s", argv, err, strings.TrimSpace(string(b)))
+			return 0, 0, fmt.Errorf("%v: %v: %s", argv, err, strings.TrimSpace(string(b)))
+		}
+		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+			faults += ru.Minflt + ru.Majflt
 		}
 	}
-	return time.Since(start), nil
+	return time.Since(start), faults, nil
 }
 
 // throughput starts total containers, n at a time (xargs -P n), for each n,
@@ -393,7 +415,7 @@ func throughput(steps func(worker, i int) [][]string, ns []int, total int) []flo
 			go func() {
 				defer wg.Done()
 				for i := int(next.Add(1)); i <= total; i = int(next.Add(1)) {
-					if _, err := runSteps(steps(w, 1000*n+i), ""); err != nil {
+					if _, _, err := runSteps(steps(w, 1000*n+i), ""); err != nil {
 						failed.Store(true)
 					}
 				}
@@ -423,6 +445,58 @@ func ratio(a, b time.Duration) string {
 }
 
 func ms(d time.Duration) float64 { return float64(d) / 1e6 }
+
+func us(d time.Duration) float64 { return float64(d) / 1e3 }
+
+func median(v []int64) int64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := append([]int64{}, v...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[len(s)/2]
+}
+
+// faultsOf is the median page faults of the first row named name.
+func faultsOf(rows []*row, name string) int64 {
+	for _, r := range rows {
+		if r.name == name && r.failed == nil {
+			return median(r.faults)
+		}
+	}
+	return 0
+}
+
+// machineCosts measures two prices that a program's start pays many times
+// over, and that a virtual machine can raise tenfold: the first touch of a
+// page of memory (a page fault: the kernel finds a zeroed page and maps it),
+// and a system call that does nothing (getppid). Best of five, 4096 pages
+// and 10000 calls each. Huge pages are turned off for the test memory
+// (madvise(2), MADV_NOHUGEPAGE): the heap and stacks of a short program
+// are faulted in 4 KiB at a time.
+func machineCosts() (fault, call time.Duration) {
+	const pages, calls = 4096, 10000
+	fault, call = time.Hour, time.Hour
+	for try := 0; try < 5; try++ {
+		mem, err := unix.Mmap(-1, 0, pages*4096, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+		if err != nil {
+			return 0, 0
+		}
+		unix.Madvise(mem, unix.MADV_NOHUGEPAGE)
+		start := time.Now()
+		for i := 0; i < len(mem); i += 4096 {
+			mem[i] = 1
+		}
+		fault = min(fault, time.Since(start)/pages)
+		unix.Munmap(mem)
+		start = time.Now()
+		for i := 0; i < calls; i++ {
+			unix.Getppid()
+		}
+		call = min(call, time.Since(start)/calls)
+	}
+	return fault, call
+}
 
 // privateCgroupView re-executes the bench in a mount namespace of its own,
 // so that hideCgroup2 changes nothing on the host. (Go makes / private for

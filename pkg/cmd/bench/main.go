@@ -30,6 +30,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -334,7 +335,11 @@ func residentRSS(can, rootfs string) (int64, error) {
 }
 
 // measure runs every row n times (after two runs to warm the page cache),
-// one run of each row in turn.
+// one run of each row in turn, in a new random order each round. A start
+// leaves the kernel work to finish after it has returned (a network
+// namespace is freed by a kernel worker, after an RCU grace period), and
+// that work lands on whatever runs next: in a fixed order, each row would
+// always pay for the same neighbour.
 func measure(rows []*row, phase, n int) {
 	for _, r := range rows {
 		r.phase = phase
@@ -345,7 +350,8 @@ func measure(rows []*row, phase, n int) {
 		}
 	}
 	for i := 0; i < n+2; i++ {
-		for _, r := range rows {
+		for _, k := range rand.Perm(len(rows)) {
+			r := rows[k]
 			if r.failed != nil {
 				continue
 			}

@@ -203,7 +203,7 @@ func main() {
 			bwrapOf[r.phase] = m
 		}
 	}
-	fmt.Printf("\n%-27s %9s %9s %7s %7s %7s   (%d runs each, interleaved; rootfs %s)\n", "runtime", "median", "p90", "/crun", "/bwrap", "faults", *n, rootfs)
+	fmt.Printf("\n%-27s %9s %9s %7s %7s %7s   (%d runs each, interleaved in random order; rootfs %s)\n", "runtime", "median", "p90", "/crun", "/bwrap", "faults", *n, rootfs)
 	for _, r := range all {
 		if r.failed != nil {
 			fmt.Printf("%-27s %s\n", r.name, r.failed)
@@ -638,11 +638,12 @@ func hardenedBwrap(rootfs string, argv ...string) []string {
 	// inside, under the same kernel.
 	for _, p := range mount.MaskedPaths {
 		st, err := os.Stat(p)
-		switch {
-		case err != nil || !strings.HasPrefix(p, "/proc/"):
-		case st.IsDir():
+		if err != nil || !strings.HasPrefix(p, "/proc/") {
+			continue // not on this kernel, or under /sys
+		}
+		if st.IsDir() {
 			args = append(args, "--tmpfs", p, "--remount-ro", p)
-		default:
+		} else {
 			// As runc masks a file. --ro-bind would add nodev, and reads
 			// would fail with EACCES rather than find it empty.
 			args = append(args, "--dev-bind", "/dev/null", p)

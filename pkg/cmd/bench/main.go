@@ -18,7 +18,9 @@
 //	go run ./pkg/cmd/bench -can bin/can -rootfs rootfs [-n 50] [-starts 64]
 //
 // The runs are interleaved, one of each runtime in turn, so that a burst of
-// load on the machine falls on all of them alike. Speed is measured here,
+// load on the machine falls on all of them alike, and each round in a new
+// random order, so that the kernel work one start leaves behind falls on
+// all of them alike too (measure). Speed is measured here,
 // never asserted in a test: the numbers depend on the machine. Everything it
 // makes is named tincan-bench and removed, cgroups included (runc and crun
 // get an absolute cgroupsPath under /tincan-bench, so they never nest under

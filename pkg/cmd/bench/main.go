@@ -28,6 +28,7 @@
 package main
 
 import (
+	"cmp"
 	"encoding/binary"
 	"encoding/json"
 	"flag"
@@ -37,7 +38,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -193,6 +194,7 @@ func main() {
 	exec.Command(canPath, "cleanup", "--all").Run()
 
 	med := map[string]time.Duration{}  // by name, phase 2 winning for bwrap
+	faults := map[string]int64{}       // the median faults, by name likewise
 	bwrapOf := map[int]time.Duration{} // bwrap's median in each phase
 	all := append(append([]*row{}, phase1...), phase2...)
 	for _, r := range all {
@@ -201,6 +203,7 @@ func main() {
 		}
 		m := percentile(r.times, 50)
 		med[r.name] = m
+		faults[r.name] = percentile(r.faults, 50)
 		if r.name == "bwrap --unshare-all" {
 			bwrapOf[r.phase] = m
 		}
@@ -218,7 +221,7 @@ func main() {
 		if r.name == "bwrap --unshare-all" {
 			m = bwrapOf[2]
 		}
-		fmt.Printf("%-27s %7.2fms %7.2fms %7s %7s %7d\n", r.name, ms(m), ms(percentile(r.times, 90)), ratio(m, med["crun"]), ratio(m, bwrapOf[r.phase]), median(r.faults))
+		fmt.Printf("%-27s %7.2fms %7.2fms %7s %7s %7d\n", r.name, ms(m), ms(percentile(r.times, 90)), ratio(m, med["crun"]), ratio(m, bwrapOf[r.phase]), percentile(r.faults, 50))
 	}
 	fmt.Printf("\nthroughput, %d starts of /bin/true, N at a time (starts/s)\n%-27s", *starts, "runtime")
 	for _, k := range ns {
@@ -247,7 +250,7 @@ func main() {
 	}
 	if fault, call := machineCosts(); fault > 0 {
 		fmt.Printf("this machine: a page's first touch %.1f µs, a system call %.2f µs", us(fault), us(call))
-		if c, g := faultsOf(all, "can"), faultsOf(all, "Go floor (floor.go)"); c > 0 && g > 0 {
+		if c, g := faults["can"], faults["Go floor (floor.go)"]; c > 0 && g > 0 {
 			fmt.Printf(": can's %d page faults are some %.1f ms of its start, the Go floor's %d some %.1f ms", c, ms(time.Duration(c)*fault), g, ms(time.Duration(g)*fault))
 		}
 		fmt.Println()
@@ -439,9 +442,10 @@ func throughput(steps func(worker, i int) [][]string, ns []int, total int) []flo
 	return out
 }
 
-func percentile(t []time.Duration, p int) time.Duration {
-	s := append([]time.Duration{}, t...)
-	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+// percentile is the p-th percentile of v: a row's times, or its faults.
+func percentile[T cmp.Ordered](v []T, p int) T {
+	s := slices.Clone(v)
+	slices.Sort(s)
 	return s[min(len(s)-1, len(s)*p/100)]
 }
 
@@ -455,25 +459,6 @@ func ratio(a, b time.Duration) string {
 func ms(d time.Duration) float64 { return float64(d) / 1e6 }
 
 func us(d time.Duration) float64 { return float64(d) / 1e3 }
-
-func median(v []int64) int64 {
-	if len(v) == 0 {
-		return 0
-	}
-	s := append([]int64{}, v...)
-	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-	return s[len(s)/2]
-}
-
-// faultsOf is the median page faults of the first row named name.
-func faultsOf(rows []*row, name string) int64 {
-	for _, r := range rows {
-		if r.name == name && r.failed == nil {
-			return median(r.faults)
-		}
-	}
-	return 0
-}
 
 // machineCosts measures two prices that a program's start pays many times
 // over, and that a virtual machine can raise tenfold: the first touch of a
